@@ -1,0 +1,152 @@
+"""The lake's datasets: their columns, natural keys and allowed values.
+
+Input formats are DESIGN.md's; this is what ingest writes under ``lake/`` and
+what ``convo build`` reads. All timestamps are UTC (``timestamp[us, tz=UTC]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+DIRECTIONS = ("inbound", "outbound")
+MESSAGE_TYPES = (
+    "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
+    "interactive", "button", "reaction", "call", "template", "unsupported",
+)
+STATUSES = ("received", "sent", "delivered", "read", "failed")
+# The latest status wins on dedupe; a later status outranks an earlier one.
+STATUS_RANK = {"received": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+TEMPLATE_CATEGORIES = ("marketing", "utility", "authentication")
+REFERRAL_SOURCES = ("ad", "page_cta")
+PRICING_MODELS = ("CBP", "PMP")
+PRICING_TYPES = ("regular", "free_customer_service", "free_entry_point", "free_tier")
+PRICING_CATEGORIES = (
+    "marketing", "utility", "authentication", "authentication-international",
+    "service", "marketing_lite", "referral_conversion",
+)
+CONVERSATION_STATUSES = ("active", "inactive", "ended")
+ENDED_REASONS = ("timeout", "manual_close", "agent_close")
+EVENT_TYPES = (
+    "whatsapp.conversation.created",
+    "whatsapp.conversation.inactive",
+    "whatsapp.conversation.ended",
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    schema: pa.Schema
+    key: tuple[str, ...]          # natural key: one row per key in the lake
+    partition_by: str | None      # timestamp column whose UTC date names the partition
+
+
+MESSAGES = Dataset(
+    name="messages",
+    schema=pa.schema([
+        ("message_id", pa.string()),
+        ("tenant_id", pa.int64()),
+        ("phone_number_id", pa.int64()),
+        ("contact_bsuid", pa.string()),
+        ("contact_phone", pa.string()),      # E.164 with the leading +
+        ("contact_name", pa.string()),
+        ("direction", pa.string()),
+        ("type", pa.string()),
+        ("template_name", pa.string()),
+        ("template_category", pa.string()),
+        ("status", pa.string()),
+        ("error_code", pa.int64()),
+        ("sent_at", UTC_TS),                 # the input's `timestamp`
+        ("delivered_at", UTC_TS),
+        ("referral_source", pa.string()),
+        ("conversation_id", pa.int64()),
+        ("pricing_billable", pa.bool_()),
+        ("pricing_model", pa.string()),
+        ("pricing_type", pa.string()),
+        ("pricing_category", pa.string()),
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("message_id",),
+    partition_by="sent_at",
+)
+
+CONVERSATIONS = Dataset(
+    name="conversations",
+    schema=pa.schema([
+        ("id", pa.int64()),
+        ("tenant_id", pa.int64()),
+        ("customer_id", pa.string()),
+        ("phone_number_id", pa.int64()),
+        ("contact_phone", pa.string()),
+        ("contact_bsuid", pa.string()),
+        ("contact_name", pa.string()),
+        ("status", pa.string()),
+        ("ended_reason", pa.string()),
+        ("messages_count", pa.int64()),
+        ("last_inbound_at", UTC_TS),
+        ("last_outbound_at", UTC_TS),
+        ("started_at", UTC_TS),
+        ("ended_at", UTC_TS),
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("id",),
+    partition_by="started_at",
+)
+
+EVENTS = Dataset(
+    name="events",
+    schema=pa.schema([
+        ("event_id", pa.string()),
+        ("type", pa.string()),
+        ("created_at", UTC_TS),
+        ("conversation_id", pa.int64()),
+        ("tenant_id", pa.int64()),
+        ("phone_number_id", pa.int64()),
+        ("contact_phone", pa.string()),
+        ("contact_bsuid", pa.string()),
+        ("status", pa.string()),
+        ("ended_reason", pa.string()),
+        ("started_at", UTC_TS),
+        ("ended_at", UTC_TS),
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("event_id",),
+    partition_by="created_at",
+)
+
+TEMPLATES = Dataset(
+    name="templates",
+    schema=pa.schema([
+        ("name", pa.string()),
+        ("language", pa.string()),
+        ("category", pa.string()),
+        ("updated_at", UTC_TS),
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("name", "language", "updated_at"),
+    partition_by=None,
+)
+
+QUARANTINE = Dataset(
+    name="quarantine",
+    schema=pa.schema([
+        ("source_file", pa.string()),
+        ("source_sha256", pa.string()),
+        ("line", pa.int64()),
+        ("dataset", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]),
+    key=("source_sha256", "line", "reason"),
+    partition_by=None,
+)
+
+DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES)}

@@ -1,0 +1,190 @@
+"""`convo.toml`: load, validate, resolve paths (DESIGN.md "Configuration").
+
+Unknown keys and bad values are a one-line ConfigError naming the key, raised
+before any work starts. Relative paths resolve against the folder of the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline import paths
+
+
+class ConfigError(ValueError):
+    """A problem with convo.toml that the user must fix."""
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    phone_number_id: int
+    tenant_id: int
+    waba_id: str
+    timezone: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Billing:
+    rate_card: Path
+    business_country: str | None = None
+    auth_international_eligible: bool = False
+
+
+@dataclass(frozen=True)
+class Api:
+    base_url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path | None
+    lake: Path
+    warehouse: Path
+    reports: Path
+    phone_numbers: tuple[PhoneNumber, ...]
+    inactive_after_minutes: int = 30
+    billing: Billing = field(default_factory=lambda: Billing(rate_card=default_rate_card()))
+    api: Api | None = None
+
+    def phone_number(self, phone_number_id: int) -> PhoneNumber | None:
+        return next((p for p in self.phone_numbers if p.phone_number_id == phone_number_id), None)
+
+
+def default_rate_card() -> Path:
+    return paths.data_dir() / "rate_cards" / "illustrative_usd.csv"
+
+
+_TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api"}
+_PATH_KEYS = {"lake", "warehouse", "reports"}
+_PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency"}
+_LIFECYCLE_KEYS = {"inactive_after_minutes"}
+_BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
+_API_KEYS = {"base_url"}
+
+
+def load(path: Path) -> Settings:
+    """Read and validate a convo.toml; ConfigError on any problem."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (pass --config PATH)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(raw, base=path.resolve().parent, config_path=path.resolve())
+
+
+def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> Settings:
+    where = str(config_path) if config_path else "config"
+    _no_unknown(raw, _TOP_KEYS, "", where)
+
+    section = _table(raw, "paths", where)
+    _no_unknown(section, _PATH_KEYS, "paths.", where)
+    lake = _resolve(base, _str(section, "lake", "paths.", where, "lake"))
+    warehouse = _resolve(base, _str(section, "warehouse", "paths.", where, "warehouse.duckdb"))
+    reports = _resolve(base, _str(section, "reports", "paths.", where, "reports_out"))
+
+    numbers = raw.get("phone_numbers", [])
+    if not isinstance(numbers, list) or not numbers:
+        raise ConfigError(f"{where}: phone_numbers: at least one [[phone_numbers]] table is required")
+    phones = tuple(_phone(item, i, where) for i, item in enumerate(numbers))
+    seen: set[int] = set()
+    for phone in phones:
+        if phone.phone_number_id in seen:
+            raise ConfigError(f"{where}: phone_numbers: phone_number_id {phone.phone_number_id} appears twice")
+        seen.add(phone.phone_number_id)
+
+    lifecycle = _table(raw, "lifecycle", where)
+    _no_unknown(lifecycle, _LIFECYCLE_KEYS, "lifecycle.", where)
+    inactive = lifecycle.get("inactive_after_minutes", 30)
+    if not isinstance(inactive, int) or isinstance(inactive, bool) or not 1 <= inactive < 24 * 60:
+        raise ConfigError(f"{where}: lifecycle.inactive_after_minutes: must be an integer from 1 to 1439, got {inactive!r}")
+
+    billing_raw = _table(raw, "billing", where)
+    _no_unknown(billing_raw, _BILLING_KEYS, "billing.", where)
+    card = billing_raw.get("rate_card")
+    if card is None:
+        rate_card = default_rate_card()
+    elif not isinstance(card, str) or not card:
+        raise ConfigError(f"{where}: billing.rate_card: must be a path or the name of a shipped card")
+    elif "/" not in card and "\\" not in card and not card.endswith(".csv"):
+        rate_card = paths.data_dir() / "rate_cards" / f"{card}.csv"   # a shipped card by name
+    else:
+        rate_card = _resolve(base, card)
+    country = billing_raw.get("business_country")
+    if country is not None and (not isinstance(country, str) or len(country) != 2 or not country.isalpha()):
+        raise ConfigError(f"{where}: billing.business_country: must be an ISO 3166 alpha-2 code like \"BR\", got {country!r}")
+    eligible = billing_raw.get("auth_international_eligible", False)
+    if not isinstance(eligible, bool):
+        raise ConfigError(f"{where}: billing.auth_international_eligible: must be true or false, got {eligible!r}")
+    billing = Billing(rate_card=rate_card, business_country=country.upper() if country else None,
+                      auth_international_eligible=eligible)
+
+    api = None
+    if "api" in raw:
+        api_raw = _table(raw, "api", where)
+        _no_unknown(api_raw, _API_KEYS, "api.", where)
+        base_url = api_raw.get("base_url")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: api.base_url: must be an http(s) URL, got {base_url!r}")
+        api = Api(base_url=base_url.rstrip("/"))
+
+    return Settings(config_path=config_path, lake=lake, warehouse=warehouse, reports=reports,
+                    phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api)
+
+
+def _phone(item: Any, index: int, where: str) -> PhoneNumber:
+    prefix = f"phone_numbers[{index}]."
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: phone_numbers[{index}]: must be a table")
+    _no_unknown(item, _PHONE_KEYS, prefix, where)
+    for key in ("phone_number_id", "tenant_id", "timezone"):
+        if key not in item:
+            raise ConfigError(f"{where}: {prefix}{key}: required")
+    for key in ("phone_number_id", "tenant_id"):
+        if not isinstance(item[key], int) or isinstance(item[key], bool) or item[key] <= 0:
+            raise ConfigError(f"{where}: {prefix}{key}: must be a positive integer, got {item[key]!r}")
+    tz = item["timezone"]
+    try:
+        if not isinstance(tz, str) or not tz:
+            raise ZoneInfoNotFoundError(tz)
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: {prefix}timezone: unknown IANA timezone {tz!r}") from None
+    currency = item.get("currency", "USD")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise ConfigError(f"{where}: {prefix}currency: must be an ISO 4217 code like \"USD\", got {currency!r}")
+    waba = item.get("waba_id", f"waba-{item['tenant_id']}")
+    if not isinstance(waba, str):
+        raise ConfigError(f"{where}: {prefix}waba_id: must be a string, got {waba!r}")
+    return PhoneNumber(phone_number_id=item["phone_number_id"], tenant_id=item["tenant_id"],
+                       waba_id=waba, timezone=tz, currency=currency.upper())
+
+
+def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key}: must be a table ([{key}])")
+    return value
+
+
+def _str(section: dict[str, Any], key: str, prefix: str, where: str, default: str) -> str:
+    value = section.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {prefix}{key}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _no_unknown(section: dict[str, Any], allowed: set[str], prefix: str, where: str) -> None:
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(f"{where}: {prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path

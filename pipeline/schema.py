@@ -143,6 +143,7 @@ QUARANTINE = Dataset(
         ("line", pa.int64()),
         ("dataset", pa.string()),
         ("reason", pa.string()),
+        ("detail", pa.string()),
         ("raw", pa.string()),
     ]),
     key=("source_sha256", "line", "reason"),

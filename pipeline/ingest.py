@@ -1,0 +1,333 @@
+"""Exports -> the Parquet lake: typed, partitioned by day, deduplicated, with every
+rejected record quarantined with its reason (DESIGN.md "Flow").
+
+Idempotent: a record already in the lake is a duplicate and changes nothing;
+a partition is rewritten only when its rows change. For messages the latest
+status wins (schema.STATUS_RANK); ties keep the row already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipeline import lake, paths, schema
+from pipeline.readers import InputError, SourceFile, detect, expand, iter_records
+
+SEQ_STRIDE = 10_000_000_000  # seq = file index * stride + line: one ordering over all inputs
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class FileCounts:
+    path: Path
+    dataset: str
+    format: str
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileCounts] = field(default_factory=list)
+    partitions_written: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def total(self, attr: str, dataset: str | None = None) -> int:
+        return sum(getattr(f, attr) for f in self.files if dataset is None or f.dataset == dataset)
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({f.dataset for f in self.files})
+
+
+def plan(inputs: list[Path]) -> list[SourceFile]:
+    """Every file to read, its format and dataset; InputError before any work."""
+    files = expand(inputs)
+    if not files:
+        raise InputError("no input files found in " + ", ".join(str(p) for p in inputs))
+    return [detect(path) for path in files]
+
+
+def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None) -> IngestSummary:
+    sources = plan(inputs)
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    work_path = lake_dir / ".ingest-work.duckdb"
+    work_path.unlink(missing_ok=True)
+    Path(str(work_path) + ".wal").unlink(missing_ok=True)
+    con = duckdb.connect(str(work_path))
+    try:
+        _prepare(con)
+        summary = IngestSummary()
+        for index, source in enumerate(sources):
+            counts = _read_file(con, index, source, progress)
+            summary.files.append(counts)
+        _count_duplicates(con, lake_dir, sources, summary)
+        for dataset_name in summary.datasets:
+            summary.partitions_written += _merge(con, lake_dir, schema.DATASETS[dataset_name])
+        summary.partitions_written += _write_quarantine(con, lake_dir)
+        summary.quarantine_reasons = dict(
+            con.execute("select reason, count(*) from staged_quarantine group by 1 order by 1").fetchall()
+        )
+        return summary
+    finally:
+        con.close()
+        work_path.unlink(missing_ok=True)
+        Path(str(work_path) + ".wal").unlink(missing_ok=True)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set preserve_insertion_order = true")
+    con.execute((paths.sql_dir() / "ingest" / "_macros.sql").read_text())
+    variables = {
+        "directions": schema.DIRECTIONS,
+        "statuses": schema.STATUSES,
+        "template_categories": schema.TEMPLATE_CATEGORIES,
+        "referral_sources": schema.REFERRAL_SOURCES,
+        "pricing_models": schema.PRICING_MODELS,
+        "pricing_types": schema.PRICING_TYPES,
+        "pricing_categories": schema.PRICING_CATEGORIES,
+        "conversation_statuses": schema.CONVERSATION_STATUSES,
+        "ended_reasons": schema.ENDED_REASONS,
+        "event_types": schema.EVENT_TYPES,
+    }
+    for name, values in variables.items():
+        con.execute(f"set variable {name} = ?::varchar[]", [list(values)])
+    con.execute("""
+        create table staged_quarantine (
+            source_file varchar, source_sha256 varchar, line bigint, dataset varchar,
+            reason varchar, detail varchar, raw varchar
+        )
+    """)
+    con.execute("create table staged_files (file_index integer, source_file varchar, dataset varchar)")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
+               progress: Progress | None) -> FileCounts:
+    dataset = schema.DATASETS[source.dataset]
+    counts = FileCounts(path=source.path, dataset=source.dataset, format=source.format)
+    validator = (paths.sql_dir() / "ingest" / f"{source.dataset}.sql").read_text()
+    sha = _sha256(source.path)
+    source_name = str(source.path)
+    con.execute("insert into staged_files values (?, ?, ?)", [index, source_name, source.dataset])
+    staged = f"staged_{source.dataset}"
+    lake_columns = [f.name for f in dataset.schema if f.name not in ("source_file", "source_line")]
+    select_columns = ", ".join(lake_columns)
+    try:
+        for batch in iter_records(source):
+            con.register("incoming_batch", batch)
+            con.execute(
+                "create or replace temp table incoming as "
+                "select ? + line as seq, line, raw, pre_reason from incoming_batch",
+                [index * SEQ_STRIDE],
+            )
+            con.unregister("incoming_batch")
+            con.execute(f"create or replace temp table validated as {validator}")
+            if not _table_exists(con, staged):
+                con.execute(
+                    f"create table {staged} as select seq, {select_columns}, "
+                    f"?::varchar as source_file, line as source_line from validated limit 0",
+                    [source_name],
+                )
+            con.execute(
+                f"insert into {staged} select seq, {select_columns}, ?, line "
+                f"from validated where reason is null",
+                [source_name],
+            )
+            con.execute(
+                "insert into staged_quarantine select ?, ?, line, ?, reason, detail, raw "
+                "from validated where reason is not null",
+                [source_name, sha, source.dataset],
+            )
+            read, quarantined = con.execute(
+                "select count(*), count(*) filter (where reason is not null) from validated"
+            ).fetchone()
+            counts.read += read
+            counts.quarantined += quarantined
+            if progress is not None:
+                progress(batch.nbytes)
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{source.path}: cannot read: {exc}") from None
+    return counts
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from duckdb_tables() where table_name = ?", [name]
+    ).fetchone()[0])
+
+
+def _key_sql(dataset: schema.Dataset, alias: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in dataset.key)
+
+
+def _count_duplicates(con: duckdb.DuckDBPyConnection, lake_dir: Path,
+                      sources: list[SourceFile], summary: IngestSummary) -> None:
+    """accepted = first sighting of a key not yet in the lake; the rest are duplicates."""
+    for dataset_name in summary.datasets:
+        dataset = schema.DATASETS[dataset_name]
+        staged = f"staged_{dataset_name}"
+        if not _table_exists(con, staged):
+            continue
+        keys = ", ".join(dataset.key)
+        existing = lake.files(lake_dir, dataset_name)
+        con.execute(f"create or replace temp table lake_keys ({', '.join(f'{k} {_key_type(dataset, k)}' for k in dataset.key)})")
+        if existing:
+            con.execute(
+                f"insert into lake_keys select distinct {keys} from read_parquet({lake.sql_list(existing)}) "
+                f"where ({keys}) in (select ({keys}) from {staged})"
+            )
+        rows = con.execute(f"""
+            with firsts as (
+                select seq // {SEQ_STRIDE} as file_index,
+                    row_number() over (partition by {keys} order by seq) = 1 as is_first,
+                    exists (select 1 from lake_keys where {' and '.join(f'lake_keys.{k} = s.{k}' for k in dataset.key)}) as in_lake
+                from {staged} as s
+            )
+            select file_index, count(*) filter (where is_first and not in_lake), count(*) filter (where not is_first or in_lake)
+            from firsts group by 1
+        """).fetchall()
+        by_index = {row[0]: row for row in rows}
+        for index, counts in enumerate(summary.files):
+            if counts.dataset == dataset_name and index in by_index:
+                counts.accepted = by_index[index][1]
+                counts.duplicates = by_index[index][2]
+
+
+def _key_type(dataset: schema.Dataset, column: str) -> str:
+    arrow_type = dataset.schema.field(column).type
+    if arrow_type == schema.UTC_TS:
+        return "timestamptz"
+    return "bigint" if str(arrow_type) == "int64" else "varchar"
+
+
+def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Dataset) -> int:
+    """Merge staged rows into the lake; rewrite only partitions whose rows change."""
+    staged = f"staged_{dataset.name}"
+    if not _table_exists(con, staged) or not con.execute(f"select count(*) from {staged}").fetchone()[0]:
+        return 0
+    columns = [f.name for f in dataset.schema]
+    column_list = ", ".join(columns)
+    keys = ", ".join(dataset.key)
+    partition_expr = (
+        f"strftime(cast({dataset.partition_by} as date), '%Y-%m-%d')" if dataset.partition_by else "'all'"
+    )
+    existing = lake.files(lake_dir, dataset.name)
+    con.execute(f"create or replace temp table old_rows as select -1::bigint as seq, {column_list}, "
+                f"''::varchar as partition from {staged} limit 0")
+    if existing:
+        files_sql = lake.sql_list(existing)
+        # Partitions to revisit: those of the new rows, and those holding older versions of their keys.
+        con.execute(f"""
+            create or replace temp table touched_files as
+            select distinct filename from read_parquet({files_sql}, filename = true)
+            where ({keys}) in (select ({keys}) from {staged})
+        """)
+        new_partitions = [row[0] for row in con.execute(f"select distinct {partition_expr} from {staged}").fetchall()]
+        touched = {Path(row[0]) for row in con.execute("select filename from touched_files").fetchall()}
+        touched |= {p for p in (lake.partition_path(lake_dir, dataset, part) for part in new_partitions) if p.is_file()}
+        if touched:
+            con.execute(f"""
+                insert into old_rows
+                select -1, {column_list}, {partition_expr}
+                from read_parquet({lake.sql_list(sorted(touched))})
+            """)
+    rank = _rank_expr(dataset)
+    merged_columns = ",\n".join(_merged_column(dataset, column) for column in columns)
+    con.execute(f"""
+        create or replace temp table merged as
+        with candidates as (
+            select seq, {column_list}, {rank} as version_rank from old_rows
+            union all by name
+            select seq, {column_list}, {rank} as version_rank from {staged}
+        ),
+        ordered as (
+            select *,
+                row_number() over (partition by {keys} order by version_rank desc, seq) as version
+            from candidates
+        )
+        select {merged_columns}, null::varchar as partition
+        from ordered
+        window latest as (partition by {keys} order by version_rank desc, seq
+                          rows between unbounded preceding and unbounded following)
+        qualify version = 1
+    """)
+    con.execute(f"update merged set partition = {partition_expr}")
+    changed = [row[0] for row in con.execute(f"""
+        select distinct partition from (
+            (select {column_list}, partition from merged except all select {column_list}, partition from old_rows)
+            union all
+            (select {column_list}, partition from old_rows except all select {column_list}, partition from merged)
+        )
+    """).fetchall()]
+    for part in changed:
+        final = lake.partition_path(lake_dir, dataset, None if part == "all" else part)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(final.name + ".tmp")
+        con.execute(
+            f"copy (select {column_list} from merged where partition = ? order by {keys}) "
+            f"to '{_sql_path(tmp)}' (format parquet, compression zstd)",
+            [part],
+        )
+        lake.replace_atomically(tmp, final)
+    return len(changed)
+
+
+def _rank_expr(dataset: schema.Dataset) -> str:
+    if dataset.name == "messages":
+        ranks = " ".join(f"when '{status}' then {rank}" for status, rank in schema.STATUS_RANK.items())
+        return f"case status {ranks} else -1 end"
+    if dataset.name == "conversations":
+        # A later state of the same conversation: ended beats inactive beats active; more messages is later.
+        return ("(case status when 'active' then 0 when 'inactive' then 1 when 'ended' then 2 else -1 end) * 1e12"
+                " + coalesce(messages_count, 0)")
+    return "0"
+
+
+def _merged_column(dataset: schema.Dataset, column: str) -> str:
+    if dataset.name == "messages" and column == "delivered_at":
+        return "max(delivered_at) over latest as delivered_at"  # a delivery seen is a fact
+    if dataset.name == "messages" and column.startswith("pricing_"):
+        return f"first_value({column} ignore nulls) over latest as {column}"
+    return column
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _write_quarantine(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> int:
+    written = 0
+    shas = [row[0] for row in con.execute(
+        "select distinct source_sha256 from staged_quarantine order by 1").fetchall()]
+    for sha in shas:
+        final = lake.quarantine_path(lake_dir, sha)
+        tmp = final.with_name(final.name + ".tmp")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            "copy (select distinct * from staged_quarantine where source_sha256 = ? "
+            "order by line, reason) "
+            f"to '{_sql_path(tmp)}' (format parquet, compression zstd)",
+            [sha],
+        )
+        lake.replace_atomically(tmp, final)
+        written += 1
+    return written

@@ -1,0 +1,318 @@
+"""Input files -> batches of raw records, whatever the format.
+
+Every format is turned into the same shape, one JSON object text per record with
+its line (JSONL, CSV) or record number (JSON pages, Parquet), so one set of SQL
+validators types every export. Formats are detected by content and extension;
+the dataset (messages, conversations, events, templates) by the fields present.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+BATCH_LINES = 200_000
+CHUNK_BYTES = 32 * 1024 * 1024
+SNIFF_RECORDS = 50
+
+RAW_SCHEMA = pa.schema([("line", pa.int64()), ("raw", pa.string()), ("pre_reason", pa.string())])
+
+
+class InputError(ValueError):
+    """A file that cannot be read at all (not one bad record: a bad file)."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    format: str      # jsonl | json | csv | parquet
+    dataset: str     # messages | conversations | events | templates
+    size: int
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files named, and the files under folders named, in a stable order."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return files
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
+def detect(path: Path) -> SourceFile:
+    """Format and dataset of a file, or InputError saying why it cannot be read."""
+    size = path.stat().st_size
+    fmt = _format(path)
+    keys = _sniff_keys(path, fmt)
+    dataset = _dataset(keys)
+    if dataset is None:
+        hint = _dataset_from_name(path)
+        if hint is None:
+            shown = ", ".join(sorted(keys)[:8]) or "no fields"
+            raise InputError(f"{path}: cannot tell which export this is (fields seen: {shown})")
+        dataset = hint
+    return SourceFile(path=path, format=fmt, dataset=dataset, size=size)
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    head = _head(path, 4096)
+    if head.startswith(b"PAR1") or name.endswith(".parquet"):
+        if not head.startswith(b"PAR1"):
+            raise InputError(f"{path}: named .parquet but is not a Parquet file")
+        return "parquet"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise InputError(f"{path}: empty file")
+    if stripped[:1] == b"[":
+        return "json"
+    if stripped[:1] == b"{":
+        # One JSON document (an API page) or one object a line (JSONL).
+        first_line = stripped.split(b"\n", 1)[0]
+        try:
+            orjson.loads(first_line)
+            return "jsonl"
+        except orjson.JSONDecodeError:
+            return "json"
+    if name.endswith(".json"):
+        return "json"
+    if b"," in stripped.split(b"\n", 1)[0]:
+        return "csv"
+    raise InputError(f"{path}: not a JSONL, JSON, CSV or Parquet file")
+
+
+def _head(path: Path, size: int) -> bytes:
+    with _open(path) as handle:
+        return handle.read(size)
+
+
+def _open(path: Path) -> io.BufferedIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _sniff_keys(path: Path, fmt: str) -> set[str]:
+    keys: set[str] = set()
+    try:
+        for batch in iter_records(SourceFile(path, fmt, "", 0), limit=SNIFF_RECORDS):
+            for raw, pre in zip(batch.column("raw").to_pylist(), batch.column("pre_reason").to_pylist()):
+                if pre is not None:
+                    continue
+                try:
+                    value = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(value, dict):
+                    keys.update(value)
+                    if value.get("type", "").startswith("whatsapp.") if isinstance(value.get("type"), str) else False:
+                        keys.add("__event__")
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {exc}") from None
+    return keys
+
+
+def _dataset(keys: set[str]) -> str | None:
+    if "message_id" in keys:
+        return "messages"
+    if "__event__" in keys or {"type", "data", "created_at"} <= keys:
+        return "events"
+    if "started_at" in keys or {"id", "messages_count"} <= keys:
+        return "conversations"
+    if {"name", "category"} <= keys:
+        return "templates"
+    return None
+
+
+def _dataset_from_name(path: Path) -> str | None:
+    for part in reversed(path.parts):
+        for dataset in ("messages", "conversations", "events", "templates"):
+            if part.lower().startswith(dataset):
+                return dataset
+    return None
+
+
+def iter_records(source: SourceFile, limit: int | None = None) -> Iterator[pa.RecordBatch]:
+    """Batches of (line, raw JSON object text, pre_reason) for every record."""
+    reader = {"jsonl": _jsonl, "json": _json_document, "csv": _csv, "parquet": _parquet}[source.format]
+    yield from reader(source.path, limit)
+
+
+def _batch(lines: list[int], raws: list[str], pre: list[str | None]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array(lines, pa.int64()), pa.array(raws, pa.string()), pa.array(pre, pa.string())],
+        schema=RAW_SCHEMA,
+    )
+
+
+def _jsonl(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+    line_no = 0
+    lines: list[int] = []
+    raws: list[str] = []
+    pre: list[str | None] = []
+    with _open(path) as handle:
+        rest = b""
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            data = rest + chunk
+            if not chunk:
+                parts, rest = ([data] if data else []), b""
+            else:
+                parts = data.split(b"\n")
+                rest = parts.pop()
+            for part in parts:
+                line_no += 1
+                text, reason = _decode(part)
+                if not text.strip():
+                    continue  # blank lines are not records
+                lines.append(line_no)
+                raws.append(text)
+                pre.append(reason)
+                if limit is not None and len(lines) >= limit:
+                    yield _batch(lines, raws, pre)
+                    return
+            if len(lines) >= BATCH_LINES or (not chunk and lines):
+                yield _batch(lines, raws, pre)
+                lines, raws, pre = [], [], []
+            if not chunk:
+                break
+
+
+def _decode(part: bytes) -> tuple[str, str | None]:
+    if part.endswith(b"\r"):
+        part = part[:-1]
+    try:
+        return part.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return part.decode("utf-8", errors="replace"), "invalid_utf8"
+
+
+def _json_document(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+    with _open(path) as handle:
+        data = handle.read()
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        records = document["data"]          # an API page {"data": [...], "page", "has_more"}
+    elif isinstance(document, list):
+        records = document
+    elif isinstance(document, dict):
+        records = [document]
+    else:
+        raise InputError(f"{path}: a JSON export must be an API page, an array or an object")
+    if limit is not None:
+        records = records[:limit]
+    for start in range(0, len(records), BATCH_LINES):
+        part = records[start:start + BATCH_LINES]
+        yield _batch(
+            list(range(start + 1, start + len(part) + 1)),
+            [orjson.dumps(record).decode() for record in part],
+            [None] * len(part),
+        )
+
+
+def _csv(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+    with _open(path) as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{path}: empty CSV file") from None
+        header = [name.strip().lstrip("\ufeff") for name in header]
+        if not header or len(set(header)) != len(header) or any(not name for name in header):
+            raise InputError(f"{path}: the CSV header must name every column once")
+        lines: list[int] = []
+        raws: list[str] = []
+        pre: list[str | None] = []
+        start = reader.line_num + 1
+        for row in reader:
+            line = start
+            start = reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            lines.append(line)
+            if len(row) != len(header):
+                raws.append(",".join(row))
+                pre.append("malformed_csv")
+            else:
+                record = {name: _csv_value(name, value) for name, value in zip(header, row)}
+                raws.append(orjson.dumps(record).decode())
+                pre.append("invalid_utf8" if any("\ufffd" in value for value in row) else None)
+            if limit is not None and len(lines) >= limit:
+                break
+            if len(lines) >= BATCH_LINES:
+                yield _batch(lines, raws, pre)
+                lines, raws, pre = [], [], []
+        if lines:
+            yield _batch(lines, raws, pre)
+
+
+def _csv_value(name: str, value: str) -> object:
+    if value == "":
+        return None
+    if name == "pricing" and value.lstrip().startswith("{"):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _parquet(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+    import duckdb
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read Parquet: {exc}") from None
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    line = 0
+    for batch in parquet.iter_batches(batch_size=BATCH_LINES):
+        # Naive timestamps in Parquet are taken as UTC, the format's convention.
+        columns = []
+        for field, column in zip(batch.schema, batch.columns):
+            if pa.types.is_timestamp(field.type) and field.type.tz is None:
+                column = column.cast(pa.timestamp(field.type.unit, tz="UTC"))
+            columns.append(column)
+        table = pa.Table.from_arrays(columns, names=batch.schema.names)
+        con.register("parquet_batch", table)
+        raws = con.execute("select to_json(record)::varchar as raw from parquet_batch as record").arrow()
+        con.unregister("parquet_batch")
+        count = raws.num_rows if limit is None else min(raws.num_rows, limit - line)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(range(line + 1, line + count + 1), pa.int64()),
+                raws.column("raw").slice(0, count).combine_chunks(),
+                pa.nulls(count, pa.string()),
+            ],
+            schema=RAW_SCHEMA,
+        )
+        line += count
+        if limit is not None and line >= limit:
+            return

@@ -1,0 +1,63 @@
+-- one row per tenant_id x contact_key: the contact's latest phone and name, and its
+-- country: from its phone's calling code, else from its bsuid prefix (DOMAIN R2, R22)
+with messages as (
+    select * from stg_messages
+),
+
+contact_keys as (
+    select * from int_contact_keys
+),
+
+phone_countries as (
+    select * from int_phone_countries
+),
+
+known_countries as (
+    select distinct country_code from ref_market_map
+),
+
+keyed as (
+    select
+        messages.tenant_id,
+        coalesce(messages.contact_bsuid, contact_keys.contact_bsuid, messages.contact_phone) as contact_key,
+        messages.contact_bsuid,
+        messages.contact_phone,
+        messages.contact_name,
+        messages.sent_at
+    from messages
+    left join contact_keys
+        on contact_keys.tenant_id = messages.tenant_id
+        and contact_keys.contact_phone = messages.contact_phone
+),
+
+per_contact as (
+    select
+        tenant_id,
+        contact_key,
+        arg_max(contact_phone, sent_at) filter (where contact_phone is not null) as contact_phone,
+        arg_max(contact_bsuid, sent_at) filter (where contact_bsuid is not null) as contact_bsuid,
+        arg_max(contact_name, sent_at) filter (where contact_name is not null) as contact_name
+    from keyed
+    group by tenant_id, contact_key
+),
+
+final as (
+    select
+        per_contact.tenant_id,
+        per_contact.contact_key,
+        per_contact.contact_phone,
+        per_contact.contact_bsuid,
+        per_contact.contact_name,
+        coalesce(phone_countries.country_code, known_countries.country_code) as country_code,
+        case
+            when phone_countries.country_code is not null then 'phone'
+            when known_countries.country_code is not null then 'bsuid'
+        end as country_source
+    from per_contact
+    left join phone_countries
+        on phone_countries.contact_phone = per_contact.contact_phone
+    left join known_countries
+        on known_countries.country_code = split_part(per_contact.contact_bsuid, '.', 1)
+)
+
+select * from final

@@ -1,0 +1,107 @@
+-- one row per message_id: every accepted message with its thread key (DOMAIN R2,
+-- R3), the category at send time, its country and market (R22) and the business
+-- number's local date (R1)
+with messages as (
+    select * from stg_messages
+),
+
+contact_keys as (
+    select * from int_contact_keys
+),
+
+contacts as (
+    select * from int_contacts
+),
+
+numbers as (
+    select * from phone_numbers
+),
+
+templates as (
+    select * from stg_templates
+),
+
+keyed as (
+    select
+        messages.*,
+        coalesce(messages.contact_bsuid, contact_keys.contact_bsuid, messages.contact_phone) as contact_key,
+        coalesce(numbers.timezone, 'UTC') as timezone,
+        numbers.phone_number_id is not null as is_configured_number
+    from messages
+    left join contact_keys
+        on contact_keys.tenant_id = messages.tenant_id
+        and contact_keys.contact_phone = messages.contact_phone
+    left join numbers
+        on numbers.phone_number_id = messages.phone_number_id
+),
+
+-- Category of a template = its category at send time (DOMAIN "Billing"): the
+-- message's own, else the catalog's latest entry at or before the send.
+catalog_category as (
+    select
+        keyed.message_id,
+        arg_max(templates.template_category, templates.updated_at) as template_category
+    from keyed
+    join templates
+        on templates.template_name = keyed.template_name
+        and templates.updated_at <= keyed.sent_at
+    where keyed.template_category is null and keyed.template_name is not null
+    group by keyed.message_id
+),
+
+localized as (
+    select
+        keyed.*,
+        coalesce(keyed.template_category, catalog_category.template_category) as resolved_template_category,
+        cast(timezone(keyed.timezone, keyed.sent_at) as date) as local_date
+    from keyed
+    left join catalog_category using (message_id)
+),
+
+final as (
+    select
+        localized.message_id,
+        localized.tenant_id,
+        localized.phone_number_id,
+        localized.contact_key,
+        localized.contact_bsuid,
+        localized.contact_phone,
+        localized.contact_name,
+        localized.direction,
+        localized.message_type as type,
+        localized.template_name,
+        case
+            when localized.direction = 'inbound' then null
+            when localized.message_type = 'template' or localized.template_name is not null
+                then localized.resolved_template_category
+            else 'service'
+        end as category,
+        localized.status,
+        localized.error_code,
+        localized.sent_at,
+        localized.delivered_at,
+        localized.status in ('delivered', 'read') as is_delivered,
+        localized.referral_source,
+        localized.conversation_id,
+        contacts.country_code,
+        coalesce(market_map.market, 'Other') as market,
+        localized.timezone,
+        localized.local_date,
+        localized.is_configured_number,
+        localized.meta_billable,
+        localized.meta_pricing_model,
+        localized.meta_pricing_type,
+        localized.meta_category,
+        localized.source_file,
+        localized.source_line
+    from localized
+    left join contacts
+        on contacts.tenant_id = localized.tenant_id
+        and contacts.contact_key = localized.contact_key
+    left join ref_market_map as market_map
+        on market_map.country_code = contacts.country_code
+        and localized.local_date >= market_map.effective_from
+        and (market_map.effective_to is null or localized.local_date < market_map.effective_to)
+)
+
+select * from final

@@ -1,0 +1,165 @@
+"""Lake -> warehouse: run the SQL models of sql/ into a new DuckDB file.
+
+Models are files: sql/staging/*.sql become temporary views (they only rename and
+cast), sql/intermediate/*.sql and sql/marts/*.sql become tables named after the
+file. Each file is one select; the order comes from the names a model mentions.
+The warehouse is built under a temporary name and renamed into place, so a
+reader sees the previous warehouse or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline import lake, markets, paths, schema
+from pipeline.config import Settings
+
+LAYERS = ("staging", "intermediate", "marts")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    sql: str
+
+
+@dataclass
+class BuildSummary:
+    warehouse: Path
+    as_of: datetime | None
+    tables: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class BuildError(RuntimeError):
+    """The lake cannot be built into a warehouse (a user-fixable condition)."""
+
+
+def discover(sql_root: Path | None = None) -> list[Model]:
+    """Every model, in an order where each comes after the models it reads."""
+    root = sql_root or paths.sql_dir()
+    models = [
+        Model(name=path.stem, layer=layer, sql=path.read_text(encoding="utf-8"))
+        for layer in LAYERS
+        for path in sorted((root / layer).glob("*.sql"))
+    ]
+    return _topological(models)
+
+
+def _topological(models: list[Model]) -> list[Model]:
+    names = {model.name for model in models}
+    needs = {
+        model.name: {
+            other for other in names
+            if other != model.name and re.search(rf"\b{re.escape(other)}\b", _strip_comments(model.sql))
+        }
+        for model in models
+    }
+    ordered: list[Model] = []
+    done: set[str] = set()
+    pending = list(models)
+    while pending:
+        ready = [model for model in pending if needs[model.name] <= done]
+        if not ready:
+            cycle = ", ".join(model.name for model in pending)
+            raise RuntimeError(f"SQL models depend on each other in a cycle: {cycle}")
+        for model in ready:
+            ordered.append(model)
+            done.add(model.name)
+        pending = [model for model in pending if model.name not in done]
+    return ordered
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def build(settings: Settings, as_of: datetime | None = None,
+          on_model: Callable[[Model], None] | None = None) -> BuildSummary:
+    target = settings.warehouse
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(target.name + ".building")
+    _remove_db(building)
+    con = duckdb.connect(str(building))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        _load_settings(con, settings)
+        markets.register(con)
+        _register_lake(con, settings.lake)
+        effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchone()[0]
+        con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
+        con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
+        summary = BuildSummary(warehouse=target, as_of=effective_as_of)
+        for model in discover():
+            if on_model is not None:
+                on_model(model)
+            _run(con, model)
+            if model.layer == "marts":
+                summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchone()[0]
+        unconfigured = con.execute(
+            "select count(distinct phone_number_id) from messages where not is_configured_number"
+        ).fetchone()[0]
+        if unconfigured:
+            summary.notes.append(
+                f"{unconfigured} phone_number_id(s) in the data are not in convo.toml: "
+                "their days are cut in UTC until you add them"
+            )
+        con.execute("checkpoint")
+    except BaseException:
+        con.close()
+        _remove_db(building)
+        raise
+    con.close()
+    # A stale write-ahead log beside the old file must not be replayed onto the new one.
+    Path(str(target) + ".wal").unlink(missing_ok=True)
+    os.replace(building, target)
+    return summary
+
+
+def _remove_db(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    Path(str(path) + ".wal").unlink(missing_ok=True)
+
+
+def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    body = model.sql.strip().rstrip(";")
+    if model.layer == "staging":
+        con.execute(f'create or replace temp view "{model.name}" as {body}')
+    else:
+        con.execute(f'create or replace table "{model.name}" as {body}')
+
+
+def _load_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    numbers = pa.table({
+        "phone_number_id": pa.array([p.phone_number_id for p in settings.phone_numbers], pa.int64()),
+        "tenant_id": pa.array([p.tenant_id for p in settings.phone_numbers], pa.int64()),
+        "waba_id": pa.array([p.waba_id for p in settings.phone_numbers], pa.string()),
+        "timezone": pa.array([p.timezone for p in settings.phone_numbers], pa.string()),
+        "currency": pa.array([p.currency for p in settings.phone_numbers], pa.string()),
+    })
+    con.register("phone_numbers_arrow", numbers)
+    con.execute("create or replace table phone_numbers as select * from phone_numbers_arrow")
+    con.unregister("phone_numbers_arrow")
+
+
+def _register_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
+    """Temp views lake_<dataset> over the lake's files (typed empty tables when none)."""
+    datasets = {**schema.DATASETS, "quarantine": schema.QUARANTINE}
+    for name, dataset in datasets.items():
+        files = lake.files(lake_dir, name)
+        if files:
+            con.execute(f"create or replace temp view lake_{name} as "
+                        f"select * from read_parquet({lake.sql_list(files)})")
+        else:
+            con.register(f"lake_{name}_empty", dataset.schema.empty_table())
+            con.execute(f"create or replace temp table lake_{name} as select * from lake_{name}_empty")
+            con.unregister(f"lake_{name}_empty")

@@ -1,0 +1,213 @@
+"""The `convo` command line: parse options, call the library, echo the result."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline import __version__
+from pipeline.config import ConfigError, Settings, load
+from pipeline.readers import InputError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+
+
+def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--config PATH, loaded and validated before the command runs."""
+
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                  default=Path("convo.toml"), show_default=True, help="Path of convo.toml.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, config_path: Path, **kwargs: Any) -> Any:
+        return command(*args, settings=_settings(config_path), **kwargs)
+
+    return wrapper
+
+
+def _settings(path: Path) -> Settings:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"give an offset (e.g. {value}Z): {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="convo")
+def cli() -> None:
+    """convo: WhatsApp Business windows, conversations and Meta billing, as a nightly batch.
+
+    \b
+    Example:
+        convo demo                       # simulate a tenant and build everything
+        convo ingest exports/            # exports -> Parquet lake
+        convo build                      # lake -> warehouse.duckdb
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the exports and convo.toml into.")
+@click.option("--contacts", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="Number of contacts (messages grow with it).")
+@click.option("--days", default=60, show_default=True, type=click.IntRange(min=1), help="Days simulated.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed: same seed, same files.")
+@click.option("--start", default="2026-09-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First simulated day.")
+@click.option("--dirty", is_flag=True, help="Add what real exports contain: duplicates, bad lines, bad values.")
+def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, dirty: bool) -> None:
+    """Write realistic exports of one tenant (deterministic per seed).
+
+    \b
+    Example:
+        convo simulate --out sim --contacts 2000 --days 30 --dirty
+    """
+    summary = _simulate(out, contacts, days, seed, start.date(), dirty, show_progress=True)
+    click.echo(f"wrote {len(summary.files)} files to {summary.out}")
+    click.echo(f"  {summary.messages:,} messages, {summary.conversations:,} conversations, "
+               f"{summary.events:,} events, {summary.templates:,} templates")
+    if summary.dirty:
+        defects = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.dirty.items()))
+        click.echo(f"  dirty extras: {defects}")
+    click.echo(f"  config: {summary.config_path}")
+
+
+def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty: bool,
+              show_progress: bool) -> Any:
+    from pipeline.simulate import SimulateSettings, simulate as run
+
+    settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty)
+    try:
+        with click.progressbar(length=contacts, label="simulating contacts", file=click.get_text_stream("stderr"),
+                               hidden=not show_progress) as bar:
+            return run(settings, progress=bar.update)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@config_option
+def ingest(inputs: tuple[Path, ...], settings: Settings) -> None:
+    """Read exports (files or folders) into the Parquet lake, idempotently.
+
+    JSONL, JSON API pages, CSV and Parquet are recognised by content and name;
+    rejected records go to the quarantine with their reason.
+
+    \b
+    Example:
+        convo ingest exports/messages exports/conversations/page-0001.json
+    """
+    _echo_ingest(_ingest(settings, list(inputs)))
+
+
+def _ingest(settings: Settings, inputs: list[Path]) -> Any:
+    from pipeline.ingest import ingest as run, plan
+
+    try:
+        total = sum(source.size for source in plan(inputs))
+        with click.progressbar(length=total, label="ingesting", file=click.get_text_stream("stderr"),
+                               hidden=total < PROGRESS_MIN_BYTES) as bar:
+            return run(settings.lake, inputs, progress=lambda n: bar.update(min(n, total)))
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_ingest(summary: Any) -> None:
+    for dataset in summary.datasets:
+        read = summary.total("read", dataset)
+        click.echo(
+            f"{dataset}: {read:,} read = {summary.total('accepted', dataset):,} accepted"
+            f" + {summary.total('duplicates', dataset):,} duplicates"
+            f" + {summary.total('quarantined', dataset):,} quarantined"
+        )
+    if summary.quarantine_reasons:
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.quarantine_reasons.items())
+        click.echo(f"quarantined by reason: {reasons}")
+    click.echo(f"{len(summary.files)} files, {summary.partitions_written} lake files written")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
+              help="Status of open windows and conversations as of this time (default: the newest message).")
+@config_option
+def build(as_of: str | None, settings: Settings) -> None:
+    """Build the warehouse (DuckDB file) from the lake.
+
+    \b
+    Example:
+        convo build --as-of 2026-10-31T23:59:59Z
+    """
+    _echo_build(_build(settings, _timestamp(as_of)))
+
+
+def _build(settings: Settings, as_of: datetime | None) -> Any:
+    from pipeline.build import BuildError, build as run
+
+    try:
+        return run(settings, as_of=as_of)
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_build(summary: Any) -> None:
+    click.echo(f"warehouse: {summary.warehouse}")
+    if summary.as_of is not None:
+        click.echo(f"as of: {summary.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+    for table, rows in summary.tables.items():
+        click.echo(f"  {table:<28} {rows:>12,} rows")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--dir", "directory", default=Path("convo-demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo's files.")
+@click.option("--contacts", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="Contacts to simulate.")
+@click.option("--days", default=60, show_default=True, type=click.IntRange(min=1), help="Days to simulate.")
+def demo(directory: Path, contacts: int, days: int) -> None:
+    """Simulate a realistic tenant and run the whole flow on it.
+
+    \b
+    Example:
+        convo demo --dir /tmp/convo-demo
+    """
+    from pipeline.demo import headline
+
+    click.echo(f"1/3 simulating {contacts:,} contacts x {days} days into {directory}")
+    simulated = _simulate(directory, contacts, days, seed=7, start=date(2026, 9, 1), dirty=True,
+                          show_progress=True)
+    settings = _settings(simulated.config_path)
+    click.echo("2/3 ingesting the exports into the lake")
+    _echo_ingest(_ingest(settings, [directory / "exports"]))
+    click.echo("3/3 building the warehouse")
+    built = _build(settings, None)
+    _echo_build(built)
+    click.echo("")
+    for line in headline(built.warehouse):
+        click.echo(line)
+    click.echo("")
+    click.echo(f"open it:  duckdb -readonly {built.warehouse}")
+    click.echo(f"   or in Python:  duckdb.connect('{built.warehouse}', read_only=True)")
+
+
+def main() -> None:
+    cli(prog_name="convo")

@@ -258,17 +258,12 @@ def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Datas
             select seq, {column_list}, {rank} as version_rank from old_rows
             union all by name
             select seq, {column_list}, {rank} as version_rank from {staged}
-        ),
-        ordered as (
-            select *,
-                row_number() over (partition by {keys} order by version_rank desc, seq) as version
-            from candidates
         )
         select {merged_columns}, null::varchar as partition
-        from ordered
+        from candidates
         window latest as (partition by {keys} order by version_rank desc, seq
                           rows between unbounded preceding and unbounded following)
-        qualify version = 1
+        qualify row_number() over (partition by {keys} order by version_rank desc, seq) = 1
     """)
     con.execute(f"update merged set partition = {partition_expr}")
     changed = [row[0] for row in con.execute(f"""

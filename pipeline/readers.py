@@ -89,15 +89,20 @@ def _format(path: Path) -> str:
         # One JSON document (an API page) or one object a line (JSONL).
         first_line = stripped.split(b"\n", 1)[0]
         try:
-            orjson.loads(first_line)
-            return "jsonl"
+            first = orjson.loads(first_line)
         except orjson.JSONDecodeError:
             return "json"
+        return "json" if _is_api_page(first) else "jsonl"
     if name.endswith(".json"):
         return "json"
     if b"," in stripped.split(b"\n", 1)[0]:
         return "csv"
     raise InputError(f"{path}: not a JSONL, JSON, CSV or Parquet file")
+
+
+def _is_api_page(value: object) -> bool:
+    """DESIGN.md's API page: {"data": [...], "page": N, "has_more": bool}."""
+    return isinstance(value, dict) and isinstance(value.get("data"), list) and ("page" in value or "has_more" in value)
 
 
 def _head(path: Path, size: int) -> bytes:
@@ -215,7 +220,7 @@ def _json_document(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
-    if isinstance(document, dict) and isinstance(document.get("data"), list):
+    if _is_api_page(document):
         records = document["data"]          # an API page {"data": [...], "page", "has_more"}
     elif isinstance(document, list):
         records = document
@@ -302,7 +307,7 @@ def _parquet(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
             columns.append(column)
         table = pa.Table.from_arrays(columns, names=batch.schema.names)
         con.register("parquet_batch", table)
-        raws = con.execute("select to_json(record)::varchar as raw from parquet_batch as record").arrow()
+        raws = con.execute("select to_json(record)::varchar as raw from parquet_batch as record").to_arrow_table()
         con.unregister("parquet_batch")
         count = raws.num_rows if limit is None else min(raws.num_rows, limit - line)
         yield pa.RecordBatch.from_arrays(

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load
+from tests.conftest import CONFIG
+
+
+def test_loads_numbers_and_resolves_paths_against_the_file(project: Path) -> None:
+    settings = load(project / "convo.toml")
+    assert settings.lake == project.resolve() / "lake"
+    assert settings.warehouse == project.resolve() / "warehouse.duckdb"
+    assert [p.timezone for p in settings.phone_numbers] == ["America/Sao_Paulo", "Asia/Kolkata"]
+    assert settings.inactive_after_minutes == 30
+    assert settings.billing.rate_card.name == "illustrative_usd.csv"
+    assert settings.api is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[lifecycle]\ninactive_minutes = 5\n", "lifecycle.inactive_minutes: unknown key"),
+        ("[lifecycle]\ninactive_after_minutes = 0\n", "lifecycle.inactive_after_minutes: must be an integer"),
+        ("[billing]\nbusiness_country = \"Brazil\"\n", "billing.business_country: must be an ISO 3166"),
+        ("[api]\nbase_url = \"ftp://x\"\n", "api.base_url: must be an http(s) URL"),
+        ("colour = 1\n", "colour: unknown key"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
+    # Top-level keys must precede the [[phone_numbers]] tables in TOML.
+    text = extra + CONFIG if not extra.startswith("[") else CONFIG + extra
+    (tmp_path / "convo.toml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(tmp_path / "convo.toml")
+
+
+def test_unknown_timezone(tmp_path: Path) -> None:
+    (tmp_path / "convo.toml").write_text(CONFIG.replace("Asia/Kolkata", "Mars/Olympus"))
+    with pytest.raises(ConfigError, match=r"phone_numbers\[1\]\.timezone: unknown IANA timezone 'Mars/Olympus'"):
+        load(tmp_path / "convo.toml")
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load(tmp_path / "nope.toml")
+    (tmp_path / "convo.toml").write_text("[paths\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(tmp_path / "convo.toml")
+
+
+def test_duplicate_phone_number(tmp_path: Path) -> None:
+    (tmp_path / "convo.toml").write_text(CONFIG.replace("555000002", "555000001"))
+    with pytest.raises(ConfigError, match="phone_number_id 555000001 appears twice"):
+        load(tmp_path / "convo.toml")

@@ -1,0 +1,275 @@
+"""Exports -> lake: every input format, dedupe, every quarantine reason, idempotence."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import lake
+from pipeline.ingest import ingest
+from pipeline.readers import InputError
+from tests.conftest import message, write_jsonl
+
+UTC = timezone.utc
+
+
+def rows(lake_dir: Path, dataset: str, columns: str = "*", order: str = "1") -> list[tuple]:
+    files = lake.files(lake_dir, dataset)
+    if not files:
+        return []
+    return duckdb.sql(f"select {columns} from read_parquet({lake.sql_list(files)}) order by {order}").fetchall()
+
+
+def test_jsonl_messages_are_typed_and_timestamps_stored_in_utc(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in" / "m.jsonl", [
+        message(message_id="a", timestamp="2026-09-01T10:00:00+05:30"),
+        message(message_id="b", timestamp=1788256800, contact_phone="55 (11) 98765-4321"),
+        message(message_id="c", direction="outbound", type="template", template_name="promo",
+                template_category="MARKETING", status="read", timestamp="2026-09-01T23:30:00-03:00",
+                delivered_at="2026-09-02T02:30:04Z",
+                pricing={"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}),
+    ])
+    summary = ingest(tmp_path / "lake", [source])
+    assert (summary.total("read"), summary.total("accepted"), summary.total("quarantined")) == (3, 3, 0)
+    got = rows(tmp_path / "lake", "messages",
+               "message_id, sent_at, contact_phone, template_category, delivered_at, pricing_billable, pricing_model")
+    assert got == [
+        ("a", datetime(2026, 9, 1, 4, 30, tzinfo=UTC), "+5511987654321", None, None, None, None),
+        ("b", datetime(2026, 9, 1, 10, 0, tzinfo=UTC), "+5511987654321", None, None, None, None),
+        ("c", datetime(2026, 9, 2, 2, 30, tzinfo=UTC), "+5511987654321", "marketing",
+         datetime(2026, 9, 2, 2, 30, 4, tzinfo=UTC), True, "PMP"),
+    ]
+    # Partitioned by the UTC day of sent_at.
+    parts = sorted(p.parent.name for p in lake.files(tmp_path / "lake", "messages"))
+    assert parts == ["date=2026-09-01", "date=2026-09-02"]
+
+
+BAD_RECORDS = [
+    ("not json at all", "malformed_json", None),
+    ("[1, 2, 3]", "malformed_json", "not a JSON object"),
+    (message(message_id=None), "missing_required_field", "message_id"),
+    (message(tenant_id=None), "missing_required_field", "tenant_id"),
+    (message(phone_number_id=""), "missing_required_field", "phone_number_id"),
+    (message(direction=None), "missing_required_field", "direction"),
+    (message(timestamp=None), "missing_required_field", "timestamp"),
+    (message(contact_phone=None, contact_bsuid=None), "missing_required_field", "contact_bsuid or contact_phone"),
+    (message(tenant_id="one"), "bad_value", "tenant_id"),
+    (message(error_code="x13"), "bad_value", "error_code"),
+    (message(pricing="regular"), "bad_value", "pricing"),
+    (message(timestamp="yesterday"), "bad_timestamp", "timestamp"),
+    (message(timestamp="2026-13-45T99:00:00Z"), "bad_timestamp", "timestamp"),
+    (message(timestamp="2026-09-03T10:00:00"), "bad_timestamp", "timestamp"),       # no offset: ambiguous
+    (message(timestamp=1788256800000), "bad_timestamp", "timestamp"),              # milliseconds
+    (message(delivered_at="soon"), "bad_timestamp", "delivered_at"),
+    (message(direction="sideways"), "unknown_enum", "direction"),
+    (message(status="bounced"), "unknown_enum", "status"),
+    (message(template_category="promo"), "unknown_enum", "template_category"),
+    (message(referral_source="billboard"), "unknown_enum", "referral_source"),
+    (message(pricing={"billable": False, "pricing_model": "CBP", "type": "gift", "category": "service"}),
+     "unknown_enum", "pricing.type"),
+    (message(contact_phone="+12ab"), "unparseable_phone", "contact_phone"),
+    (message(contact_phone="call me"), "unparseable_phone", "contact_phone"),
+    (message(contact_phone="+"), "unparseable_phone", "contact_phone"),
+    (message(contact_bsuid="not a bsuid"), "unparseable_bsuid", "contact_bsuid"),
+]
+
+
+def test_every_quarantine_reason_with_line_and_raw_text(tmp_path: Path) -> None:
+    records = [message(message_id="good")] + [record for record, _, _ in BAD_RECORDS]
+    source = write_jsonl(tmp_path / "m.jsonl", records)
+    # One line that is not UTF-8.
+    with open(source, "ab") as handle:
+        handle.write(b'{"message_id": "\xff\xfe"}\n')
+    summary = ingest(tmp_path / "lake", [source])
+    assert summary.total("read") == len(BAD_RECORDS) + 2
+    assert summary.total("accepted") == 1
+    assert summary.total("quarantined") == len(BAD_RECORDS) + 1
+    got = rows(tmp_path / "lake", "quarantine", "line, reason, detail, raw, dataset", "line")
+    expected = [(i + 2, reason, detail) for i, (_, reason, detail) in enumerate(BAD_RECORDS)]
+    expected.append((len(BAD_RECORDS) + 2, "invalid_utf8", None))
+    assert [(line, reason, detail) for line, reason, detail, _, _ in got] == expected
+    raw_lines = source.read_bytes().decode("utf-8", errors="replace").splitlines()
+    assert [raw for _, _, _, raw, _ in got] == raw_lines[1:]
+    assert {dataset for *_, dataset in got} == {"messages"}
+
+
+def test_latest_status_wins_across_files_and_runs(tmp_path: Path) -> None:
+    sent = message(message_id="m1", direction="outbound", type="text", status="sent")
+    delivered = dict(sent, status="delivered", delivered_at="2026-09-01T10:00:03Z",
+                     pricing={"billable": False, "pricing_model": "PMP", "type": "free_customer_service",
+                              "category": "service"})
+    read = dict(sent, status="read", delivered_at=None, pricing=None)
+    first = write_jsonl(tmp_path / "a" / "1.jsonl", [sent, delivered])
+    summary = ingest(tmp_path / "lake", [first])
+    assert (summary.total("accepted"), summary.total("duplicates")) == (1, 1)
+    # A later file re-sends the message as read, without delivered_at or pricing;
+    # an older "sent" copy arrives later still and must not win.
+    second = write_jsonl(tmp_path / "b" / "2.jsonl", [read, sent])
+    summary = ingest(tmp_path / "lake", [second])
+    assert (summary.total("read"), summary.total("accepted"), summary.total("duplicates")) == (2, 0, 2)
+    assert rows(tmp_path / "lake", "messages", "message_id, status, delivered_at, pricing_type") == [
+        ("m1", "read", datetime(2026, 9, 1, 10, 0, 3, tzinfo=UTC), "free_customer_service"),
+    ]
+
+
+def test_ingesting_twice_changes_nothing(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "m.jsonl", [
+        message(message_id="a"), message(message_id="b", timestamp="2026-09-02T00:00:00Z"), "garbage",
+    ])
+    first = ingest(tmp_path / "lake", [source])
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "lake").rglob("*.parquet")}
+    second = ingest(tmp_path / "lake", [source])
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "lake").rglob("*.parquet")}
+    assert (first.total("accepted"), first.total("quarantined")) == (2, 1)
+    assert (second.total("read"), second.total("accepted"), second.total("duplicates"),
+            second.total("quarantined")) == (3, 0, 2, 1)
+    assert {p: b for p, (b, _) in after.items()} == {p: b for p, (b, _) in before.items()}
+    # Unchanged partitions are not even rewritten.
+    messages_files = [p for p in before if "messages" in p.parts]
+    assert all(after[p][1] == before[p][1] for p in messages_files)
+    assert len(rows(tmp_path / "lake", "quarantine")) == 1
+
+
+def test_csv_messages_including_a_short_row(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    fields = list(message().keys())
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields)
+        writer.writerow(["" if v is None else v for v in message(message_id="c1").values()])
+        record = message(message_id="c2", direction="outbound", status="delivered",
+                         pricing={"billable": False, "pricing_model": "PMP", "type": "free_customer_service",
+                                  "category": "service"})
+        writer.writerow(["" if v is None else (json.dumps(v) if isinstance(v, dict) else v) for v in record.values()])
+        writer.writerow(["c3", "1"])
+    summary = ingest(tmp_path / "lake", [path])
+    assert (summary.total("read"), summary.total("accepted"), summary.total("quarantined")) == (3, 2, 1)
+    assert rows(tmp_path / "lake", "messages", "message_id, tenant_id, pricing_type, contact_bsuid") == [
+        ("c1", 1, None, None), ("c2", 1, "free_customer_service", None),
+    ]
+    assert rows(tmp_path / "lake", "quarantine", "line, reason") == [(4, "malformed_csv")]
+
+
+def test_parquet_and_gzipped_jsonl(tmp_path: Path) -> None:
+    table = pa.table({
+        "message_id": ["p1", "p2"],
+        "tenant_id": [1, 1],
+        "phone_number_id": [555000001, 555000001],
+        "contact_bsuid": ["BR.abc123", None],
+        "contact_phone": [None, "+5511987654321"],
+        "direction": ["inbound", "sideways"],
+        "type": ["text", "text"],
+        "status": ["received", "received"],
+        "timestamp": pa.array([datetime(2026, 9, 1, 12), datetime(2026, 9, 1, 13)], pa.timestamp("us")),
+    })
+    pq.write_table(table, tmp_path / "m.parquet")
+    gz = tmp_path / "more.jsonl.gz"
+    with gzip.open(gz, "wt") as handle:
+        handle.write(json.dumps(message(message_id="g1")) + "\n")
+    summary = ingest(tmp_path / "lake", [tmp_path / "m.parquet", gz])
+    assert [(f.format, f.read, f.accepted, f.quarantined) for f in summary.files] == [
+        ("parquet", 2, 1, 1), ("jsonl", 1, 1, 0),
+    ]
+    # A naive Parquet timestamp is UTC by the format's convention.
+    assert rows(tmp_path / "lake", "messages", "message_id, sent_at, contact_bsuid") == [
+        ("g1", datetime(2026, 9, 1, 10, tzinfo=UTC), None),
+        ("p1", datetime(2026, 9, 1, 12, tzinfo=UTC), "BR.abc123"),
+    ]
+    assert rows(tmp_path / "lake", "quarantine", "line, reason, detail") == [(2, "unknown_enum", "direction")]
+
+
+def conversation(**fields: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "id": 10, "tenant_id": 1, "customer_id": None, "phone_number_id": 555000001,
+        "contact_phone": "+5511987654321", "contact_bsuid": None, "contact_name": "Ana",
+        "status": "ended", "ended_reason": "timeout", "messages_count": 4,
+        "last_inbound_at": "2026-09-01T10:00:00Z", "last_outbound_at": "2026-09-01T10:05:00Z",
+        "started_at": "2026-09-01T10:00:00Z", "ended_at": "2026-09-02T10:05:00Z",
+    }
+    record.update(fields)
+    return record
+
+
+def test_conversation_pages_events_and_templates(tmp_path: Path) -> None:
+    pages = tmp_path / "conversations"
+    pages.mkdir()
+    (pages / "page-0001.json").write_text(json.dumps({
+        "data": [conversation(id=10, status="active", ended_reason=None, ended_at=None, messages_count=2),
+                 conversation(id=11, status="paused")],
+        "page": 1, "has_more": True,
+    }))
+    (pages / "page-0002.json").write_text(json.dumps({"data": [conversation(id=10)], "page": 2, "has_more": False}))
+    events = write_jsonl(tmp_path / "events" / "events.jsonl", [
+        {"id": "e1", "type": "whatsapp.conversation.created", "created_at": "2026-09-01T10:00:00Z",
+         "data": conversation(status="active", ended_reason=None, ended_at=None)},
+        {"id": "e1", "type": "whatsapp.conversation.created", "created_at": "2026-09-01T10:00:00Z",
+         "data": conversation(status="active", ended_reason=None, ended_at=None)},
+        {"id": "e2", "type": "whatsapp.conversation.archived", "created_at": "2026-09-01T11:00:00Z",
+         "data": conversation()},
+        {"id": "e3", "type": "whatsapp.conversation.ended", "created_at": "2026-09-02T10:05:00Z"},
+    ])
+    templates = tmp_path / "templates.csv"
+    templates.write_text(
+        "name,language,category,updated_at\n"
+        "order_update,en,utility,2026-01-01T00:00:00Z\n"
+        "order_update,en,marketing,2026-09-15T00:00:00Z\n"
+        "spring_sale,en,promo,2026-01-01T00:00:00Z\n"
+    )
+    summary = ingest(tmp_path / "lake", [pages, events, templates])
+    by_file = {f.path.name: (f.dataset, f.read, f.accepted, f.duplicates, f.quarantined) for f in summary.files}
+    assert by_file == {
+        "page-0001.json": ("conversations", 2, 1, 0, 1),
+        "page-0002.json": ("conversations", 1, 0, 1, 0),
+        "events.jsonl": ("events", 4, 1, 1, 2),
+        "templates.csv": ("templates", 3, 2, 0, 1),
+    }
+    # The ended version of conversation 10 (later state) wins over the active one.
+    assert rows(tmp_path / "lake", "conversations", "id, status, messages_count") == [(10, "ended", 4)]
+    assert rows(tmp_path / "lake", "events", "event_id, type, conversation_id") == [
+        ("e1", "whatsapp.conversation.created", 10)]
+    assert rows(tmp_path / "lake", "templates", "name, category", "updated_at") == [
+        ("order_update", "utility"), ("order_update", "marketing")]
+    assert sorted(rows(tmp_path / "lake", "quarantine", "dataset, reason, detail")) == [
+        ("conversations", "unknown_enum", "status"),
+        ("events", "missing_required_field", "data"),
+        ("events", "unknown_enum", "type"),
+        ("templates", "unknown_enum", "category"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("empty.jsonl", b"", "cannot tell which export"),
+        ("blank.txt", b"", "empty file"),
+        ("picture.bin", b"\x89PNG\r\n\x1a\n\x00\x00", "not a JSONL, JSON, CSV or Parquet file"),
+        ("broken.parquet", b"PAR1 this is not really parquet", "cannot read"),
+        ("fake.parquet", b"hello", "named .parquet but is not a Parquet file"),
+        ("page.json", b'{"data": [1, 2', "not valid JSON"),
+        ("other.jsonl", b'{"colour": "blue"}\n', "cannot tell which export"),
+    ],
+)
+def test_unreadable_files_raise_input_error_and_leave_the_lake_alone(
+        tmp_path: Path, name: str, content: bytes, error: str) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl", [message(message_id="keep")])
+    ingest(tmp_path / "lake", [good])
+    before = {p: p.read_bytes() for p in (tmp_path / "lake").rglob("*.parquet")}
+    bad = tmp_path / "in" / name
+    bad.parent.mkdir()
+    bad.write_bytes(content)
+    with pytest.raises(InputError, match=error):
+        ingest(tmp_path / "lake", [good, bad])
+    assert {p: p.read_bytes() for p in (tmp_path / "lake").rglob("*.parquet")} == before
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file or folder"):
+        ingest(tmp_path / "lake", [tmp_path / "nope"])

@@ -307,7 +307,7 @@ def _parquet(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
             columns.append(column)
         table = pa.Table.from_arrays(columns, names=batch.schema.names)
         con.register("parquet_batch", table)
-        raws = con.execute("select to_json(record)::varchar as raw from parquet_batch as record").to_arrow_table()
+        raws = con.sql("select to_json(record)::varchar as raw from parquet_batch as record").to_arrow_table()
         con.unregister("parquet_batch")
         count = raws.num_rows if limit is None else min(raws.num_rows, limit - line)
         yield pa.RecordBatch.from_arrays(

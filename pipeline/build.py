@@ -3,6 +3,9 @@
 Models are files: sql/staging/*.sql become temporary views (they only rename and
 cast), sql/intermediate/*.sql and sql/marts/*.sql become tables named after the
 file. Each file is one select; the order comes from the names a model mentions.
+Then sql/macros/*.sql are run as they are (macros stored in the warehouse for
+notebooks), and each sql/summaries/*.sql, a select of one text column `line`,
+adds its lines to the build's output.
 The warehouse is built under a temporary name and renamed into place, so a
 reader sees the previous warehouse or the new one, never half of one.
 """
@@ -37,6 +40,7 @@ class BuildSummary:
     warehouse: Path
     as_of: datetime | None
     tables: dict[str, int] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)   # lines from sql/summaries
     notes: list[str] = field(default_factory=list)
 
 
@@ -105,6 +109,11 @@ def build(settings: Settings, as_of: datetime | None = None,
             _run(con, model)
             if model.layer == "marts":
                 summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchone()[0]
+        for path in sorted((paths.sql_dir() / "macros").glob("*.sql")):
+            con.execute(path.read_text(encoding="utf-8"))
+        for path in sorted((paths.sql_dir() / "summaries").glob("*.sql")):
+            body = path.read_text(encoding="utf-8").strip().rstrip(";")
+            summary.checks.extend(row[0] for row in con.execute(f"select line from ({body})").fetchall())
         unconfigured = con.execute(
             "select count(distinct phone_number_id) from messages where not is_configured_number"
         ).fetchone()[0]

@@ -173,6 +173,8 @@ def _echo_build(summary: Any) -> None:
         click.echo(f"as of: {summary.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
     for table, rows in summary.tables.items():
         click.echo(f"  {table:<28} {rows:>12,} rows")
+    for line in summary.checks:
+        click.echo(line)
     for note in summary.notes:
         click.echo(f"note: {note}")
 

@@ -61,13 +61,7 @@ def discover(sql_root: Path | None = None) -> list[Model]:
 
 def _topological(models: list[Model]) -> list[Model]:
     names = {model.name for model in models}
-    needs = {
-        model.name: {
-            other for other in names
-            if other != model.name and re.search(rf"\b{re.escape(other)}\b", _strip_comments(model.sql))
-        }
-        for model in models
-    }
+    needs = {model.name: (_references(model.sql) & names) - {model.name} for model in models}
     ordered: list[Model] = []
     done: set[str] = set()
     pending = list(models)
@@ -83,8 +77,12 @@ def _topological(models: list[Model]) -> list[Model]:
     return ordered
 
 
-def _strip_comments(sql: str) -> str:
-    return re.sub(r"--[^\n]*", "", sql)
+def _references(sql: str) -> set[str]:
+    """Relations a select reads (after from / join), less its own CTE names."""
+    code = re.sub(r"--[^\n]*", "", sql)
+    read = set(re.findall(r"\b(?:from|join)\s+\"?(\w+)\"?", code, flags=re.IGNORECASE))
+    ctes = set(re.findall(r"\b(\w+)\s+as\s*\(", code, flags=re.IGNORECASE))
+    return read - ctes
 
 
 def build(settings: Settings, as_of: datetime | None = None,

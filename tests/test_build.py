@@ -1,0 +1,158 @@
+"""Lake -> warehouse: the messages table (contact keys, countries, markets, local
+dates, category at send time) and the quarantine table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.build import build, discover
+from pipeline.config import Settings
+from pipeline.ingest import ingest
+from tests.conftest import message, write_jsonl
+
+UTC = timezone.utc
+
+
+def built(settings: Settings, tmp_path: Path, records: list[object], **kwargs: object) -> duckdb.DuckDBPyConnection:
+    source = write_jsonl(tmp_path / "exports" / "messages.jsonl", records)
+    ingest(settings.lake, [source])
+    build(settings, **kwargs)
+    return duckdb.connect(str(settings.warehouse), read_only=True)
+
+
+def test_contact_key_is_the_bsuid_seen_with_the_phone(settings: Settings, tmp_path: Path) -> None:
+    # DOMAIN R2: a phone-only record is attributed to the bsuid seen with that phone
+    # in the same tenant; else the phone itself is the key.
+    con = built(settings, tmp_path, [
+        message(message_id="old", contact_phone="+5511987654321", timestamp="2026-03-01T10:00:00Z"),
+        message(message_id="new", contact_phone="+5511987654321", contact_bsuid="BR.a1b2c3",
+                timestamp="2026-04-01T10:00:00Z"),
+        message(message_id="bsuid-only", contact_phone=None, contact_bsuid="BR.a1b2c3",
+                timestamp="2026-04-02T10:00:00Z"),
+        message(message_id="other-tenant", tenant_id=2, contact_phone="+5511987654321",
+                timestamp="2026-03-01T11:00:00Z"),
+        message(message_id="phone-only", contact_phone="+5521999990000", timestamp="2026-03-01T12:00:00Z"),
+    ])
+    got = con.execute("select message_id, contact_key from messages order by message_id").fetchall()
+    assert got == [
+        ("bsuid-only", "BR.a1b2c3"),
+        ("new", "BR.a1b2c3"),
+        ("old", "BR.a1b2c3"),
+        ("other-tenant", "+5511987654321"),
+        ("phone-only", "+5521999990000"),
+    ]
+
+
+def test_country_and_market_by_calling_code_area_code_and_bsuid(settings: Settings, tmp_path: Path) -> None:
+    # DOMAIN R22: +1 by area code; a contact known only by bsuid by its prefix.
+    con = built(settings, tmp_path, [
+        message(message_id="do", contact_phone="+18095550123"),
+        message(message_id="jm", contact_phone="+18765550123"),
+        message(message_id="pr", contact_phone="+17875550123"),
+        message(message_id="us", contact_phone="+12125550123"),
+        message(message_id="ca", contact_phone="+14165550123"),
+        message(message_id="gb", contact_phone="+447400123456"),
+        message(message_id="in-bsuid", contact_phone=None, contact_bsuid="IN.9f8e7d"),
+        message(message_id="ng-bsuid", contact_phone=None, contact_bsuid="NG.12345"),
+    ])
+    got = con.execute("select message_id, country_code, market from messages order by message_id").fetchall()
+    assert got == [
+        ("ca", "CA", "North America"),
+        ("do", "DO", "Rest of Latin America"),
+        ("gb", "GB", "United Kingdom"),
+        ("in-bsuid", "IN", "India"),
+        ("jm", "JM", "Rest of Latin America"),
+        ("ng-bsuid", "NG", "Nigeria"),
+        ("pr", "PR", "Rest of Latin America"),
+        ("us", "US", "North America"),
+    ]
+
+
+def test_zimbabwe_moves_to_rest_of_africa_at_local_midnight(settings: Settings, tmp_path: Path) -> None:
+    # DOMAIN R22 (effective-dated map) and R1 (days cut in the number's timezone):
+    # 2025-10-01 02:00 UTC is still 2025-09-30 in Sao Paulo (UTC-3).
+    con = built(settings, tmp_path, [
+        message(message_id="before", contact_phone="+263771234567", timestamp="2025-10-01T02:00:00Z"),
+        message(message_id="after", contact_phone="+263771234567", timestamp="2025-10-01T03:00:00Z"),
+    ])
+    got = con.execute("select message_id, local_date, market from messages order by sent_at").fetchall()
+    assert got == [
+        ("before", date(2025, 9, 30), "Other"),
+        ("after", date(2025, 10, 1), "Rest of Africa"),
+    ]
+
+
+def test_local_date_follows_each_numbers_timezone(settings: Settings, tmp_path: Path) -> None:
+    # DOMAIN R1: 2026-09-01 20:00 UTC is 17:00 in Sao Paulo and 01:30 next day in Kolkata.
+    con = built(settings, tmp_path, [
+        message(message_id="sp", phone_number_id=555000001, timestamp="2026-09-01T20:00:00Z"),
+        message(message_id="kol", phone_number_id=555000002, timestamp="2026-09-01T20:00:00Z"),
+        message(message_id="unknown", phone_number_id=999, timestamp="2026-09-01T20:00:00Z"),
+    ])
+    got = con.execute("select message_id, local_date, timezone, is_configured_number from messages "
+                      "order by message_id").fetchall()
+    assert got == [
+        ("kol", date(2026, 9, 2), "Asia/Kolkata", True),
+        ("sp", date(2026, 9, 1), "America/Sao_Paulo", True),
+        ("unknown", date(2026, 9, 1), "UTC", False),
+    ]
+
+
+def test_category_is_the_templates_category_at_send_time(settings: Settings, tmp_path: Path) -> None:
+    catalog = tmp_path / "exports" / "templates.csv"
+    catalog.parent.mkdir(parents=True)
+    catalog.write_text("name,language,category,updated_at\n"
+                       "order_update,en,utility,2026-01-01T00:00:00Z\n"
+                       "order_update,en,marketing,2026-09-15T00:00:00Z\n")
+    ingest(settings.lake, [catalog])
+    outbound = dict(direction="outbound", type="template", template_name="order_update", status="delivered")
+    con = built(settings, tmp_path, [
+        message(message_id="before", timestamp="2026-09-10T00:00:00Z", **outbound),
+        message(message_id="after", timestamp="2026-09-20T00:00:00Z", **outbound),
+        message(message_id="own", timestamp="2026-09-20T00:00:00Z", template_category="authentication", **outbound),
+        message(message_id="free-form", direction="outbound", type="text", status="read",
+                timestamp="2026-09-20T00:00:00Z"),
+        message(message_id="inbound", timestamp="2026-09-20T00:00:00Z"),
+    ])
+    got = con.execute("select message_id, category from messages order by message_id").fetchall()
+    assert got == [
+        ("after", "marketing"), ("before", "utility"), ("free-form", "service"),
+        ("inbound", None), ("own", "authentication"),
+    ]
+
+
+def test_quarantine_table_and_as_of(settings: Settings, tmp_path: Path) -> None:
+    con = built(settings, tmp_path, [message(message_id="a"), "{broken", message(message_id="b", status="??")],
+                as_of=datetime(2026, 9, 30, tzinfo=UTC))
+    assert con.execute("select line, reason, detail from quarantine order by line").fetchall() == [
+        (2, "malformed_json", None), (3, "unknown_enum", "status"),
+    ]
+    assert con.execute("select getvariable('as_of')").fetchone() == (None,)  # variables are per session
+
+
+def test_a_failed_build_keeps_the_previous_warehouse(settings: Settings, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    con = built(settings, tmp_path, [message(message_id="a")])
+    con.close()
+    before = settings.warehouse.read_bytes()
+    sql_root = tmp_path / "sql"
+    for model in discover():
+        folder = sql_root / model.layer
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{model.name}.sql").write_text(model.sql)
+    (sql_root / "marts" / "zz_broken.sql").write_text("select no_such_column from messages")
+    monkeypatch.setattr("pipeline.paths.sql_dir", lambda: sql_root)
+    with pytest.raises(duckdb.BinderException):
+        build(settings)
+    assert settings.warehouse.read_bytes() == before
+    assert not settings.warehouse.with_name(settings.warehouse.name + ".building").exists()
+
+
+def test_models_come_after_what_they_read() -> None:
+    order = [model.name for model in discover()]
+    assert order.index("int_contact_keys") < order.index("int_contacts") < order.index("messages")
+    assert order.index("stg_messages") < order.index("int_phone_countries")

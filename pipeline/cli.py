@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -95,7 +96,7 @@ def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty
 
     settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty)
     try:
-        with click.progressbar(length=contacts, label="simulating contacts", file=click.get_text_stream("stderr"),
+        with click.progressbar(length=contacts, label="simulating contacts", file=sys.stderr,
                                hidden=not show_progress) as bar:
             return run(settings, progress=bar.update)
     except ValueError as exc:
@@ -123,7 +124,7 @@ def _ingest(settings: Settings, inputs: list[Path]) -> Any:
 
     try:
         total = sum(source.size for source in plan(inputs))
-        with click.progressbar(length=total, label="ingesting", file=click.get_text_stream("stderr"),
+        with click.progressbar(length=total, label="ingesting", file=sys.stderr,
                                hidden=total < PROGRESS_MIN_BYTES) as bar:
             return run(settings.lake, inputs, progress=lambda n: bar.update(min(n, total)))
     except InputError as exc:

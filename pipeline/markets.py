@@ -20,9 +20,10 @@ import csv
 import datetime
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 import phonenumbers
@@ -141,69 +142,51 @@ def country_for_bsuid(bsuid: str) -> str | None:
 # match it. We walk the national digits as a trie, depth-first: a prefix is
 # settled once its first claimant owns it outright (leading digits fully
 # matched) or nobody else can still claim numbers below it; otherwise it is
-# split by the next digit, down to the longest leading-digits match.
+# split by the next digit.
 
 _DIGITS = "0123456789"
-_CLAIM_FULL = "full"        # every number with this prefix is the region's
-_CLAIM_PARTIAL = "partial"  # some numbers with this prefix may be the region's
+# Six national digits separate every pair of regions phonenumbers tells apart
+# (the deepest: +61 8 51001 Christmas Island vs Australia; a seventh adds no
+# row); below that, numbers several regions' patterns accept go to the first,
+# as in phonenumbers. tests/test_markets.py checks every region's example number.
+_MAX_NATIONAL_PREFIX = 6
 
 
 def _shared_code_rows(calling_code: str, regions: list[str]) -> dict[str, str]:
     claimants = [_Claimant.of(region) for region in regions]
-    depth = max((c.leading.max_length() for c in claimants if c.leading), default=1)
-    tree = _resolve(claimants, "", depth)
+    tree = _resolve([(claimant, claimant.start()) for claimant in claimants], 0, {})
     rows: dict[str, str] = {}
     _emit(tree, calling_code, regions[0], rows)
     return rows
 
 
-@dataclass(frozen=True)
-class _Claimant:
-    region: str
-    leading: _Node | None                 # leading-digits regex, matched at the start
-    general: _Node | None                 # general description, full match
-    types: tuple[_Node, ...]              # number-type patterns, full match
-
-    @staticmethod
-    def of(region: str) -> _Claimant:
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        descs = (
-            metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
-            metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail,
-            metadata.fixed_line, metadata.mobile,
-        )
-        return _Claimant(
-            region=region,
-            leading=_parse(metadata.leading_digits) if metadata.leading_digits else None,
-            general=_parse_desc(metadata.general_desc),
-            types=tuple(node for node in map(_parse_desc, descs) if node is not None),
-        )
-
-    def claim(self, national_prefix: str) -> str | None:
-        if self.leading is not None:
-            ends = self.leading.consume({national_prefix})
-            if any(end is not None for end in ends):
-                return _CLAIM_FULL
-            return _CLAIM_PARTIAL if None in ends else None
-        if self.general is None or not _can_start(self.general, national_prefix):
-            return None
-        if any(_can_start(node, national_prefix) for node in self.types):
-            return _CLAIM_PARTIAL
-        return None
-
-
 _Tree = str | None | dict[str, "_Tree"]   # a region, nobody, or a split by next digit
+_Cursor = tuple[bool, tuple[frozenset[int], ...]]   # (leading digits matched, automaton states)
 
 
-def _resolve(claimants: list[_Claimant], prefix: str, depth: int) -> _Tree:
-    claims = [(c, kind) for c in claimants if (kind := c.claim(prefix)) is not None]
-    if not claims:
+def _resolve(live: list[tuple[_Claimant, _Cursor]], depth: int, seen: dict) -> _Tree:
+    """Who gets the numbers below a national prefix of ``depth`` digits; ``live``
+    are the regions, in phonenumbers' order, that can still claim some of them.
+
+    The answer depends only on the claimants' automaton states and the depth,
+    so ``seen`` memoizes it (\\d{n} tails make most subtrees identical).
+    """
+    if not live:
         return None
-    first, kind = claims[0]
-    if kind == _CLAIM_FULL or len(claims) == 1 or len(prefix) >= depth:
+    first, cursor = live[0]
+    if cursor[0] or len(live) == 1 or depth >= _MAX_NATIONAL_PREFIX:
         return first.region
-    still = [c for c, _ in claims]
-    children = {digit: _resolve(still, prefix + digit, depth) for digit in _DIGITS}
+    key = (tuple((claimant.region, cursor) for claimant, cursor in live), depth)
+    if key not in seen:
+        seen[key] = _split(live, depth, seen)
+    return seen[key]
+
+
+def _split(live: list[tuple[_Claimant, _Cursor]], depth: int, seen: dict) -> _Tree:
+    children: dict[str, _Tree] = {}
+    for digit in _DIGITS:
+        advanced = ((claimant, claimant.advance(cursor, digit)) for claimant, cursor in live)
+        children[digit] = _resolve([(c, cur) for c, cur in advanced if cur is not None], depth + 1, seen)
     if any(isinstance(child, dict) for child in children.values()):
         return children
     owners = {child for child in children.values() if child is not None}
@@ -220,99 +203,145 @@ def _emit(tree: _Tree, prefix: str, inherited: str, rows: dict[str, str]) -> Non
         rows[prefix] = tree
 
 
-# A tiny regex engine for the subset phonenumbers' metadata uses: digits, \d,
-# [..] classes with ranges, (?:..) and (..) groups, |, ?, {n} and {n,m}. It
-# answers what `re` cannot: can a match start with these digits?
+@dataclass(frozen=True)
+class _Claimant:
+    """A region of a shared calling code, as phonenumbers decides membership:
+    by its leading-digits regex if it has one, else by its number patterns."""
 
-class _Node:
-    def consume(self, states: set[str | None]) -> set[str | None]:
-        """Feed each state (the digits still to match, or None once they ran out
-        while the pattern wanted more) through this node; return the states after it."""
-        raise NotImplementedError
+    region: str
+    leading: _Automaton | None       # matched at the start of the national number
+    patterns: tuple[_Automaton, ...]  # general description, then each number type
 
-    def max_length(self) -> int:
-        raise NotImplementedError
+    @staticmethod
+    def of(region: str) -> _Claimant:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata.leading_digits:
+            return _Claimant(region, _Automaton.of(metadata.leading_digits), ())
+        descs = (
+            metadata.general_desc, metadata.premium_rate, metadata.toll_free,
+            metadata.shared_cost, metadata.voip, metadata.personal_number, metadata.pager,
+            metadata.uan, metadata.voicemail, metadata.fixed_line, metadata.mobile,
+        )
+        patterns = [desc.national_number_pattern for desc in descs if desc is not None]
+        return _Claimant(region, None, tuple(_Automaton.of(pattern) for pattern in patterns if pattern))
+
+    def start(self) -> _Cursor:
+        if self.leading is not None:
+            return (False, (self.leading.initial,))
+        return (False, tuple(automaton.initial for automaton in self.patterns))
+
+    def advance(self, cursor: _Cursor, digit: str) -> _Cursor | None:
+        """The cursor after one more digit; None when the region can claim no
+        number with that prefix any more."""
+        matched, states = cursor
+        if matched:
+            return cursor
+        if self.leading is not None:
+            after = self.leading.step(states[0], digit)
+            return (self.leading.accepts(after), (after,)) if after else None
+        general, *types = (automaton.step(s, digit) for automaton, s in zip(self.patterns, states))
+        if not general or not any(types):
+            return None
+        return (False, (general, *types))
+
+
+class _Automaton:
+    """A Thompson NFA over digits for one phonenumbers pattern.
+
+    phonenumbers' metadata uses a small regex subset: digits, \\d, [..] classes
+    with ranges, (?:..) and (..) groups, |, ? and {n} / {n,m}. `re` cannot say
+    whether any match starts with some digits; stepping this automaton digit by
+    digit can (a non-empty state set).
+    """
+
+    def __init__(self, node: _Node) -> None:
+        # State i reads one digit of chars[i] and goes to targets[i][0], or, when
+        # chars[i] is None, moves to any of targets[i] without reading (the
+        # accepting state has no targets).
+        self.chars: list[frozenset[str] | None] = []
+        self.targets: list[tuple[int, ...]] = []
+        self.accept = self._add(None, ())
+        self.initial = self._closure((self._compile(node, self.accept),))
+
+    @staticmethod
+    @functools.cache
+    def of(pattern: str) -> _Automaton:
+        return _Automaton(_parse(pattern))
+
+    def step(self, states: frozenset[int], digit: str) -> frozenset[int]:
+        chars = self.chars
+        return self._closure(
+            self.targets[state][0] for state in states
+            if (reads := chars[state]) is not None and digit in reads
+        )
+
+    def accepts(self, states: frozenset[int]) -> bool:
+        return self.accept in states
+
+    def _add(self, chars: frozenset[str] | None, targets: tuple[int, ...]) -> int:
+        self.chars.append(chars)
+        self.targets.append(targets)
+        return len(self.chars) - 1
+
+    def _compile(self, node: _Node, following: int) -> int:
+        """Add the states of ``node``, continuing at ``following``; return its entry."""
+        if isinstance(node, _Chars):
+            return self._add(node.chars, (following,))
+        if isinstance(node, _Seq):
+            for item in reversed(node.items):
+                following = self._compile(item, following)
+            return following
+        if isinstance(node, _Alt):
+            return self._add(None, tuple(self._compile(option, following) for option in node.options))
+        current = following
+        for _ in range(node.high - node.low):   # optional copies: x{0,2} = (x(x)?)?
+            current = self._add(None, (self._compile(node.item, current), following))
+        for _ in range(node.low):
+            current = self._compile(node.item, current)
+        return current
+
+    def _closure(self, starts: Iterable[int]) -> frozenset[int]:
+        """The reading and accepting states reachable without reading a digit."""
+        seen: set[int] = set()
+        result: set[int] = set()
+        pending = list(starts)
+        while pending:
+            state = pending.pop()
+            if state in seen:
+                continue
+            seen.add(state)
+            if self.chars[state] is not None or state == self.accept:
+                result.add(state)
+            else:
+                pending.extend(self.targets[state])
+        return frozenset(result)
 
 
 @dataclass(frozen=True)
-class _Chars(_Node):
+class _Chars:
     chars: frozenset[str]
 
-    def consume(self, states: set[str | None]) -> set[str | None]:
-        out: set[str | None] = set()
-        for state in states:
-            if not state:
-                out.add(None)
-            elif state[0] in self.chars:
-                out.add(state[1:])
-        return out
-
-    def max_length(self) -> int:
-        return 1
-
 
 @dataclass(frozen=True)
-class _Seq(_Node):
+class _Seq:
     items: tuple[_Node, ...]
 
-    def consume(self, states: set[str | None]) -> set[str | None]:
-        for item in self.items:
-            if not states:
-                break
-            states = item.consume(states)
-        return states
-
-    def max_length(self) -> int:
-        return sum(item.max_length() for item in self.items)
-
 
 @dataclass(frozen=True)
-class _Alt(_Node):
+class _Alt:
     options: tuple[_Node, ...]
 
-    def consume(self, states: set[str | None]) -> set[str | None]:
-        out: set[str | None] = set()
-        for option in self.options:
-            out |= option.consume(states)
-        return out
-
-    def max_length(self) -> int:
-        return max(option.max_length() for option in self.options)
-
 
 @dataclass(frozen=True)
-class _Repeat(_Node):
+class _Repeat:
     item: _Node
     low: int
     high: int
 
-    def consume(self, states: set[str | None]) -> set[str | None]:
-        out: set[str | None] = set()
-        for count in range(self.high + 1):
-            if count >= self.low:
-                out |= states
-            if count == self.high or not states:
-                break
-            states = self.item.consume(states)
-        return out
 
-    def max_length(self) -> int:
-        return self.item.max_length() * self.high
+_Node = _Chars | _Seq | _Alt | _Repeat
 
 
-def _can_start(node: _Node, digits: str) -> bool:
-    """True when some full match of the pattern starts with ``digits``."""
-    ends = node.consume({digits})
-    return None in ends or "" in ends
-
-
-def _parse_desc(desc: phonenumbers.PhoneNumberDesc | None) -> _Node | None:
-    if desc is None or not desc.national_number_pattern:
-        return None
-    return _parse(desc.national_number_pattern)
-
-
-@functools.cache
 def _parse(pattern: str) -> _Node:
     parser = _Parser(pattern)
     node = parser.alternation()
@@ -511,7 +540,7 @@ def _check_overlaps(path: Path, rows: list[_MarketRow]) -> None:
                 )
 
 
-def _fail(path: Path, line: int, problem: str) -> None:
+def _fail(path: Path, line: int, problem: str) -> NoReturn:
     raise MarketMapError(f"{path}:{line}: {problem}")
 
 
@@ -539,34 +568,26 @@ def market_for(country_code: str, on: datetime.date, table: pa.Table | None = No
 def register(con: duckdb.DuckDBPyConnection, market_map_path: Path | None = None) -> None:
     """Create or replace ``ref_calling_prefixes`` and ``ref_market_map`` in ``con``.
 
-    Longest-prefix match in SQL: join ``left(digits, prefix_length) = prefix``
-    for each distinct ``prefix_length`` and keep the longest match.
+    ``ref_calling_prefixes(prefix varchar, prefix_length integer, country_code
+    varchar)``: a phone's country is the row with the longest ``prefix`` that
+    its digits (E.164 without ``+``, 1..15 digits) start with, found by an
+    equi-join on ``left(digits, prefix_length) = prefix`` per distinct
+    ``prefix_length``. ``ref_market_map(country_code varchar, market varchar,
+    effective_from date, effective_to date)``: in force for ``effective_from
+    <= day < effective_to`` (null ``effective_to``: open-ended).
     """
     prefixes = calling_prefixes()
-    market_map = load_market_map(market_map_path)
-    _replace_table(con, "ref_calling_prefixes", prefixes, """
-        select
-            prefix::varchar as prefix,
-            length(prefix)::integer as prefix_length,
-            country_code::varchar as country_code
-        from source
-        order by prefix
-    """)
-    _replace_table(con, "ref_market_map", market_map, """
-        select
-            country_code::varchar as country_code,
-            market::varchar as market,
-            effective_from::date as effective_from,
-            effective_to::date as effective_to
-        from source
-        order by country_code, effective_from
-    """)
+    prefixes = prefixes.append_column(
+        "prefix_length", pc.cast(pc.utf8_length(prefixes["prefix"]), pa.int32()),
+    ).select(["prefix", "prefix_length", "country_code"])
+    _replace_table(con, "ref_calling_prefixes", prefixes)
+    _replace_table(con, "ref_market_map", load_market_map(market_map_path))
 
 
-def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table, select: str) -> None:
-    view = f"_markets_source_{name}"
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    view = f"_markets_{name}_source"
     con.register(view, data)
     try:
-        con.execute(f"create or replace table {name} as {select.replace('from source', f'from {view} as source')}")
+        con.execute(f"create or replace table {name} as select * from {view}")
     finally:
         con.unregister(view)

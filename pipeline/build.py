@@ -97,7 +97,7 @@ def build(settings: Settings, as_of: datetime | None = None,
         _load_settings(con, settings)
         markets.register(con)
         _register_lake(con, settings.lake)
-        effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchone()[0]
+        effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]
         con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
         con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
         summary = BuildSummary(warehouse=target, as_of=effective_as_of)
@@ -106,7 +106,7 @@ def build(settings: Settings, as_of: datetime | None = None,
                 on_model(model)
             _run(con, model)
             if model.layer == "marts":
-                summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchone()[0]
+                summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
         for path in sorted((paths.sql_dir() / "macros").glob("*.sql")):
             con.execute(path.read_text(encoding="utf-8"))
         for path in sorted((paths.sql_dir() / "summaries").glob("*.sql")):
@@ -114,7 +114,7 @@ def build(settings: Settings, as_of: datetime | None = None,
             summary.checks.extend(row[0] for row in con.execute(f"select line from ({body})").fetchall())
         unconfigured = con.execute(
             "select count(distinct phone_number_id) from messages where not is_configured_number"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if unconfigured:
             summary.notes.append(
                 f"{unconfigured} phone_number_id(s) in the data are not in convo.toml: "

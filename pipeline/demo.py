@@ -14,18 +14,18 @@ def headline(warehouse: Path) -> list[str]:
             select count(*), count(distinct contact_key), count(distinct country_code),
                 count(distinct market), min(local_date), max(local_date)
             from messages
-        """).fetchone()
+        """).fetchall()[0]
         delivered, failed_window = con.execute("""
             select count(*) filter (where direction = 'outbound' and is_delivered),
                 count(*) filter (where error_code = 131047)
             from messages
-        """).fetchone()
+        """).fetchall()[0]
         top = con.execute("""
             select market, count(*) as outbound from messages
             where direction = 'outbound' and is_delivered
             group by market order by outbound desc, market limit 3
         """).fetchall()
-        quarantined = con.execute("select count(*) from quarantine").fetchone()[0]
+        quarantined = con.execute("select count(*) from quarantine").fetchall()[0][0]
     finally:
         con.close()
     lines = [

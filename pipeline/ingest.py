@@ -157,7 +157,7 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
             )
             read, quarantined = con.execute(
                 "select count(*), count(*) filter (where reason is not null) from validated"
-            ).fetchone()
+            ).fetchall()[0]
             counts.read += read
             counts.quarantined += quarantined
             if progress is not None:
@@ -172,7 +172,7 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(con.execute(
         "select count(*) from duckdb_tables() where table_name = ?", [name]
-    ).fetchone()[0])
+    ).fetchall()[0][0])
 
 
 def _key_sql(dataset: schema.Dataset, alias: str) -> str:
@@ -222,7 +222,7 @@ def _key_type(dataset: schema.Dataset, column: str) -> str:
 def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Dataset) -> int:
     """Merge staged rows into the lake; rewrite only partitions whose rows change."""
     staged = f"staged_{dataset.name}"
-    if not _table_exists(con, staged) or not con.execute(f"select count(*) from {staged}").fetchone()[0]:
+    if not _table_exists(con, staged) or not con.execute(f"select count(*) from {staged}").fetchall()[0][0]:
         return 0
     columns = [f.name for f in dataset.schema]
     column_list = ", ".join(columns)

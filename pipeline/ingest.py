@@ -85,6 +85,7 @@ def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None)
 
 def _prepare(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     con.execute("set preserve_insertion_order = true")
     con.execute((paths.sql_dir() / "ingest" / "_macros.sql").read_text())
     variables = {

@@ -4,32 +4,28 @@
 -- ISO 8601 with an offset (Z, +05:30, +0530, +05) or Unix seconds; a timestamp
 -- without an offset is ambiguous and rejected. Years outside 2000..2099 are
 -- rejected too (milliseconds passed as seconds land there).
-create or replace temp macro parse_ts(value) as (
-    with parsed as (
-        select case
-            when value is null then null
-            when regexp_full_match(value, '-?[0-9]{1,11}(\.[0-9]+)?')
-                then to_timestamp(cast(value as double))
-            when regexp_full_match(
-                value,
-                '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)'
-            ) then try_cast(value as timestamptz)
-        end as parsed_at
-    )
-    select case when year(parsed_at) between 2000 and 2099 then parsed_at end from parsed
-);
+create or replace temp macro parse_ts_any(value) as
+    case
+        when regexp_full_match(value, '-?[0-9]{1,11}(\.[0-9]+)?') then to_timestamp(cast(value as double))
+        when regexp_full_match(
+            value,
+            '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)'
+        ) then try_cast(value as timestamptz)
+    end;
+
+create or replace temp macro parse_ts(value) as
+    case when year(parse_ts_any(value)) between 2000 and 2099 then parse_ts_any(value) end;
 
 -- An integer id or count written as a JSON number or a string of digits.
 create or replace temp macro parse_int(value) as
     case when regexp_full_match(value, '-?[0-9]{1,18}') then cast(value as bigint) end;
 
 -- E.164: a leading + is optional; spaces, dots, dashes and brackets are dropped.
-create or replace temp macro parse_phone(value) as (
-    with cleaned as (select regexp_replace(value, '[ .()\-]', '', 'g') as digits)
-    select case when regexp_full_match(digits, '\+?[1-9][0-9]{6,14}')
-        then '+' || ltrim(digits, '+') end
-    from cleaned
-);
+create or replace temp macro phone_digits(value) as regexp_replace(value, '[ .()\-]', '', 'g');
+
+create or replace temp macro parse_phone(value) as
+    case when regexp_full_match(phone_digits(value), '\+?[1-9][0-9]{6,14}')
+        then '+' || ltrim(phone_digits(value), '+') end;
 
 -- DOMAIN R2: ISO country, a dot, up to 128 alphanumerics.
 create or replace temp macro parse_bsuid(value) as

@@ -1,41 +1,47 @@
 -- one row per input record of a messages export: the typed fields, and the first
 -- problem found (reason, detail) or null when the record is accepted.
 -- Reads: incoming(seq, line, raw, pre_reason). DESIGN.md "messages".
-with objects as (
-    select seq, line, raw
+with parsed as (
+    select
+        seq,
+        line,
+        raw,
+        pre_reason,
+        case when pre_reason is null and json_valid(raw) then json_type(raw) = 'OBJECT' else false end as is_object
     from incoming
-    where pre_reason is null and json_valid(raw) and json_type(raw) = 'OBJECT'
 ),
 
 fields as (
     select
-        seq,
-        line,
-        json_transform(raw, '{
+        *,
+        case when is_object then json_transform(raw, '{
             "message_id": "VARCHAR", "tenant_id": "VARCHAR", "phone_number_id": "VARCHAR",
             "contact_bsuid": "VARCHAR", "contact_phone": "VARCHAR", "contact_name": "VARCHAR",
             "direction": "VARCHAR", "type": "VARCHAR", "template_name": "VARCHAR",
             "template_category": "VARCHAR", "status": "VARCHAR", "error_code": "VARCHAR",
             "timestamp": "VARCHAR", "delivered_at": "VARCHAR", "referral_source": "VARCHAR",
             "conversation_id": "VARCHAR", "pricing": "JSON"
-        }') as field
-    from objects
+        }') end as field
+    from parsed
 ),
 
-pricing as (
+priced as (
     select
-        seq,
-        case when field.pricing is not null and json_type(field.pricing) = 'OBJECT'
+        *,
+        case when json_type(field.pricing) = 'OBJECT'
             then json_transform(field.pricing, '{"billable": "VARCHAR", "pricing_model": "VARCHAR",
                 "type": "VARCHAR", "category": "VARCHAR"}') end as price,
-        field.pricing is not null and json_type(field.pricing) <> 'OBJECT' as pricing_not_object
+        coalesce(json_type(field.pricing) <> 'OBJECT', false) as pricing_not_object
     from fields
 ),
 
 typed as (
     select
-        fields.seq,
-        fields.line,
+        seq,
+        line,
+        raw,
+        pre_reason,
+        is_object,
         blank_to_null(field.message_id) as message_id,
         blank_to_null(field.tenant_id) as tenant_id_text,
         parse_int(trim(field.tenant_id)) as tenant_id,
@@ -60,14 +66,13 @@ typed as (
         lower(blank_to_null(field.referral_source)) as referral_source,
         blank_to_null(field.conversation_id) as conversation_id_text,
         parse_int(trim(field.conversation_id)) as conversation_id,
-        pricing.pricing_not_object,
-        pricing.price.billable as billable_text,
-        parse_bool(trim(pricing.price.billable)) as pricing_billable,
-        upper(blank_to_null(pricing.price.pricing_model)) as pricing_model,
-        lower(blank_to_null(pricing.price.type)) as pricing_type,
-        lower(blank_to_null(pricing.price.category)) as pricing_category
-    from fields
-    join pricing using (seq)
+        pricing_not_object,
+        price.billable as billable_text,
+        parse_bool(trim(price.billable)) as pricing_billable,
+        upper(blank_to_null(price.pricing_model)) as pricing_model,
+        lower(blank_to_null(price.type)) as pricing_type,
+        lower(blank_to_null(price.category)) as pricing_category
+    from priced
 ),
 
 checked as (
@@ -111,41 +116,40 @@ checked as (
 
 final as (
     select
-        incoming.seq,
-        incoming.line,
-        checked.message_id,
-        checked.tenant_id,
-        checked.phone_number_id,
-        checked.contact_bsuid,
-        checked.contact_phone,
-        checked.contact_name,
-        checked.direction,
-        checked.type,
-        checked.template_name,
-        checked.template_category,
-        checked.status,
-        checked.error_code,
-        checked.sent_at,
-        checked.delivered_at,
-        checked.referral_source,
-        checked.conversation_id,
-        checked.pricing_billable,
-        checked.pricing_model,
-        checked.pricing_type,
-        checked.pricing_category,
+        seq,
+        line,
+        message_id,
+        tenant_id,
+        phone_number_id,
+        contact_bsuid,
+        contact_phone,
+        contact_name,
+        direction,
+        type,
+        template_name,
+        template_category,
+        status,
+        error_code,
+        sent_at,
+        delivered_at,
+        referral_source,
+        conversation_id,
+        pricing_billable,
+        pricing_model,
+        pricing_type,
+        pricing_category,
         case
-            when incoming.pre_reason is not null then incoming.pre_reason
-            when checked.seq is null then 'malformed_json'
-            else checked.problem[1]
+            when pre_reason is not null then pre_reason
+            when not is_object then 'malformed_json'
+            else problem[1]
         end as reason,
         case
-            when incoming.pre_reason is not null then null
-            when checked.seq is null and json_valid(incoming.raw) then 'not a JSON object'
-            when checked.seq is not null then checked.problem[2]
+            when pre_reason is not null then null
+            when not is_object and json_valid(raw) then 'not a JSON object'
+            when is_object then problem[2]
         end as detail,
-        incoming.raw
-    from incoming
-    left join checked using (seq)
+        raw
+    from checked
 )
 
 select * from final

@@ -94,7 +94,7 @@ def build(settings: Settings, as_of: datetime | None = None,
     con = duckdb.connect(str(building))
     try:
         con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+        con.execute("set enable_progress_bar = false")
         _load_settings(con, settings)
         markets.register(con)
         _register_lake(con, settings.lake)

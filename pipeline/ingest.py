@@ -9,6 +9,7 @@ status wins (schema.STATUS_RANK); ties keep the row already stored.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,37 +254,69 @@ def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Datas
             """)
     rank = _rank_expr(dataset)
     merged_columns = ",\n".join(_merged_column(dataset, column) for column in columns)
+    key_match = " and ".join(f"merged.{k} is not distinct from old.{k}" for k in dataset.key)
+    con.execute(f"""
+        create or replace temp table candidates as
+        select seq, {column_list}, {rank} as version_rank from old_rows
+        union all by name
+        select seq, {column_list}, {rank} as version_rank from {staged}
+    """)
+    # Only keys seen more than once need a winner; the rest pass straight through.
+    con.execute(f"create or replace temp table contested as "
+                f"select {keys} from candidates group by {keys} having count(*) > 1")
     con.execute(f"""
         create or replace temp table merged as
-        with candidates as (
-            select seq, {column_list}, {rank} as version_rank from old_rows
-            union all by name
-            select seq, {column_list}, {rank} as version_rank from {staged}
-        )
-        select {merged_columns}, null::varchar as partition
-        from candidates
+        select {column_list}, {partition_expr} as partition, seq >= 0 as is_changed
+        from candidates anti join contested using ({keys})
+        union all by name
+        select {merged_columns}, {partition_expr} as partition, null::boolean as is_changed
+        from candidates semi join contested using ({keys})
         window latest as (partition by {keys} order by version_rank desc, seq
                           rows between unbounded preceding and unbounded following)
         qualify row_number() over (partition by {keys} order by version_rank desc, seq) = 1
     """)
-    con.execute(f"update merged set partition = {partition_expr}")
-    changed = [row[0] for row in con.execute(f"""
-        select distinct partition from (
-            (select {column_list}, partition from merged except all select {column_list}, partition from old_rows)
-            union all
-            (select {column_list}, partition from old_rows except all select {column_list}, partition from merged)
+    # A contested key changes the lake when its merged row differs from the stored one.
+    columns_struct = ", ".join(f"{{alias}}.{c}" for c in columns)
+    con.execute(f"""
+        create or replace temp table changed_partitions as
+        with contested_rows as (
+            select
+                merged.partition as new_partition,
+                old.partition as old_partition,
+                old.seq is null
+                    or row({columns_struct.format(alias="merged")}) is distinct from
+                       row({columns_struct.format(alias="old")}) as is_changed
+            from merged
+            left join old_rows as old on {key_match}
+            where merged.is_changed is null
         )
-    """).fetchall()]
+        select partition from merged where is_changed
+        union
+        select new_partition from contested_rows where is_changed
+        union
+        select old_partition from contested_rows where is_changed and old_partition is not null
+    """)
+    changed = [row[0] for row in con.execute("select partition from changed_partitions order by 1").fetchall()]
+    if not changed:
+        return 0
+    staging_dir = lake.dataset_dir(lake_dir, dataset.name) / ".writing"
+    shutil.rmtree(staging_dir, ignore_errors=True)
+    staging_dir.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"""
+        copy (
+            select {column_list}, partition from merged
+            where partition in (select partition from changed_partitions)
+            order by partition, {keys}
+        ) to '{_sql_path(staging_dir)}'
+        (format parquet, compression zstd, partition_by (partition), write_partition_columns false)
+    """)
     for part in changed:
+        written = sorted((staging_dir / f"partition={part}").glob("*.parquet"))
+        if len(written) != 1:
+            raise RuntimeError(f"expected one Parquet file for partition {part}, DuckDB wrote {len(written)}")
         final = lake.partition_path(lake_dir, dataset, None if part == "all" else part)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(final.name + ".tmp")
-        con.execute(
-            f"copy (select {column_list} from merged where partition = ? order by {keys}) "
-            f"to '{_sql_path(tmp)}' (format parquet, compression zstd)",
-            [part],
-        )
-        lake.replace_atomically(tmp, final)
+        lake.replace_atomically(written[0], final)
+    shutil.rmtree(staging_dir, ignore_errors=True)
     return len(changed)
 
 

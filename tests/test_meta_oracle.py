@@ -303,15 +303,32 @@ def test_regime_c_free_tier_is_per_local_month() -> None:
     assert line.send(24.1, TEXT) == C_SERVICE_FREE_TIER  # November 1st, local
 
 
-def test_collect_then_decide_grants_the_earliest_by_time_then_tiebreak() -> None:
-    allowance = FreeAllowance(2, "collect")
-    claims = [(50, 1), (10, 9), (10, 3), (70, 2), (10, 5)]
-    for t, tiebreak in claims:
-        assert not allowance.claim(("k",), t, tiebreak)
-    allowance.freeze()
-    granted = [claim for claim in claims if allowance.claim(("k",), *claim)]
-    assert granted == [(10, 3), (10, 5)]
-    assert allowance.claim(("other",), 999, 1)       # a key with fewer claims: all free
+def test_provisional_allowance_holds_the_earliest_by_time_then_tiebreak() -> None:
+    evicted: list = []
+    allowance = FreeAllowance(2, "provisional", evicted.append)
+    for t, tiebreak in [(50, 1), (10, 9), (10, 3), (70, 2), (10, 5)]:
+        assert not allowance.claim(("k",), t, tiebreak)   # charged until the end of the run
+    assert allowance.granted() == {(("k",), 10, 3), (("k",), 10, 5)}
+    assert evicted == [(("k",), 50, 1), (("k",), 10, 9)]
+    assert allowance.held((("k",), 10, 3)) and not allowance.held((("k",), 70, 2))
+
+
+def test_provisional_claims_name_the_unit_to_patch() -> None:
+    # Regime C: each service message is its own claim; CBP (R16): the conversation's.
+    evicted: list = []
+    line = Timeline(C_DAY, allowances=FreeAllowances.provisional(evicted.append))
+    line.user(1)
+    assert line.send(2, TEXT) == C_SERVICE_CHARGED
+    assert line.thread.last_claim == (("number", 555, (2026, 10)), line.at(2), 1)
+    assert line.send(3, M) == PMP_M and line.thread.last_claim is None
+    cbp = Timeline(date(2024, 5, 6), allowances=FreeAllowances.provisional(evicted.append))
+    cbp.user(1)
+    assert cbp.send(2, TEXT) == Pricing(True, "CBP", "regular", "service")
+    opener = cbp.thread.last_claim
+    assert opener == (("waba", "waba-1", (2024, 5)), cbp.at(2), 1)
+    cbp.send(3, TEXT)
+    assert cbp.thread.last_claim == opener
+    assert evicted == []
 
 
 def test_cbp_service_free_tier_before_november_2024() -> None:

@@ -89,22 +89,30 @@ def month_of_day(day: int) -> tuple[int, int]:
     return found
 
 
+_TIME_OF_DAY: list[str] = []
+
+
+def _time_of_day() -> list[str]:
+    """"HH:MM:SS" for every second of a day (built once, about 5 MB)."""
+    if not _TIME_OF_DAY:
+        _TIME_OF_DAY.extend(f"{hour:02d}:{minute:02d}:{second:02d}"
+                            for hour in range(24) for minute in range(60) for second in range(60))
+    return _TIME_OF_DAY
+
+
 def iso_utc(t: int) -> str:
     """2026-09-01T10:00:00Z"""
     day, second = divmod(t, DAY)
-    hour, rest = divmod(second, HOUR)
-    minute, sec = divmod(rest, MINUTE)
-    return f"{_day_text(day)}T{hour:02d}:{minute:02d}:{sec:02d}{'Z'}"
+    text = _DAY_TEXT.get(day) or _day_text(day)
+    return f"{text}T{(_TIME_OF_DAY or _time_of_day())[second]}Z"
 
 
 def iso_offset(t: int, offset: int) -> str:
     """2026-09-01T15:30:00+05:30: the same instant written in local time."""
     day, second = divmod(t + offset, DAY)
-    hour, rest = divmod(second, HOUR)
-    minute, sec = divmod(rest, MINUTE)
     sign = "+" if offset >= 0 else "-"
     off_hour, off_minute = divmod(abs(offset) // MINUTE, 60)
-    return f"{_day_text(day)}T{hour:02d}:{minute:02d}:{sec:02d}{sign}{off_hour:02d}:{off_minute:02d}"
+    return f"{_day_text(day)}T{(_TIME_OF_DAY or _time_of_day())[second]}{sign}{off_hour:02d}:{off_minute:02d}"
 
 
 def parse_iso(text: str | int) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from datetime import date
+from collections.abc import Callable
 from functools import lru_cache
 
 from pipeline.simulate.clock import DAY, HOUR, LocalClock, epoch_day, month_of_day
@@ -101,31 +102,35 @@ def pricing(billable: bool, model: str, pricing_type: str, category: str) -> Pri
     return Pricing(billable, model, pricing_type, category)
 
 
+Claim = tuple[tuple, int, int]   # (key, time, tiebreak)
+
+
 class FreeAllowance:
     """The first N units per (key, month), ordered by (time, tiebreak), are free.
 
     DOMAIN R16 (service conversations per WABA) and R21 (service messages per phone
-    number) count across threads, so threads alone cannot decide. Three modes:
-    ``count`` grants claims in call order (callers that feed units in time order,
-    e.g. tests of one thread); ``collect`` (first pass) remembers, per key, only
-    the N earliest claims in a bounded heap and grants nothing; ``freeze()`` then
-    switches to ``decide`` (second pass), which grants a claim iff it is at or
-    before the N-th earliest of its key.
+    number) count across threads, so one thread alone cannot decide. Two modes:
+    ``count`` grants claims in call order (right when units arrive in time order,
+    e.g. one thread in a test); ``provisional`` grants nothing at claim time but
+    keeps, per key, the N earliest claims in a bounded max-heap: a caller writes
+    those units as charged, remembers the ones still :meth:`held`, forgets the ones
+    reported to ``on_evict``, and at the end turns the held ones free (see
+    run.FreeTierPatches). Memory stays bounded by N per key.
     """
 
-    def __init__(self, allowance: int, mode: str = "count") -> None:
-        if mode not in ("count", "collect"):
-            raise ValueError(f"mode must be count or collect, not {mode}")
+    def __init__(self, allowance: int, mode: str = "count",
+                 on_evict: Callable[[Claim], None] | None = None) -> None:
+        if mode not in ("count", "provisional"):
+            raise ValueError(f"mode must be count or provisional, not {mode}")
         self.allowance = allowance
         self.mode = mode
+        self.on_evict = on_evict
         self._counts: dict[tuple, int] = {}
         self._heaps: dict[tuple, list[tuple[int, int]]] = {}
-        self._cutoffs: dict[tuple, tuple[int, int]] = {}
+        self._held: set[Claim] = set()
 
     def claim(self, key: tuple, t: int, tiebreak: int) -> bool:
-        if self.mode == "decide":
-            cutoff = self._cutoffs.get(key)
-            return cutoff is None or (t, tiebreak) <= cutoff
+        """Is this unit free? (always False in provisional mode: see held())."""
         if self.mode == "count":
             used = self._counts.get(key, 0)
             self._counts[key] = used + 1
@@ -135,19 +140,23 @@ class FreeAllowance:
         if len(heap) < self.allowance:
             heapq.heappush(heap, entry)
         elif entry > heap[0]:
-            heapq.heapreplace(heap, entry)
+            evicted = heapq.heapreplace(heap, entry)
+            lost = (key, -evicted[0], -evicted[1])
+            self._held.discard(lost)
+            if self.on_evict is not None:
+                self.on_evict(lost)
+        else:
+            return False
+        self._held.add((key, t, tiebreak))
         return False
 
-    def freeze(self) -> None:
-        """End of the first pass: keep one cutoff per full key, drop the heaps."""
-        if self.mode != "collect":
-            raise RuntimeError("freeze() is for an allowance in collect mode")
-        for key, heap in self._heaps.items():
-            if len(heap) >= self.allowance:
-                latest = heap[0]
-                self._cutoffs[key] = (-latest[0], -latest[1])
-        self._heaps = {}
-        self.mode = "decide"
+    def held(self, claim: Claim) -> bool:
+        """Provisional mode: is the claim among the N earliest of its key so far?"""
+        return claim in self._held
+
+    def granted(self) -> set[Claim]:
+        """Provisional mode, at the end: the claims that are free."""
+        return set(self._held)
 
 
 @dataclass(frozen=True)
@@ -173,16 +182,18 @@ class FreeAllowances:
         return cls(FreeAllowance(CBP_SERVICE_FREE_TIER), FreeAllowance(REGIME_C_SERVICE_FREE_TIER))
 
     @classmethod
-    def collecting(cls) -> FreeAllowances:
+    def provisional(cls, on_evict: Callable[[Claim], None]) -> FreeAllowances:
         return cls(
-            FreeAllowance(CBP_SERVICE_FREE_TIER, "collect"),
-            FreeAllowance(REGIME_C_SERVICE_FREE_TIER, "collect"),
+            FreeAllowance(CBP_SERVICE_FREE_TIER, "provisional", on_evict),
+            FreeAllowance(REGIME_C_SERVICE_FREE_TIER, "provisional", on_evict),
         )
 
-    def freeze(self) -> None:
-        self.cbp_service.freeze()
-        self.regime_c_service.freeze()
 
+# What a provisional charge becomes once its claim is granted: (charged, free).
+FREE_TIER_PATCHES: dict[str, tuple[Pricing, Pricing]] = {
+    "waba": (pricing(True, CBP, "regular", "service"), pricing(False, CBP, "free_tier", "service")),
+    "number": (pricing(True, PMP, "regular", "service"), pricing(False, PMP, "free_tier", "service")),
+}
 
 _FEP_CBP = pricing(False, CBP, "free_entry_point", "referral_conversion")
 _SERVICE_PREFERENCE = "service"
@@ -197,7 +208,7 @@ class MetaThread:
 
     __slots__ = (
         "number", "recipient_country", "allowances", "last_inbound",
-        "pending_arrival", "fep_until", "cbp_open",
+        "pending_arrival", "fep_until", "cbp_open", "last_claim",
     )
 
     def __init__(self, number: MetaNumber, recipient_country: str, allowances: FreeAllowances) -> None:
@@ -207,8 +218,11 @@ class MetaThread:
         self.last_inbound: int | None = None
         self.pending_arrival: int | None = None   # an ad/CTA arrival not yet answered
         self.fep_until: int | None = None         # end of the free entry point window
-        # CBP conversations: category -> (opened_at, pricing); opened in regime A only.
-        self.cbp_open: dict[str, tuple[int, Pricing]] = {}
+        # CBP conversations: category -> (opened_at, pricing, free-tier claim or None);
+        # opened in regime A only.
+        self.cbp_open: dict[str, tuple[int, Pricing, Claim | None]] = {}
+        # The free-allowance claim the last priced message belongs to (R16, R21), if any.
+        self.last_claim: Claim | None = None
 
     def inbound(self, t: int, referral: bool = False) -> None:
         """A user message or call at t (DOMAIN R4); referral = arrived via ad / page CTA (R15)."""
@@ -225,6 +239,7 @@ class MetaThread:
         template_category is None for a non-template (free-form) message; tiebreak
         orders units delivered in the same second (the message id as an integer).
         """
+        self.last_claim = None
         day = self.number.clock.local_day(t)
         regime = regime_of_local_day(day)
         category = self._category(template_category)
@@ -281,26 +296,29 @@ class MetaThread:
             if found is not None:
                 return found[1]
             opened = pricing(True, CBP, "regular", category)  # R13, R17
-            still_open[category] = (t, opened)
+            still_open[category] = (t, opened, None)
             return opened
         if still_open:
             # R14: absorbed. With several open, a service conversation takes it, else
             # the earliest opened (a decision of this model; DOMAIN does not say).
             found = still_open.get(_SERVICE_PREFERENCE) or min(still_open.values(), key=lambda item: item[0])
+            self.last_claim = found[2]
             return found[1]
-        opened = self._cbp_service(t, day, tiebreak)
-        still_open["service"] = (t, opened)
+        opened, claim = self._cbp_service(t, day, tiebreak)
+        still_open["service"] = (t, opened, claim)
+        self.last_claim = claim
         return opened
 
-    def _cbp_service(self, t: int, day: int, tiebreak: int) -> Pricing:
-        """R16: the price of a new service conversation."""
+    def _cbp_service(self, t: int, day: int, tiebreak: int) -> tuple[Pricing, Claim | None]:
+        """R16: the price of a new service conversation (and its free-tier claim)."""
         if day >= _ALL_FREE_FIRST:
-            return pricing(False, CBP, "free_customer_service", "service")
+            return pricing(False, CBP, "free_customer_service", "service"), None
         if day >= _TIER_FIRST:
             key = ("waba", self.number.waba_id, month_of_day(day))
             if self.allowances.cbp_service.claim(key, t, tiebreak):
-                return pricing(False, CBP, "free_tier", "service")
-        return pricing(True, CBP, "regular", "service")
+                return pricing(False, CBP, "free_tier", "service"), None
+            return pricing(True, CBP, "regular", "service"), (key, t, tiebreak)
+        return pricing(True, CBP, "regular", "service"), None
 
     # --- regime B: per message ---------------------------------------------------------
     def _pmp(self, t: int, category: str | None) -> Pricing:
@@ -320,6 +338,7 @@ class MetaThread:
             key = ("number", self.number.phone_number_id, month_of_day(day))
             if self.allowances.regime_c_service.claim(key, t, tiebreak):
                 return pricing(False, PMP, "free_tier", "service")  # R21
+            self.last_claim = (key, t, tiebreak)
             return pricing(True, PMP, "regular", "service")
         return pricing(True, PMP, "regular", category)  # R21: utility in a CSW is charged too
 
@@ -328,6 +347,6 @@ __all__ = [
     "AUTH_INTERNATIONAL_COUNTRIES", "CBP_LAST_DAY", "PMP_FIRST_DAY", "REGIME_C_FIRST_DAY",
     "CSW_SECONDS", "CBP_CONVERSATION_SECONDS", "FEP_SECONDS", "FEP_REPLY_SECONDS",
     "CBP_SERVICE_FREE_TIER_FIRST_DAY", "CBP_SERVICE_ALL_FREE_FIRST_DAY", "CBP_SERVICE_FREE_TIER",
-    "REGIME_C_SERVICE_FREE_TIER", "FreeAllowance", "FreeAllowances", "MetaNumber", "MetaThread",
+    "REGIME_C_SERVICE_FREE_TIER", "Claim", "FREE_TIER_PATCHES", "FreeAllowance", "FreeAllowances", "MetaNumber", "MetaThread",
     "Pricing", "pricing", "regime_of_local_day", "window_open", "DAY",
 ]

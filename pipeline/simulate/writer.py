@@ -1,0 +1,236 @@
+"""Export files in DESIGN.md's formats: JSONL messages by UTC day, API pages of
+conversations, a JSONL webhook log, a CSV template catalog, and convo.toml."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from pipeline.simulate.clock import DAY, date_of_epoch_day, iso_offset, iso_utc
+from pipeline.simulate.threads import INBOUND, Msg
+from pipeline.simulate.world import (
+    AUTH_INTERNATIONAL_ELIGIBLE,
+    BUSINESS_COUNTRY,
+    INACTIVE_AFTER_MINUTES,
+    TEMPLATE_LANGUAGES,
+    TENANT_ID,
+    BusinessNumber,
+    Persona,
+    Template,
+)
+
+MESSAGES_DIR = "exports/messages"
+CONVERSATIONS_DIR = "exports/conversations"
+EVENTS_FILE = "exports/events/events.jsonl"
+TEMPLATES_FILE = "exports/templates/templates.csv"
+PAGE_SIZE = 1000
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+def messages_file(out: Path, day: int) -> Path:
+    return out / MESSAGES_DIR / f"messages-{date_of_epoch_day(day).isoformat()}.jsonl"
+
+
+def clear_previous(out: Path) -> None:
+    """Remove files a previous run left in our folders (only our own file names)."""
+    patterns = (
+        (MESSAGES_DIR, "messages-*.jsonl"),
+        (CONVERSATIONS_DIR, "page-*.json"),
+        ("exports/events", "events.jsonl"),
+        ("exports/templates", "templates.csv"),
+    )
+    for folder, pattern in patterns:
+        for path in (out / folder).glob(pattern):
+            path.unlink()
+
+
+class MessageRecords:
+    """Formats the message records of one thread (DESIGN: messages)."""
+
+    __slots__ = ("phone_number_id", "persona", "name", "clock")
+
+    def __init__(self, number: BusinessNumber, persona: Persona, name: str | None) -> None:
+        self.phone_number_id = number.phone_number_id
+        self.persona = persona
+        self.name = name
+        self.clock = number.clock
+
+    def record(self, msg: Msg) -> dict:
+        key = msg.key
+        ts = msg.ts
+        delivered = msg.delivered
+        style = (key >> 8) % 100
+        if style < 86:                      # most exports write UTC with Z
+            timestamp: str | int = iso_utc(ts)
+            delivered_at: str | int | None = None if delivered is None else iso_utc(delivered)
+        elif style < 97:                    # some write the business number's local offset
+            clock = self.clock
+            timestamp = iso_offset(ts, clock.offset(ts))
+            delivered_at = None if delivered is None else iso_offset(delivered, clock.offset(delivered))
+        else:                               # a few write Unix seconds
+            timestamp, delivered_at = ts, delivered
+        phone, bsuid = self.persona.identity(ts)
+        if phone is not None and (key >> 20) % 100 < 4:
+            phone = phone[1:]               # DESIGN: the + is optional
+        pricing = msg.pricing
+        return {
+            "message_id": f"wamid.{key:016x}",
+            "tenant_id": TENANT_ID,
+            "phone_number_id": self.phone_number_id,
+            "contact_bsuid": bsuid,
+            "contact_phone": phone,
+            "contact_name": self.name,
+            "direction": "inbound" if msg.kind == INBOUND else "outbound",
+            "type": msg.type,
+            "template_name": msg.template,
+            "template_category": msg.category,
+            "status": msg.status,
+            "error_code": msg.error,
+            "timestamp": timestamp,
+            "delivered_at": delivered_at,
+            "referral_source": msg.referral,
+            "conversation_id": msg.conversation,
+            "pricing": None if pricing is None else pricing.as_dict(),  # type: ignore[attr-defined]
+        }
+
+
+def dumps_line(record: dict) -> bytes:
+    return orjson.dumps(record, option=_NEWLINE)
+
+
+class DayFiles:
+    """One JSONL file per UTC day, a bounded number of handles kept open."""
+
+    def __init__(self, out: Path, max_open: int = 96) -> None:
+        self.out = out
+        self.max_open = max_open
+        self._open: OrderedDict[int, IO[bytes]] = OrderedDict()
+        self._seen: set[int] = set()
+        (out / MESSAGES_DIR).mkdir(parents=True, exist_ok=True)
+
+    def write(self, day: int, data: bytes) -> None:
+        handle = self._open.get(day)
+        if handle is None:
+            if len(self._open) >= self.max_open:
+                _, oldest = self._open.popitem(last=False)
+                oldest.close()
+            mode = "ab" if day in self._seen else "wb"
+            handle = open(messages_file(self.out, day), mode, buffering=1 << 18)
+            self._seen.add(day)
+            self._open[day] = handle
+        else:
+            self._open.move_to_end(day)
+        handle.write(data)
+
+    def close(self) -> list[Path]:
+        for handle in self._open.values():
+            handle.close()
+        self._open.clear()
+        return [messages_file(self.out, day) for day in sorted(self._seen)]
+
+
+class ConversationPages:
+    """API pages {"data": [...], "page": N, "has_more": bool}, PAGE_SIZE records each."""
+
+    def __init__(self, out: Path) -> None:
+        self.folder = out / CONVERSATIONS_DIR
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.pending: list[dict] = []
+        self.page = 0
+        self.files: list[Path] = []
+
+    def add(self, record: dict) -> None:
+        if len(self.pending) == PAGE_SIZE:
+            self._flush(has_more=True)
+        self.pending.append(record)
+
+    def _flush(self, has_more: bool) -> None:
+        self.page += 1
+        path = self.folder / f"page-{self.page:04d}.json"
+        path.write_bytes(orjson.dumps({"data": self.pending, "page": self.page, "has_more": has_more}))
+        self.files.append(path)
+        self.pending = []
+
+    def close(self) -> list[Path]:
+        if self.pending or not self.files:
+            self._flush(has_more=False)
+        return self.files
+
+
+class JsonlFile:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.handle = open(path, "wb", buffering=1 << 18)
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def close(self) -> Path:
+        self.handle.close()
+        return self.path
+
+
+def write_templates(out: Path, catalog: Iterable[Template]) -> tuple[Path, int]:
+    """name,language,category,updated_at: one row per (template, language, version)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("name", "language", "category", "updated_at"))
+    rows = 0
+    for template in catalog:
+        for language in TEMPLATE_LANGUAGES:
+            writer.writerow((template.name, language, template.category, iso_utc(template.updated_at)))
+            rows += 1
+    path = out / TEMPLATES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path, rows
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(out: Path, numbers: Iterable[BusinessNumber], header: str) -> Path:
+    """convo.toml in DESIGN.md's format, matching the exports."""
+    lines = [
+        f"# {header}",
+        "[paths]",
+        'lake = "lake"',
+        'warehouse = "warehouse.duckdb"',
+        'reports = "reports_out"',
+        "",
+    ]
+    for number in numbers:
+        lines += [
+            "[[phone_numbers]]",
+            f"phone_number_id = {number.phone_number_id}",
+            f"tenant_id = {TENANT_ID}",
+            f"waba_id = {_toml_string(number.waba_id)}",
+            f"timezone = {_toml_string(number.timezone)}",
+            'currency = "USD"',
+            "",
+        ]
+    lines += [
+        "[lifecycle]",
+        f"inactive_after_minutes = {INACTIVE_AFTER_MINUTES}",
+        "",
+        "[billing]",
+        'rate_card = "illustrative_usd"',
+        f"business_country = {_toml_string(BUSINESS_COUNTRY)}",
+        f"auth_international_eligible = {'true' if AUTH_INTERNATIONAL_ELIGIBLE else 'false'}",
+        "",
+    ]
+    path = out / "convo.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def utc_day(ts: int) -> int:
+    return ts // DAY

@@ -16,6 +16,7 @@ from pipeline.simulate.clock import DAY, HOUR, MINUTE
 from pipeline.simulate.meta import CSW_SECONDS
 from pipeline.simulate.world import (
     AUTH_TEMPLATES,
+    COUNTRIES,
     RECATEGORISED_TEMPLATE,
     REENGAGEMENT_TEMPLATE,
     REOPEN_TEMPLATE,
@@ -180,8 +181,10 @@ class ThreadSim:
             return []
         days = (high - low) / DAY
         triggers: list[tuple[int, int, object]] = []
-        sessions = sorted(self._user_time(low, high) for _ in range(
-            poisson(rng, self.contact.sessions_per_day * self.share * days)))
+        count = poisson(rng, self.contact.sessions_per_day * self.share * days)
+        if self.primary and self.contact.index < len(COUNTRIES):
+            count = max(count, 1)      # the contacts that cover every country do show up
+        sessions = sorted(self._user_time(low, high) for _ in range(count))
         for position, at in enumerate(sessions):
             referral = None
             if position == 0 and self.primary and self.contact.first_arrival and low == self.period.start:
@@ -194,7 +197,7 @@ class ThreadSim:
                 if low <= campaign.at < high and rng.random() < campaign.audience:
                     spread = int(rng.expovariate(1 / (25 * MINUTE)))
                     triggers.append((campaign.at + spread, CAMPAIGN, campaign.template))
-        for _ in range(poisson(rng, 0.06 * self.share * days)):
+        for _ in range(poisson(rng, 0.045 * self.share * days)):
             name = RECATEGORISED_TEMPLATE if rng.random() < 0.2 else rng.choice(UTILITY_TEMPLATES)
             triggers.append((self._business_time(low, high), UTILITY, name))
         for _ in range(poisson(rng, 0.02 * self.share * days)):
@@ -253,7 +256,7 @@ class ThreadSim:
                 self.free_form_outside_window(reply_at, depth)   # DOMAIN R5
                 return
             self.agent_messages(reply_at)
-            if rng.random() < 0.1:
+            if rng.random() < 0.08:
                 # A utility template inside the CSW (DOMAIN R19: free in B; R21: charged in C).
                 name = RECATEGORISED_TEMPLATE if rng.random() < 0.15 else rng.choice(UTILITY_TEMPLATES)
                 at2 = self.cursor + _between(rng, 20, 600)

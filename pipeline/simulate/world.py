@@ -208,7 +208,7 @@ def campaigns(seed: int, start: int, end: int) -> tuple[tuple[Campaign, ...], ..
         while day < end // DAY:
             launch = number.clock.local_to_utc(day, rng.randrange(10 * HOUR, 17 * HOUR, 900))
             if start <= launch < end:
-                found.append(Campaign(launch, rng.choice(MARKETING_TEMPLATES), rng.uniform(0.25, 0.6)))
+                found.append(Campaign(launch, rng.choice(MARKETING_TEMPLATES), rng.uniform(0.3, 0.7)))
             day += rng.randrange(4, 10)
         schedule.append(tuple(found))
     return tuple(schedule)

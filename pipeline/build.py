@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import lake, markets, paths, schema
+from pipeline import lake, markets, paths, policy, schema
 from pipeline.config import Settings
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -101,6 +101,7 @@ def build(settings: Settings, as_of: datetime | None = None,
         effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]
         con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
         con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
+        policy.apply(con, effective_as_of)
         summary = BuildSummary(warehouse=target, as_of=effective_as_of)
         for model in discover():
             if on_model is not None:

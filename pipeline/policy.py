@@ -1,0 +1,187 @@
+"""Policy data: the limits of DOMAIN that are rules of Meta or of the platform, not code.
+
+``data/policy.csv`` holds one row per key and period::
+
+    key,value,unit,effective_from,effective_to,domain_rule,note
+
+* ``key``: a snake_case name; it is also the name of the DuckDB variable that
+  holds the value in force during a build (``getvariable('customer_service_window_hours')``);
+* ``value``: a number (an integer stays an integer);
+* ``unit``: what the number counts (``hours``, ``minutes``, ``messages``, ...), and
+  the key's name ends in it when it is a duration, so SQL reads unambiguously;
+* ``effective_from`` (inclusive) / ``effective_to`` (exclusive, empty = open-ended):
+  ``YYYY-MM-DD``; the periods of one key must not overlap;
+* ``domain_rule``: the DOMAIN.md rule the value comes from (``R4``); ``note``: why.
+
+SQL never writes these numbers: a build calls :func:`apply`, which loads every row
+into the table ``ref_policy`` (for rules that must switch at a date inside the
+data: join on the date) and sets one variable per key with the value in force on
+the build's as-of date (UTC). Keys the windows and lifecycle models read
+(:data:`REQUIRED`) must be in force then.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.paths import data_dir
+
+POLICY_FILE = "policy.csv"
+COLUMNS = ("key", "value", "unit", "effective_from", "effective_to", "domain_rule", "note")
+# Read by sql/ (the customer service window, DOMAIN R4; the platform's timeout, R8).
+REQUIRED = ("customer_service_window_hours", "platform_conversation_timeout_hours")
+# Variables the build sets from elsewhere (pipeline/build.py, convo.toml): a policy key may not take them.
+RESERVED = ("as_of", "inactive_after_minutes")
+
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_UNIT = re.compile(r"[a-z][a-z_]*")
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+POLICY_SCHEMA = pa.schema([
+    ("key", pa.string()),
+    ("value", pa.float64()),
+    ("unit", pa.string()),
+    ("effective_from", pa.date32()),
+    ("effective_to", pa.date32()),
+    ("domain_rule", pa.string()),
+    ("note", pa.string()),
+])
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    key: str
+    value: int | float
+    unit: str
+    effective_from: date
+    effective_to: date | None
+    domain_rule: str
+    note: str
+    line: int
+
+    def in_force(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+
+def default_path() -> Path:
+    return data_dir() / POLICY_FILE
+
+
+def load(path: Path | None = None) -> tuple[PolicyRow, ...]:
+    """Read and validate a policy file (default: the shipped data/policy.csv)."""
+    source = path or default_path()
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{source}: policy file not found") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{source}: not UTF-8 text") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or tuple(column.strip() for column in header) != COLUMNS:
+        raise PolicyError(f"{source}:1: the columns must be {','.join(COLUMNS)}, got {','.join(header or [])}")
+    rows = tuple(_row(source, line, fields) for line, fields in enumerate(reader, start=2) if any(fields))
+    _no_overlaps(source, rows)
+    return rows
+
+
+def in_force(rows: tuple[PolicyRow, ...], day: date) -> dict[str, int | float]:
+    """key -> value of every key with a row in force on `day`."""
+    return {row.key: row.value for row in rows if row.in_force(day)}
+
+
+def apply(con: duckdb.DuckDBPyConnection, as_of: datetime | None, path: Path | None = None) -> dict[str, int | float]:
+    """Load ``ref_policy`` and set a DuckDB variable per key in force on as_of's UTC date.
+
+    Without an as-of (an empty lake) the values in force today are set. A policy
+    problem is a one-line BuildError naming the file and line.
+    """
+    from pipeline.build import BuildError  # pipeline.build imports this module
+
+    try:
+        rows = load(path)
+        day = (as_of or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        values = in_force(rows, day)
+        missing = [key for key in REQUIRED if key not in values]
+        if missing:
+            raise PolicyError(f"{path or default_path()}: no row in force on {day} for {', '.join(missing)}")
+    except PolicyError as exc:
+        raise BuildError(str(exc)) from None
+    con.register("ref_policy_arrow", _table(rows))
+    con.execute("create or replace table ref_policy as select * from ref_policy_arrow")
+    con.unregister("ref_policy_arrow")
+    for key, value in sorted(values.items()):
+        kind = "bigint" if isinstance(value, int) else "double"
+        con.execute(f"set variable {key} = ?::{kind}", [value])
+    return values
+
+
+def _row(source: Path, line: int, fields: list[str]) -> PolicyRow:
+    where = f"{source}:{line}"
+    if len(fields) != len(COLUMNS):
+        raise PolicyError(f"{where}: expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(fields)}")
+    key, value, unit, start, end, rule, note = (field.strip() for field in fields)
+    if not _KEY.fullmatch(key):
+        raise PolicyError(f"{where}: key: must be snake_case like customer_service_window_hours, got {key!r}")
+    if key in RESERVED:
+        raise PolicyError(f"{where}: key: {key} is set by the build itself, choose another name")
+    if not _NUMBER.fullmatch(value):
+        raise PolicyError(f"{where}: value: must be a number, got {value!r}")
+    if not _UNIT.fullmatch(unit):
+        raise PolicyError(f"{where}: unit: must be a lowercase word like hours, got {unit!r}")
+    effective_from = _date(where, "effective_from", start)
+    if effective_from is None:
+        raise PolicyError(f"{where}: effective_from: required (YYYY-MM-DD)")
+    effective_to = _date(where, "effective_to", end)
+    if effective_to is not None and effective_to <= effective_from:
+        raise PolicyError(f"{where}: effective_to: {effective_to} is not after effective_from {effective_from}")
+    number: int | float = int(value) if _INTEGER.fullmatch(value) else float(value)
+    return PolicyRow(key=key, value=number, unit=unit, effective_from=effective_from,
+                     effective_to=effective_to, domain_rule=rule, note=note, line=line)
+
+
+def _date(where: str, column: str, text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PolicyError(f"{where}: {column}: not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _no_overlaps(source: Path, rows: tuple[PolicyRow, ...]) -> None:
+    by_key: dict[str, list[PolicyRow]] = {}
+    for row in rows:
+        by_key.setdefault(row.key, []).append(row)
+    for periods in by_key.values():
+        periods.sort(key=lambda row: row.effective_from)
+        for earlier, later in zip(periods, periods[1:]):
+            if earlier.effective_to is None or later.effective_from < earlier.effective_to:
+                raise PolicyError(f"{source}:{later.line}: {later.key}: its period overlaps the row on line {earlier.line}")
+
+
+def _table(rows: tuple[PolicyRow, ...]) -> pa.Table:
+    return pa.table({
+        "key": [row.key for row in rows],
+        "value": [float(row.value) for row in rows],
+        "unit": [row.unit for row in rows],
+        "effective_from": [row.effective_from for row in rows],
+        "effective_to": [row.effective_to for row in rows],
+        "domain_rule": [row.domain_rule or None for row in rows],
+        "note": [row.note or None for row in rows],
+    }, schema=POLICY_SCHEMA)

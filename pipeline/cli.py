@@ -13,6 +13,7 @@ import click
 
 from pipeline import __version__
 from pipeline.config import ConfigError, Settings, load
+from pipeline.locking import Busy
 from pipeline.readers import InputError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -127,7 +128,7 @@ def _ingest(settings: Settings, inputs: list[Path]) -> Any:
         with click.progressbar(length=total, label="ingesting", file=sys.stderr,
                                hidden=total < PROGRESS_MIN_BYTES) as bar:
             return run(settings.lake, inputs, progress=lambda n: bar.update(min(n, total)))
-    except InputError as exc:
+    except (InputError, Busy) as exc:
         raise click.ClickException(str(exc)) from None
 
 

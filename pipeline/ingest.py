@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import lake, paths, schema
+from pipeline import lake, locking, paths, schema
 from pipeline.readers import InputError, SourceFile, detect, expand, iter_records
 
 SEQ_STRIDE = 10_000_000_000  # seq = file index * stride + line: one ordering over all inputs
@@ -58,7 +58,13 @@ def plan(inputs: list[Path]) -> list[SourceFile]:
 
 
 def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None) -> IngestSummary:
+    """Read every input into the lake; one ingest per lake at a time (locking.Busy)."""
     sources = plan(inputs)
+    with locking.exclusive(lake_dir / ".ingest.lock", f"an ingest into {lake_dir}"):
+        return _ingest(lake_dir, sources, progress)
+
+
+def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None) -> IngestSummary:
     lake_dir.mkdir(parents=True, exist_ok=True)
     work_path = lake_dir / ".ingest-work.duckdb"
     work_path.unlink(missing_ok=True)

@@ -273,3 +273,13 @@ def test_unreadable_files_raise_input_error_and_leave_the_lake_alone(
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file or folder"):
         ingest(tmp_path / "lake", [tmp_path / "nope"])
+
+
+def test_a_second_ingest_into_the_same_lake_is_refused_while_one_runs(tmp_path: Path) -> None:
+    from pipeline.locking import Busy, exclusive
+
+    source = write_jsonl(tmp_path / "m.jsonl", [message()])
+    with exclusive(tmp_path / "lake" / ".ingest.lock", "test holder"):
+        with pytest.raises(Busy, match=r"an ingest into .*lake is already running \(pid \d+\)"):
+            ingest(tmp_path / "lake", [source])
+    assert ingest(tmp_path / "lake", [source]).total("accepted") == 1

@@ -87,8 +87,15 @@ def _references(sql: str) -> set[str]:
 
 def build(settings: Settings, as_of: datetime | None = None,
           on_model: Callable[[Model], None] | None = None) -> BuildSummary:
+    """Build the warehouse; one build per warehouse at a time (locking.Busy)."""
     target = settings.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
+    with locking.exclusive(target.with_name(target.name + ".lock"), f"a build of {target}"):
+        return _build(settings, target, as_of, on_model)
+
+
+def _build(settings: Settings, target: Path, as_of: datetime | None,
+           on_model: Callable[[Model], None] | None) -> BuildSummary:
     building = target.with_name(target.name + ".building")
     _remove_db(building)
     con = duckdb.connect(str(building))

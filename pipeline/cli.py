@@ -165,7 +165,7 @@ def _build(settings: Settings, as_of: datetime | None) -> Any:
 
     try:
         return run(settings, as_of=as_of)
-    except BuildError as exc:
+    except (BuildError, Busy) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import lake, markets, paths, policy, schema
+from pipeline import lake, locking, markets, paths, policy, schema
 from pipeline.config import Settings
 
 LAYERS = ("staging", "intermediate", "marts")

@@ -161,6 +161,7 @@ def _load_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         "waba_id": pa.array([p.waba_id for p in settings.phone_numbers], pa.string()),
         "timezone": pa.array([p.timezone for p in settings.phone_numbers], pa.string()),
         "currency": pa.array([p.currency for p in settings.phone_numbers], pa.string()),
+        "display_phone_number": pa.array([p.display_phone_number for p in settings.phone_numbers], pa.string()),
     })
     con.register("phone_numbers_arrow", numbers)
     con.execute("create or replace table phone_numbers as select * from phone_numbers_arrow")

@@ -26,6 +26,7 @@ class PhoneNumber:
     waba_id: str
     timezone: str
     currency: str
+    display_phone_number: str | None = None   # digits, as Meta's pricing_analytics names the number
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def default_rate_card() -> Path:
 
 _TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api"}
 _PATH_KEYS = {"lake", "warehouse", "reports"}
-_PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency"}
+_PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number"}
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
 _BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
 _API_KEYS = {"base_url"}
@@ -161,8 +162,14 @@ def _phone(item: Any, index: int, where: str) -> PhoneNumber:
     waba = item.get("waba_id", f"waba-{item['tenant_id']}")
     if not isinstance(waba, str):
         raise ConfigError(f"{where}: {prefix}waba_id: must be a string, got {waba!r}")
+    display = item.get("display_phone_number")
+    if display is not None:
+        digits = str(display).lstrip("+").replace(" ", "")
+        if not isinstance(display, str) or not digits.isdigit() or not 7 <= len(digits) <= 15:
+            raise ConfigError(f"{where}: {prefix}display_phone_number: must be an E.164 number like \"+15550001111\", got {display!r}")
+        display = digits
     return PhoneNumber(phone_number_id=item["phone_number_id"], tenant_id=item["tenant_id"],
-                       waba_id=waba, timezone=tz, currency=currency.upper())
+                       waba_id=waba, timezone=tz, currency=currency.upper(), display_phone_number=display)
 
 
 def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
         "conversation_statuses": schema.CONVERSATION_STATUSES,
         "ended_reasons": schema.ENDED_REASONS,
         "event_types": schema.EVENT_TYPES,
+        "analytics_pricing_types": schema.ANALYTICS_PRICING_TYPES,
+        "analytics_pricing_categories": schema.ANALYTICS_PRICING_CATEGORIES,
     }
     for name, values in variables.items():
         con.execute(f"set variable {name} = ?::varchar[]", [list(values)])

@@ -86,13 +86,13 @@ def _format(path: Path) -> str:
     if stripped[:1] == b"[":
         return "json"
     if stripped[:1] == b"{":
-        # One JSON document (an API page) or one object a line (JSONL).
+        # One JSON document (an API page, Meta's analytics) or one object a line (JSONL).
         first_line = stripped.split(b"\n", 1)[0]
         try:
             first = orjson.loads(first_line)
         except orjson.JSONDecodeError:
             return "json"
-        return "json" if _is_api_page(first) else "jsonl"
+        return "json" if _is_api_page(first) or (isinstance(first, dict) and "pricing_analytics" in first) else "jsonl"
     if name.endswith(".json"):
         return "json"
     if b"," in stripped.split(b"\n", 1)[0]:
@@ -139,6 +139,8 @@ def _sniff_keys(path: Path, fmt: str) -> set[str]:
 
 
 def _dataset(keys: set[str]) -> str | None:
+    if {"pricing_category", "volume"} <= keys:
+        return "pricing_analytics"
     if "message_id" in keys:
         return "messages"
     if "__event__" in keys or {"type", "data", "created_at"} <= keys:
@@ -152,7 +154,7 @@ def _dataset(keys: set[str]) -> str | None:
 
 def _dataset_from_name(path: Path) -> str | None:
     for part in reversed(path.parts):
-        for dataset in ("messages", "conversations", "events", "templates"):
+        for dataset in ("messages", "conversations", "events", "templates", "pricing_analytics"):
             if part.lower().startswith(dataset):
                 return dataset
     return None
@@ -222,6 +224,10 @@ def _json_document(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
     if _is_api_page(document):
         records = document["data"]          # an API page {"data": [...], "page", "has_more"}
+    elif isinstance(document, dict) and isinstance(document.get("pricing_analytics"), dict):
+        # Meta's response: {"pricing_analytics": {"data": [{"data_points": [...]}, ...]}}
+        records = [point for block in document["pricing_analytics"].get("data") or []
+                   if isinstance(block, dict) for point in block.get("data_points") or []]
     elif isinstance(document, list):
         records = document
     elif isinstance(document, dict):

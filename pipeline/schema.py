@@ -135,6 +135,33 @@ TEMPLATES = Dataset(
     partition_by=None,
 )
 
+# Meta's pricing_analytics data points (DOMAIN R26): volume and cost per period,
+# business phone number, recipient country, pricing category, pricing type, tier.
+ANALYTICS_PRICING_TYPES = ("regular", "free_customer_service", "free_entry_point", "free_tier")
+ANALYTICS_PRICING_CATEGORIES = (
+    "marketing", "marketing_lite", "utility", "authentication", "authentication_international",
+    "service", "referral_conversion",
+)
+
+PRICING_ANALYTICS = Dataset(
+    name="pricing_analytics",
+    schema=pa.schema([
+        ("start_at", UTC_TS),
+        ("end_at", UTC_TS),
+        ("phone_number", pa.string()),        # the business number as Meta shows it (digits)
+        ("country_code", pa.string()),        # recipient country, ISO 3166-1 alpha-2
+        ("pricing_category", pa.string()),    # lowercased as Meta writes it
+        ("pricing_type", pa.string()),
+        ("tier", pa.string()),                # '' when Meta gives none
+        ("volume", pa.int64()),
+        ("cost_micros", pa.int64()),          # Meta's cost x 1e6, rounded half away from zero
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("start_at", "phone_number", "country_code", "pricing_category", "pricing_type", "tier"),
+    partition_by="start_at",
+)
+
 QUARANTINE = Dataset(
     name="quarantine",
     schema=pa.schema([
@@ -150,4 +177,4 @@ QUARANTINE = Dataset(
     partition_by=None,
 )
 
-DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES)}
+DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES, PRICING_ANALYTICS)}

@@ -55,3 +55,13 @@ def test_duplicate_phone_number(tmp_path: Path) -> None:
     (tmp_path / "convo.toml").write_text(CONFIG.replace("555000002", "555000001"))
     with pytest.raises(ConfigError, match="phone_number_id 555000001 appears twice"):
         load(tmp_path / "convo.toml")
+
+
+def test_display_phone_number_is_optional_and_kept_as_digits(tmp_path: Path) -> None:
+    text = CONFIG.replace('currency = "USD"\n', 'currency = "USD"\ndisplay_phone_number = "+1 5550001111"\n', 1)
+    (tmp_path / "convo.toml").write_text(text)
+    numbers = load(tmp_path / "convo.toml").phone_numbers
+    assert [n.display_phone_number for n in numbers] == ["15550001111", None]
+    (tmp_path / "convo.toml").write_text(text.replace("+1 5550001111", "call us"))
+    with pytest.raises(ConfigError, match=r"phone_numbers\[0\]\.display_phone_number: must be an E\.164"):
+        load(tmp_path / "convo.toml")

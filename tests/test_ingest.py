@@ -283,3 +283,34 @@ def test_a_second_ingest_into_the_same_lake_is_refused_while_one_runs(tmp_path: 
         with pytest.raises(Busy, match=r"an ingest into .*lake is already running \(pid \d+\)"):
             ingest(tmp_path / "lake", [source])
     assert ingest(tmp_path / "lake", [source]).total("accepted") == 1
+
+
+def test_meta_pricing_analytics_response_and_flat_csv(tmp_path: Path) -> None:
+    # DOMAIN R26: Meta's own numbers; cost kept as integer micro-units.
+    response = tmp_path / "analytics.json"
+    response.write_text(json.dumps({"pricing_analytics": {"data": [{"data_points": [
+        {"start": 1788220800, "end": 1788307200, "phone_number": "15550001111", "country": "BR",
+         "pricing_type": "REGULAR", "pricing_category": "MARKETING", "tier": "", "volume": 3, "cost": 0.1875},
+        {"start": 1788220800, "end": 1788307200, "phone_number": "15550001111", "country": "IN",
+         "pricing_type": "FREE_CUSTOMER_SERVICE", "pricing_category": "UTILITY", "volume": 7, "cost": 0},
+        {"start": 1788220800, "end": 1788307200, "phone_number": "15550001111", "country": "IN",
+         "pricing_type": "GIFT", "pricing_category": "UTILITY", "volume": 1, "cost": 0},
+    ]}]}, "id": "123"}))
+    flat = tmp_path / "analytics.csv"
+    flat.write_text("start,end,phone_number,country,pricing_type,pricing_category,tier,volume,cost\n"
+                    "1788220800,1788307200,15550001111,IN,REGULAR,AUTHENTICATION-INTERNATIONAL,0:100000,2,0.0619005\n"
+                    "1788220800,1788307200,15550001111,IN,REGULAR,AUTHENTICATION,,-1,0\n")
+    summary = ingest(tmp_path / "lake", [response, flat])
+    assert [(f.dataset, f.format, f.read, f.accepted, f.quarantined) for f in summary.files] == [
+        ("pricing_analytics", "json", 3, 2, 1), ("pricing_analytics", "csv", 2, 1, 1),
+    ]
+    assert rows(tmp_path / "lake", "pricing_analytics",
+                "start_at, country_code, pricing_category, pricing_type, tier, volume, cost_micros",
+                "country_code, pricing_category") == [
+        (datetime(2026, 9, 1, tzinfo=UTC), "BR", "marketing", "regular", "", 3, 187_500),
+        (datetime(2026, 9, 1, tzinfo=UTC), "IN", "authentication_international", "regular", "0:100000", 2, 61_901),
+        (datetime(2026, 9, 1, tzinfo=UTC), "IN", "utility", "free_customer_service", "", 7, 0),
+    ]
+    assert sorted(rows(tmp_path / "lake", "quarantine", "reason, detail")) == [
+        ("bad_value", "volume"), ("unknown_enum", "pricing_type"),
+    ]

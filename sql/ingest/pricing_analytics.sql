@@ -1,0 +1,100 @@
+-- one row per input record of Meta's pricing_analytics data points (DOMAIN R26):
+-- the typed fields, and the first problem found (reason, detail) or null when accepted.
+-- Reads: incoming(seq, line, raw, pre_reason).
+with parsed as (
+    select
+        seq,
+        line,
+        raw,
+        pre_reason,
+        case when pre_reason is null and json_valid(raw) then json_type(raw) = 'OBJECT' else false end as is_object
+    from incoming
+),
+
+fields as (
+    select
+        *,
+        case when is_object then json_transform(raw, '{
+            "start": "VARCHAR", "end": "VARCHAR", "phone_number": "VARCHAR", "country": "VARCHAR",
+            "pricing_category": "VARCHAR", "pricing_type": "VARCHAR", "tier": "VARCHAR",
+            "volume": "VARCHAR", "cost": "VARCHAR"
+        }') end as field
+    from parsed
+),
+
+typed as (
+    select
+        seq,
+        line,
+        raw,
+        pre_reason,
+        is_object,
+        blank_to_null(field.start) as start_text,
+        parse_ts(trim(field.start)) as start_at,
+        blank_to_null(field."end") as end_text,
+        parse_ts(trim(field."end")) as end_at,
+        blank_to_null(field.phone_number) as phone_text,
+        parse_phone(trim(field.phone_number)) as phone_number,
+        upper(blank_to_null(field.country)) as country_code,
+        replace(lower(blank_to_null(field.pricing_category)), '-', '_') as pricing_category,
+        lower(blank_to_null(field.pricing_type)) as pricing_type,
+        coalesce(trim(field.tier), '') as tier,
+        blank_to_null(field.volume) as volume_text,
+        parse_int(trim(field.volume)) as volume,
+        blank_to_null(field.cost) as cost_text,
+        try_cast(trim(field.cost) as decimal(38, 9)) as cost
+    from fields
+),
+
+checked as (
+    select
+        *,
+        case
+            when start_text is null then ['missing_required_field', 'start']
+            when phone_text is null then ['missing_required_field', 'phone_number']
+            when country_code is null then ['missing_required_field', 'country']
+            when pricing_category is null then ['missing_required_field', 'pricing_category']
+            when pricing_type is null then ['missing_required_field', 'pricing_type']
+            when volume_text is null then ['missing_required_field', 'volume']
+            when volume is null or volume < 0 then ['bad_value', 'volume']
+            when cost_text is not null and cost is null then ['bad_value', 'cost']
+            when not regexp_full_match(country_code, '[A-Z]{2}') then ['bad_value', 'country']
+            when start_at is null then ['bad_timestamp', 'start']
+            when end_text is not null and end_at is null then ['bad_timestamp', 'end']
+            when not list_contains(getvariable('analytics_pricing_categories'), pricing_category)
+                then ['unknown_enum', 'pricing_category']
+            when not list_contains(getvariable('analytics_pricing_types'), pricing_type)
+                then ['unknown_enum', 'pricing_type']
+            when phone_number is null then ['unparseable_phone', 'phone_number']
+        end as problem
+    from typed
+),
+
+final as (
+    select
+        seq,
+        line,
+        start_at,
+        end_at,
+        ltrim(phone_number, '+') as phone_number,
+        country_code,
+        pricing_category,
+        pricing_type,
+        tier,
+        volume,
+        cast(round(coalesce(cost, 0) * 1000000) as bigint) as cost_micros,
+        case
+            when pre_reason is not null then pre_reason
+            when not is_object then 'malformed_json'
+            else problem[1]
+        end as reason,
+        case
+            when pre_reason is not null then null
+            when not is_object and json_valid(raw) then 'not a JSON object'
+            when is_object then problem[2]
+        end as detail,
+        raw
+    from checked
+)
+
+select * from final

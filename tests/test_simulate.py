@@ -489,3 +489,25 @@ def test_dirty_file_times_are_not_in_date_order(dirty: SimulateSummary) -> None:
     files = sorted((dirty.out / "exports/messages").glob("*.jsonl"))
     times = [path.stat().st_mtime for path in files]
     assert times != sorted(times)
+
+
+def test_fast_message_lines_equal_orjson_of_the_records(tmp_path: Path) -> None:
+    # writer.MessageRecords.line builds JSON from parts for speed: it must be orjson's bytes.
+    from pipeline.simulate.meta import FreeAllowances
+    from pipeline.simulate.run import _Run
+    from pipeline.simulate.world import NUMBERS
+    from pipeline.simulate.writer import MessageRecords
+
+    simulation = _Run(SimulateSettings(out=tmp_path, contacts=60, days=40, start=date(2026, 3, 10)))
+    allowances = FreeAllowances.counting()
+    compared = 0
+    for index in range(60):
+        contact, threads = simulation.contact(index)
+        simulation.price(contact, threads, allowances)
+        for persona, number_index, msgs in threads:
+            records = MessageRecords(NUMBERS[number_index], persona, contact.name)
+            for msg in msgs:
+                if msg.close is None:
+                    assert records.line(msg) == orjson.dumps(records.record(msg), option=orjson.OPT_APPEND_NEWLINE)
+                    compared += 1
+    assert compared > 1000

@@ -59,11 +59,12 @@ class Dirt:
         self._serial = 0
 
     # --- messages -------------------------------------------------------------------------
-    def message(self, record: dict, line: bytes, day: int, buckets: dict[int, list[bytes]]) -> int:
+    def message(self, line: bytes, day: int, buckets: dict[int, list[bytes]]) -> int:
         """Called for each clean line (already appended to buckets[day]); returns the
         day of the file that finally holds the clean line."""
         if self.rng.random() >= MESSAGE_RATE:
             return day
+        record = orjson.loads(line)
         kind = self._next_kind(record, day)
         if kind is None:
             return day
@@ -140,7 +141,7 @@ class Dirt:
         buckets.setdefault(day + 2, []).append(line)
 
     # --- other exports ----------------------------------------------------------------------
-    def conversation(self, record: dict) -> bool:
+    def conversation(self) -> bool:
         """True: list this conversation record twice."""
         if self.rng.random() < CONVERSATION_RATE:
             self.counts["conversations_duplicate_record"] += 1

@@ -42,7 +42,6 @@ from pipeline.simulate.writer import (
     JsonlFile,
     MessageRecords,
     clear_previous,
-    dumps_line,
     messages_file,
     write_config,
     write_templates,
@@ -148,13 +147,12 @@ class _Run:
         pages = ConversationPages(out)
         events = JsonlFile(out / EVENTS_FILE)
 
-        def on_conversation(record: dict) -> None:
+        def on_conversation(record: str) -> None:
             pages.add(record)
-            if dirt is not None and dirt.conversation(record):
+            if dirt is not None and dirt.conversation():
                 pages.add(record)
 
-        def on_event(record: dict) -> None:
-            line = dumps_line(record)
+        def on_event(line: bytes) -> None:
             events.write(line if dirt is None else dirt.event(line))
 
         lifecycle = Lifecycle(self.end, INACTIVE_AFTER_MINUTES * 60, mix64(settings.seed ^ _EVENT_SALT),
@@ -214,17 +212,16 @@ def _thread_lines(records: MessageRecords, msgs: list[Msg], buckets: dict[int, l
     for msg in msgs:
         if msg.kind != INBOUND and msg.kind != OUTBOUND:
             continue                                   # a close marker, not a message
-        record = records.record(msg)
-        line = dumps_line(record)
+        line = records.line(msg)
         day = msg.ts // DAY
         bucket = buckets.get(day)
         if bucket is None:
             bucket = buckets[day] = []
         bucket.append(line)
         if dirt is not None:
-            day = dirt.message(record, line, day, buckets)
+            day = dirt.message(line, day, buckets)
         if msg.claim is not None:
-            patches.remember(msg.claim, day, record["message_id"], allowances)
+            patches.remember(msg.claim, day, f"wamid.{msg.key:016x}", allowances)
         written += 1
     return written
 

@@ -1,0 +1,51 @@
+-- one row per customer service window: phone_number_id x contact_key x window_number
+-- (DOMAIN R3-R4). A window is a maximal run of a thread's inbound messages (calls
+-- included) with gaps of at most customer_service_window_hours (exactly that long
+-- continues it); it opens at its first inbound message and expires that long after
+-- its last one. Free-form messages may be sent at t iff some window has
+-- opened_at <= t < expires_at (R6; the stored macro in_service_window asks this).
+-- Built from the messages sent up to the build's as-of.
+with boundaries as (
+    select * from int_thread_boundaries
+),
+
+window_edges as (
+    select
+        *,
+        count(*) filter (where is_window_start) over (
+            partition by phone_number_id, contact_key
+            order by thread_position
+            rows between unbounded preceding and current row
+        ) as window_number
+    from boundaries
+    where is_window_start or is_window_end
+),
+
+windows as (
+    select
+        phone_number_id,
+        contact_key,
+        window_number,
+        any_value(tenant_id) as tenant_id,
+        min(sent_at) filter (where is_window_start) as opened_at,
+        max(sent_at) filter (where is_window_end) as last_inbound_at,
+        max(inbound_position) filter (where is_window_end)
+            - min(inbound_position) filter (where is_window_start) + 1 as inbound_count
+    from window_edges
+    group by phone_number_id, contact_key, window_number
+),
+
+final as (
+    select
+        tenant_id,
+        phone_number_id,
+        contact_key,
+        window_number,
+        opened_at,
+        last_inbound_at,
+        last_inbound_at + to_hours(getvariable('customer_service_window_hours')) as expires_at,
+        inbound_count
+    from windows
+)
+
+select * from final

@@ -213,5 +213,56 @@ def demo(directory: Path, contacts: int, days: int) -> None:
     click.echo(f"   or in Python:  duckdb.connect('{built.warehouse}', read_only=True)")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--base-url", default=None, help="The API's base URL (default: [api] base_url of convo.toml).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the pulled pages and the cursor (default: exports/ beside convo.toml).")
+@click.option("--since", default=None, metavar="TIMESTAMP",
+              help="Start of the range (default: the stored cursor less one hour, else 30 days ago).")
+@click.option("--until", default=None, metavar="TIMESTAMP", help="End of the range (default: now).")
+@click.option("--phone-number-id", default=None, help="Only this business number (API filter).")
+@click.option("--status", default=None, type=click.Choice(["active", "inactive", "ended"]),
+              help="Only conversations in this status (API filter).")
+@click.option("--customer-id", default=None, help="Only this customer (API filter).")
+@click.option("--contact-phone", default=None, help="Only this contact phone (API filter).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("convo.toml"), show_default=True, help="Path of convo.toml (optional for pull).")
+def pull(base_url: str | None, out: Path | None, since: str | None, until: str | None,
+         phone_number_id: str | None, status: str | None, customer_id: str | None,
+         contact_phone: str | None, config_path: Path) -> None:
+    """Pull conversations and messages from the platform's API, incrementally.
+
+    The key comes from the environment variable GOSENDAPI_KEY.
+
+    \b
+    Example:
+        GOSENDAPI_KEY=... convo pull --base-url https://api.example.com --out exports
+    """
+    from pipeline.pull import PullError, PullSettings, pull as run
+
+    settings = _settings(config_path) if config_path.is_file() else None
+    url = base_url or (settings.api.base_url if settings and settings.api else None)
+    if not url:
+        raise click.ClickException("give --base-url, or [api] base_url in convo.toml")
+    folder = out or ((settings.config_path.parent / "exports") if settings and settings.config_path else None)
+    if folder is None:
+        raise click.ClickException("give --out, the folder for the pulled pages")
+    filters = {name: value for name, value in (("phone_number_id", phone_number_id), ("status", status),
+                                                ("customer_id", customer_id), ("contact_phone", contact_phone))
+               if value is not None}
+    request = PullSettings(base_url=url, out=folder, since=_timestamp(since), until=_timestamp(until),
+                           filters=filters)
+    try:
+        summary = run(request, on_page=lambda resource, page, count: click.echo(
+            f"  {resource} page {page}: {count:,} records", err=True))
+    except PullError as exc:
+        raise click.ClickException(str(exc)) from None
+    for result in summary.resources:
+        click.echo(f"{result.resource}: {result.records:,} records in {result.pages} pages "
+                   f"({result.since:%Y-%m-%d %H:%M:%S} to {result.until:%Y-%m-%d %H:%M:%S} UTC"
+                   f"{f', {result.retries} retries' if result.retries else ''})")
+    click.echo(f"cursor: {summary.cursor_path}")
+
+
 def main() -> None:
     cli(prog_name="convo")

@@ -511,3 +511,17 @@ def test_fast_message_lines_equal_orjson_of_the_records(tmp_path: Path) -> None:
                     assert records.line(msg) == orjson.dumps(records.record(msg), option=orjson.OPT_APPEND_NEWLINE)
                     compared += 1
     assert compared > 1000
+
+
+def test_phone_numbers_are_valid_and_unique_per_slot() -> None:
+    from pipeline.simulate.world import COUNTRIES, MAX_CONTACTS, phone_number
+
+    for country in COUNTRIES:
+        slots = range(0, 2 * MAX_CONTACTS, 2 * MAX_CONTACTS // 150)
+        for slot in slots:
+            parsed = phonenumbers.parse(phone_number(country, slot, seed=7))
+            assert phonenumbers.is_valid_number(parsed), (country.iso, slot)
+            assert phonenumbers.region_code_for_number(parsed) == country.iso
+    smallest = min(COUNTRIES, key=lambda country: sum(10 ** digits for _, digits, _ in country.blocks))
+    numbers = {phone_number(smallest, slot, seed=7) for slot in range(30_000)}
+    assert len(numbers) == 30_000

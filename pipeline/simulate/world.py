@@ -61,7 +61,9 @@ class Country:
     home: int                    # index into NUMBERS
     utc_offset_hours: float      # for the user's daily rhythm only
     names: str                   # key into NAMES
-    blocks: tuple[tuple[str, int, int], ...]   # (national prefix, random digits, lowest first digit)
+    # (national prefix, random digits, lowest first digit): prefixes never overlap, any
+    # digits after them make a valid mobile number of the country (tests check).
+    blocks: tuple[tuple[str, int, int], ...]
 
 
 def _c(iso: str, code: int, weight: float, home: int, offset: float, names: str,
@@ -77,23 +79,23 @@ COUNTRIES: tuple[Country, ...] = (
     _c("MX", 52, 6, SAO_PAULO, -6, "es", ("55", 8, 0), ("33", 8, 0), ("81", 8, 0)),
     _c("ID", 62, 4, KOLKATA, 7, "id", ("81", 7, 0), ("85", 7, 0)),
     _c("DE", 49, 3, MADRID, 1, "de", ("151", 8, 0), ("160", 7, 0), ("176", 8, 0)),
-    _c("GB", 44, 3, MADRID, 0, "en", ("74", 8, 0), ("79", 8, 0)),
+    _c("GB", 44, 3, MADRID, 0, "en", ("73", 8, 0), ("740", 7, 0)),
     _c("ES", 34, 6, MADRID, 1, "es", ("61", 7, 0), ("66", 7, 0), ("69", 7, 0)),
-    _c("NG", 234, 3, MADRID, 1, "ng", ("80", 8, 0), ("81", 8, 0)),
+    _c("NG", 234, 3, MADRID, 1, "ng", ("80", 8, 0)),
     _c("ZA", 27, 2, MADRID, 2, "en", ("71", 7, 0), ("82", 7, 0)),
-    _c("AR", 54, 3, SAO_PAULO, -3, "es", ("911", 8, 0)),
+    _c("AR", 54, 3, SAO_PAULO, -3, "es", ("9114", 7, 0), ("9115", 7, 0), ("9116", 7, 0)),
     _c("CO", 57, 3, SAO_PAULO, -5, "es", ("321", 7, 0), ("310", 7, 0)),
-    _c("CL", 56, 2, SAO_PAULO, -4, "es", ("22", 7, 0), ("9", 8, 0)),
+    _c("CL", 56, 2, SAO_PAULO, -4, "es", ("98", 7, 0), ("95", 7, 0)),
     _c("FR", 33, 2, MADRID, 1, "fr", ("61", 7, 0), ("76", 7, 0)),
     _c("IT", 39, 2, MADRID, 1, "it", ("31", 8, 0), ("34", 8, 0)),
     _c("EG", 20, 1.5, MADRID, 2, "ar", ("10", 8, 0), ("12", 8, 0)),
     _c("AE", 971, 1.5, KOLKATA, 4, "ar", ("50", 7, 0), ("55", 7, 0)),
     _c("SA", 966, 1, KOLKATA, 3, "ar", ("51", 7, 0), ("55", 7, 0)),
     _c("TR", 90, 1, MADRID, 3, "tr", ("50", 8, 0), ("53", 8, 0)),
-    _c("PK", 92, 1, KOLKATA, 5, "hi", ("30", 8, 0), ("33", 8, 0)),
+    _c("PK", 92, 1, KOLKATA, 5, "hi", ("30", 8, 0), ("31", 8, 0)),
     _c("MY", 60, 1, KOLKATA, 8, "id", ("12", 7, 0)),
     _c("NL", 31, 1, MADRID, 1, "nl", ("61", 7, 0), ("62", 7, 0)),
-    _c("IL", 972, 0.5, MADRID, 2, "he", ("502", 6, 0), ("52", 7, 0)),
+    _c("IL", 972, 0.5, MADRID, 2, "he", ("502", 6, 0), ("53", 7, 0)),
     _c("PE", 51, 1, SAO_PAULO, -5, "es", ("91", 7, 0), ("94", 7, 0)),
     # regional groups
     _c("KE", 254, 2, MADRID, 3, "ng", ("71", 7, 0), ("72", 7, 0)),

@@ -24,7 +24,7 @@ from datetime import date
 from collections.abc import Callable
 from functools import lru_cache
 
-from pipeline.simulate.clock import DAY, HOUR, LocalClock, epoch_day, month_of_day
+from pipeline.simulate.clock import HOUR, LocalClock, epoch_day, month_of_day
 
 # --- Regimes (DOMAIN R13, R18, R21), by local delivery date (R1, R27) -----------------
 CBP_LAST_DAY = date(2025, 6, 30)          # regime A: conversation-based pricing
@@ -348,5 +348,5 @@ __all__ = [
     "CSW_SECONDS", "CBP_CONVERSATION_SECONDS", "FEP_SECONDS", "FEP_REPLY_SECONDS",
     "CBP_SERVICE_FREE_TIER_FIRST_DAY", "CBP_SERVICE_ALL_FREE_FIRST_DAY", "CBP_SERVICE_FREE_TIER",
     "REGIME_C_SERVICE_FREE_TIER", "Claim", "FREE_TIER_PATCHES", "FreeAllowance", "FreeAllowances", "MetaNumber", "MetaThread",
-    "Pricing", "pricing", "regime_of_local_day", "window_open", "DAY",
+    "Pricing", "pricing", "regime_of_local_day", "window_open",
 ]

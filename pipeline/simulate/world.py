@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date
 
-from pipeline.simulate.clock import DAY, HOUR, LocalClock, day_start, epoch_day
+from pipeline.simulate.clock import DAY, HOUR, LocalClock, day_start
 from pipeline.simulate.meta import MetaNumber
 
 TENANT_ID = 1
@@ -249,16 +249,12 @@ class Contact:
     first_arrival: str | None              # "ad" / "page_cta": arrived through an entry point
 
 
-def _mix64(value: int) -> int:
+def mix64(value: int) -> int:
     """A bijection of 64-bit integers (splitmix64's finaliser)."""
     value &= 0xFFFFFFFFFFFFFFFF
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return value ^ (value >> 31)
-
-
-def mix64(value: int) -> int:
-    return _mix64(value)
 
 
 def phone_number(country: Country, slot: int, seed: int) -> str:
@@ -271,7 +267,7 @@ def phone_number(country: Country, slot: int, seed: int) -> str:
     sizes = [(10 - low) * 10 ** (digits - 1) if low else 10 ** digits for _, digits, low in country.blocks]
     space = sum(sizes)
     multiplier = 7_368_787 if space % 7_368_787 else 7_368_793  # primes: coprime to the space
-    value = (slot * multiplier + _mix64(seed * 977 + country.calling_code)) % space
+    value = (slot * multiplier + mix64(seed * 977 + country.calling_code)) % space
     for (prefix, digits, low), size in zip(country.blocks, sizes):
         if value < size:
             if low:
@@ -284,7 +280,7 @@ def phone_number(country: Country, slot: int, seed: int) -> str:
 
 def bsuid(country: Country, slot: int, seed: int, rng: random.Random) -> str:
     """CC.<digits or alphanumerics>, unique per slot (DOMAIN R2)."""
-    code = _mix64(_mix64(seed) ^ slot)
+    code = mix64(mix64(seed) ^ slot)
     if rng.random() < 0.75:
         return f"{country.iso}.{code:020d}"
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -309,7 +305,7 @@ def contact_name(country: Country, rng: random.Random) -> str | None:
 
 
 def contact_rng(seed: int, index: int) -> random.Random:
-    return random.Random(_mix64(seed * 0x9E3779B97F4A7C15 + index))
+    return random.Random(mix64(seed * 0x9E3779B97F4A7C15 + index))
 
 
 def make_contact(index: int, contacts: int, seed: int, start: int, end: int, rng: random.Random) -> Contact:
@@ -319,7 +315,7 @@ def make_contact(index: int, contacts: int, seed: int, start: int, end: int, rng
     else:
         country = rng.choices(COUNTRIES, _WEIGHTS)[0]
     name = contact_name(country, rng)
-    customer_id = f"cus_{_mix64(seed ^ index * 31):016x}"[:16] if rng.random() < 0.6 else None
+    customer_id = f"cus_{mix64(seed ^ index * 31):016x}"[:16] if rng.random() < 0.6 else None
     keeps_phone = rng.random() < 0.7
     first = Persona(phone_number(country, index, seed), bsuid(country, index, seed, rng), keeps_phone, start, end)
     personas: tuple[Persona, ...] = (first,)
@@ -352,14 +348,10 @@ def make_contact(index: int, contacts: int, seed: int, start: int, end: int, rng
     )
 
 
-def config_numbers() -> tuple[BusinessNumber, ...]:
-    return NUMBERS
-
-
 __all__ = [
     "AUTH_TEMPLATES", "BSUID_FIRST_DAY", "BSUID_FROM", "BUSINESS_COUNTRY", "COUNTRIES", "COUNTRY_BY_ISO",
     "Campaign", "Contact", "Country", "INACTIVE_AFTER_MINUTES", "MARKETING_TEMPLATES", "MAX_CONTACTS",
     "NUMBERS", "Persona", "RECATEGORISED_TEMPLATE", "REENGAGEMENT_TEMPLATE", "REOPEN_TEMPLATE", "TENANT_ID",
-    "Template", "UTILITY_TEMPLATES", "campaigns", "contact_rng", "epoch_day", "make_contact", "mix64",
+    "Template", "UTILITY_TEMPLATES", "campaigns", "contact_rng", "make_contact", "mix64",
     "phone_number", "template_catalog",
 ]

@@ -12,7 +12,7 @@ from typing import IO
 
 import orjson
 
-from pipeline.simulate.clock import DAY, date_of_epoch_day, iso_offset, iso_utc
+from pipeline.simulate.clock import date_of_epoch_day, iso_offset, iso_utc
 from pipeline.simulate.threads import INBOUND, Msg
 from pipeline.simulate.world import (
     AUTH_INTERNATIONAL_ELIGIBLE,
@@ -31,7 +31,6 @@ CONVERSATIONS_DIR = "exports/conversations"
 EVENTS_FILE = "exports/events/events.jsonl"
 TEMPLATES_FILE = "exports/templates/templates.csv"
 PAGE_SIZE = 1000
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 def messages_file(out: Path, day: int) -> Path:
@@ -176,10 +175,6 @@ def _pricing_json(pricing: object) -> str:
     return found
 
 
-def dumps_line(record: dict) -> bytes:
-    return orjson.dumps(record, option=_NEWLINE)
-
-
 class DayFiles:
     """One JSONL file per UTC day, a bounded number of handles kept open."""
 
@@ -309,6 +304,3 @@ def write_config(out: Path, numbers: Iterable[BusinessNumber], header: str) -> P
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
-
-def utc_day(ts: int) -> int:
-    return ts // DAY

@@ -1,0 +1,218 @@
+"""Customer service windows (DOMAIN R3-R6): the service_windows table and the stored
+in_service_window macro, built for real from JSONL through the lake into DuckDB."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.build import build
+from pipeline.config import load
+from pipeline.ingest import ingest
+from tests.conftest import CONFIG, message, write_jsonl
+
+UTC = timezone.utc
+SAO_PAULO = 555000001      # America/Sao_Paulo (UTC-3, no DST)
+KOLKATA = 555000002        # Asia/Kolkata (UTC+05:30)
+MADRID = 555000003         # Europe/Madrid: DST ends 2026-10-25 03:00 CEST -> 02:00 CET
+T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+
+WINDOW_CONFIG = CONFIG + """
+[[phone_numbers]]
+phone_number_id = 555000003
+tenant_id = 1
+waba_id = "waba-1"
+timezone = "Europe/Madrid"
+currency = "EUR"
+"""
+
+
+def ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def inbound(message_id: str, contact: str, moment: datetime, **fields: object) -> dict[str, object]:
+    """An inbound text from a contact given by bsuid (contains a dot) or phone."""
+    return message(message_id=message_id, timestamp=ts(moment), **{**_contact(contact), **fields})
+
+
+def outbound(message_id: str, contact: str, moment: datetime, template: str | None = None,
+             **fields: object) -> dict[str, object]:
+    """A delivered outbound message: a marketing template when `template` is named, else free-form text."""
+    kind = {"type": "template", "template_name": template, "template_category": "marketing"} if template else {}
+    return message(message_id=message_id, timestamp=ts(moment), direction="outbound", status="delivered",
+                   **{**_contact(contact), **kind, **fields})
+
+
+def _contact(contact: str) -> dict[str, object]:
+    if "." in contact:
+        return {"contact_bsuid": contact, "contact_phone": None}
+    return {"contact_bsuid": None, "contact_phone": contact}
+
+
+def warehouse(root: Path, messages: list[dict[str, object]], as_of: datetime | None = None,
+              conversations: list[dict[str, object]] | None = None,
+              events: list[dict[str, object]] | None = None) -> duckdb.DuckDBPyConnection:
+    """Write exports, ingest them, build, and open the warehouse read-only."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "convo.toml").write_text(WINDOW_CONFIG)
+    settings = load(root / "convo.toml")
+    sources = [write_jsonl(root / "exports" / "messages.jsonl", messages)]
+    if conversations is not None:
+        sources.append(write_jsonl(root / "exports" / "conversations.jsonl", conversations))
+    if events is not None:
+        sources.append(write_jsonl(root / "exports" / "events.jsonl", events))
+    ingest(settings.lake, sources)
+    build(settings, as_of=as_of)
+    return duckdb.connect(str(settings.warehouse), read_only=True)
+
+
+def windows(con: duckdb.DuckDBPyConnection, contact: str) -> list[tuple]:
+    return con.execute(
+        "select window_number, opened_at, last_inbound_at, expires_at, inbound_count "
+        "from service_windows where contact_key = ? order by window_number", [contact],
+    ).fetchall()
+
+
+H = timedelta(hours=1)
+S = timedelta(seconds=1)
+
+SCENARIOS = [
+    # DOMAIN R4: a gap of exactly 24 h continues the window, 24 h + 1 s starts a new one;
+    # outbound messages never extend it.
+    inbound("x1", "BR.exact", T0),
+    outbound("x2", "BR.exact", T0 + 23 * H),
+    inbound("x3", "BR.exact", T0 + 24 * H),
+    outbound("x4", "BR.exact", T0 + 47 * H),
+    inbound("x5", "BR.exact", T0 + 48 * H + S),
+    # A window across local midnight in Kolkata: 23:50 IST and 00:10 IST the next day.
+    inbound("k1", "IN.midnight", datetime(2026, 9, 1, 18, 20, tzinfo=UTC), phone_number_id=KOLKATA),
+    inbound("k2", "IN.midnight", datetime(2026, 9, 1, 18, 40, tzinfo=UTC), phone_number_id=KOLKATA),
+    # Across the end of DST in Madrid: 10:00 CEST -> 09:00 CET next day is exactly 24 h
+    # (continues); 10:00 CEST -> 09:30 CET is 24.5 h though the wall clock shows 23.5 h.
+    inbound("d1", "ES.dstexact", datetime(2026, 10, 24, 8, 0, tzinfo=UTC), phone_number_id=MADRID),
+    inbound("d2", "ES.dstexact", datetime(2026, 10, 25, 8, 0, tzinfo=UTC), phone_number_id=MADRID),
+    inbound("d3", "ES.dstbreak", datetime(2026, 10, 24, 8, 0, tzinfo=UTC), phone_number_id=MADRID),
+    inbound("d4", "ES.dstbreak", datetime(2026, 10, 25, 8, 30, tzinfo=UTC), phone_number_id=MADRID),
+    # DOMAIN R2: phone-only before the bsuid cut-over, then seen with its bsuid: one thread.
+    inbound("p1", "+5511911112222", datetime(2026, 3, 30, 20, 0, tzinfo=UTC)),
+    inbound("p2", "+5511911112222", datetime(2026, 3, 31, 10, 0, tzinfo=UTC), contact_bsuid="BR.phone2bsuid"),
+    # A call is an inbound message too (R4); a business that only sends templates has no window.
+    inbound("c1", "BR.caller", T0, type="call"),
+    outbound("o1", "BR.templatesonly", T0, template="promo"),
+    # The same contact on two numbers: two threads (R3).
+    inbound("n1", "BR.twonumbers", T0),
+    inbound("n2", "BR.twonumbers", T0 + H, phone_number_id=KOLKATA),
+]
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
+    return warehouse(tmp_path_factory.mktemp("windows"), SCENARIOS, as_of=AS_OF)
+
+
+def test_exactly_24_hours_continues_and_one_second_more_breaks(con: duckdb.DuckDBPyConnection) -> None:
+    # DOMAIN R4: gaps <= 24 h continue; expires 24 h after the last inbound message.
+    assert windows(con, "BR.exact") == [
+        (1, T0, T0 + 24 * H, T0 + 48 * H, 2),
+        (2, T0 + 48 * H + S, T0 + 48 * H + S, T0 + 72 * H + S, 1),
+    ]
+
+
+def test_window_across_local_midnight(con: duckdb.DuckDBPyConnection) -> None:
+    # DOMAIN R1/R4: local days switch at midnight, windows do not care.
+    assert con.execute("select local_date from messages where message_id in ('k1', 'k2') order by 1").fetchall() \
+        == [(datetime(2026, 9, 1).date(),), (datetime(2026, 9, 2).date(),)]
+    assert windows(con, "IN.midnight") == [(
+        1, datetime(2026, 9, 1, 18, 20, tzinfo=UTC), datetime(2026, 9, 1, 18, 40, tzinfo=UTC),
+        datetime(2026, 9, 2, 18, 40, tzinfo=UTC), 2,
+    )]
+
+
+def test_window_across_dst_counts_elapsed_hours(con: duckdb.DuckDBPyConnection) -> None:
+    # DOMAIN R4: 24 h of elapsed time, whatever the local clock does.
+    assert windows(con, "ES.dstexact") == [(
+        1, datetime(2026, 10, 24, 8, 0, tzinfo=UTC), datetime(2026, 10, 25, 8, 0, tzinfo=UTC),
+        datetime(2026, 10, 26, 8, 0, tzinfo=UTC), 2,
+    )]
+    assert windows(con, "ES.dstbreak") == [
+        (1, datetime(2026, 10, 24, 8, 0, tzinfo=UTC), datetime(2026, 10, 24, 8, 0, tzinfo=UTC),
+         datetime(2026, 10, 25, 8, 0, tzinfo=UTC), 1),
+        (2, datetime(2026, 10, 25, 8, 30, tzinfo=UTC), datetime(2026, 10, 25, 8, 30, tzinfo=UTC),
+         datetime(2026, 10, 26, 8, 30, tzinfo=UTC), 1),
+    ]
+
+
+def test_phone_only_contact_later_seen_with_bsuid_is_one_thread(con: duckdb.DuckDBPyConnection) -> None:
+    # DOMAIN R2/R3: the phone-only record belongs to the bsuid seen with that phone.
+    assert windows(con, "+5511911112222") == []
+    assert windows(con, "BR.phone2bsuid") == [(
+        1, datetime(2026, 3, 30, 20, 0, tzinfo=UTC), datetime(2026, 3, 31, 10, 0, tzinfo=UTC),
+        datetime(2026, 4, 1, 10, 0, tzinfo=UTC), 2,
+    )]
+
+
+def test_calls_open_windows_templates_do_not_and_threads_are_per_number(con: duckdb.DuckDBPyConnection) -> None:
+    # DOMAIN R3, R4.
+    assert windows(con, "BR.caller") == [(1, T0, T0, T0 + 24 * H, 1)]
+    assert windows(con, "BR.templatesonly") == []
+    got = con.execute("select phone_number_id, opened_at from service_windows where contact_key = 'BR.twonumbers' "
+                      "order by 1").fetchall()
+    assert got == [(SAO_PAULO, T0), (KOLKATA, T0 + H)]
+
+
+def test_service_windows_grain_is_unique(con: duckdb.DuckDBPyConnection) -> None:
+    assert con.execute("select count(*), count(distinct (phone_number_id, contact_key, window_number)) "
+                       "from service_windows").fetchone() == (10, 10)
+    assert con.execute("select count(*) from service_windows where tenant_id is null or expires_at <= opened_at "
+                       "or last_inbound_at < opened_at").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    (T0 - S, False),                  # before the first inbound message
+    (T0, True),                       # DOMAIN R6: the message itself is in (t - 24 h, t]
+    (T0 + 47 * H, True),              # extended by the inbound message at +24 h
+    (T0 + 48 * H - S, True),
+    (T0 + 48 * H, False),             # (t - 24 h, t] excludes t - 24 h
+    (T0 + 48 * H + S, True),          # the next window
+    (T0 + 72 * H + S, False),
+])
+def test_in_service_window_macro(con: duckdb.DuckDBPyConnection, moment: datetime, expected: bool) -> None:
+    # DOMAIN R6, asked the way a notebook would.
+    got = con.execute("select in_service_window(?, ?, ?)", [SAO_PAULO, "BR.exact", moment]).fetchone()
+    assert got == (expected,)
+
+
+def test_windows_follow_the_as_of(tmp_path: Path) -> None:
+    # Messages after the build's as-of do not exist yet for the per-thread models.
+    con = warehouse(tmp_path, SCENARIOS, as_of=T0 + 30 * H)
+    assert windows(con, "BR.exact") == [(1, T0, T0 + 24 * H, T0 + 48 * H, 2)]
+    assert con.execute("select as_of from int_thread_as_of").fetchone() == (T0 + 30 * H,)
+
+
+def test_duplicates_and_out_of_order_input_give_the_same_tables(tmp_path: Path,
+                                                                con: duckdb.DuckDBPyConnection) -> None:
+    # Exports repeat records and come in any order: the same windows and conversations.
+    shuffled = list(SCENARIOS) + SCENARIOS[:5] + [dict(SCENARIOS[1], status="read")]
+    random.Random(3).shuffle(shuffled)
+    again = warehouse(tmp_path, shuffled, as_of=AS_OF)
+    for table, order in (("service_windows", "phone_number_id, contact_key, window_number"),
+                         ("conversations", "phone_number_id, contact_key, started_at")):
+        query = f"select * from {table} order by {order}"
+        assert again.execute(query).fetchall() == con.execute(query).fetchall()
+
+
+def test_per_thread_models_give_the_same_rows_on_a_subset_of_threads(tmp_path: Path,
+                                                                     con: duckdb.DuckDBPyConnection) -> None:
+    # DESIGN "Two kinds of work": the per-thread stage can run on any shard of threads.
+    shard = [record for record in SCENARIOS if record["contact_bsuid"] in ("BR.exact", "ES.dstbreak")]
+    alone = warehouse(tmp_path, shard, as_of=AS_OF)
+    for table, order in (("service_windows", "window_number"), ("conversations", "started_at")):
+        query = (f"select * from {table} where contact_key in ('BR.exact', 'ES.dstbreak') "
+                 f"order by phone_number_id, contact_key, {order}")
+        assert alone.execute(query).fetchall() == con.execute(query).fetchall()

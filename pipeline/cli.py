@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -262,6 +263,31 @@ def pull(base_url: str | None, out: Path | None, since: str | None, until: str |
                    f"({result.since:%Y-%m-%d %H:%M:%S} to {result.until:%Y-%m-%d %H:%M:%S} UTC"
                    f"{f', {result.retries} retries' if result.retries else ''})")
     click.echo(f"cursor: {summary.cursor_path}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--month", default=None, metavar="YYYY-MM",
+              help="Month the monthly reports focus on (default: the newest month in the data).")
+@click.option("--show-phones", is_flag=True, help="Show contact phone numbers and bsuids unmasked.")
+@config_option
+def report(month: str | None, show_phones: bool, settings: Settings) -> None:
+    """Write the HTML reports (one self-contained file each) from the warehouse.
+
+    \b
+    Example:
+        convo report --month 2026-10
+    """
+    from pipeline.report import ReportError, render
+
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise click.BadParameter(f"expected YYYY-MM, got {month!r}", param_hint="--month")
+    try:
+        summary = render(settings, month=month, show_phones=show_phones)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in summary.files:
+        click.echo(f"wrote {path}")
+    click.echo(f"open {summary.index}")
 
 
 def main() -> None:

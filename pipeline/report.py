@@ -1,0 +1,158 @@
+"""Warehouse -> self-contained HTML reports (one file each, inline CSS and SVG).
+
+Python prepares the figures (queries, dataclasses, chart geometry); the jinja2
+templates in reports/ only format them, with autoescape on and StrictUndefined.
+Output depends only on the warehouse (the "generated" time shown is the data's
+as-of), so two runs on the same warehouse write identical files. Each file is
+written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jinja2
+
+from pipeline import __version__, charts, paths
+from pipeline.config import Settings
+
+MASK = "•"
+
+
+class ReportError(RuntimeError):
+    """The reports cannot be made (no warehouse yet, ...)."""
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    con: duckdb.DuckDBPyConnection
+    show_phones: bool
+    month: str | None            # YYYY-MM, or None for the newest month in the data
+
+    def mask(self, value: str | None) -> str:
+        return (value or "") if self.show_phones else mask_contact(value)
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str                    # file stem
+    title: str
+    template: str
+    build: Callable[[ReportContext], dict[str, Any]]
+    summary: Callable[[dict[str, Any]], str]
+    needs: tuple[str, ...] = ()  # warehouse tables it reads
+
+
+@dataclass
+class ReportSummary:
+    folder: Path
+    files: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.html"
+
+
+def mask_contact(value: str | None) -> str:
+    """+5511987654321 -> +551•••••••321; BR.a1b2c3d4 -> BR.a1••••••. Masks PII in reports."""
+    if not value:
+        return ""
+    if "." in value and not value.startswith("+"):
+        prefix, _, rest = value.partition(".")
+        return f"{prefix}.{rest[:2]}{MASK * max(len(rest) - 2, 3)}"
+    keep_head = 4 if value.startswith("+") else 3
+    if len(value) <= keep_head + 3:
+        return MASK * len(value)
+    return value[:keep_head] + MASK * (len(value) - keep_head - 3) + value[-3:]
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(paths.reports_dir())),
+        autoescape=jinja2.select_autoescape(["html", "svg", "xml"], default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+    )
+
+
+def number(value: float | int | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def registry() -> list[Report]:
+    """Every report, in the order the index lists them."""
+    from pipeline import report_pages
+
+    return report_pages.REPORTS
+
+
+def render(settings: Settings, month: str | None = None, show_phones: bool = False) -> ReportSummary:
+    if not settings.warehouse.is_file():
+        raise ReportError(f"no warehouse at {settings.warehouse}: run `convo build` first")
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
+        return _render(con, settings, month, show_phones)
+    finally:
+        con.close()
+
+
+def _render(con: duckdb.DuckDBPyConnection, settings: Settings, month: str | None,
+            show_phones: bool) -> ReportSummary:
+    env = environment()
+    context = ReportContext(con=con, show_phones=show_phones, month=month)
+    tables = {row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()}
+    as_of = con.execute("select max(sent_at) from messages").fetchall()[0][0]
+    tenants = [row[0] for row in con.execute("select distinct tenant_id from phone_numbers order by 1").fetchall()]
+    reports = [report for report in registry() if set(report.needs) <= tables]
+    summary = ReportSummary(folder=settings.reports)
+    summary.skipped = [report.name for report in registry() if report not in reports]
+    nav = [{"href": "index.html", "title": "Index"}] + [
+        {"href": f"{report.name}.html", "title": report.title} for report in reports]
+    common = {
+        "nav": nav,
+        "version": __version__,
+        "warehouse_name": settings.warehouse.name,
+        "as_of_text": _as_of_text(as_of),
+        "tenant_text": "tenant " + ", ".join(str(t) for t in tenants) if tenants else "no tenant configured",
+    }
+    entries = []
+    settings.reports.mkdir(parents=True, exist_ok=True)
+    for report in reports:
+        data = report.build(context)
+        html = env.get_template(report.template).render(title=report.title, **common, **data)
+        summary.files.append(_write(settings.reports / f"{report.name}.html", html))
+        entries.append({"href": f"{report.name}.html", "title": report.title, "summary": report.summary(data)})
+    index = env.get_template("index.html").render(title="convo reports", entries=entries, **common)
+    summary.files.insert(0, _write(settings.reports / "index.html", index))
+    return summary
+
+
+def _as_of_text(as_of: datetime | None) -> str:
+    if as_of is None:
+        return "no data"
+    return as_of.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _write(path: Path, text: str) -> Path:
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def bar_rows(rows: list[tuple[str, float]], fmt: Callable[[float], str] = number) -> list[tuple[str, float, str]]:
+    return [(label, value, fmt(value)) for label, value in rows]
+
+
+__all__ = ["Report", "ReportContext", "ReportError", "ReportSummary", "charts", "mask_contact", "render"]

@@ -1,0 +1,63 @@
+"""The reports: for each, the queries and figures its template shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import charts
+from pipeline.report import Report, ReportContext, bar_rows, number
+
+
+def overview(ctx: ReportContext) -> dict[str, Any]:
+    con = ctx.con
+    messages, contacts, countries, inbound, delivered, failed_window = con.execute("""
+        select count(*), count(distinct contact_key), count(distinct country_code),
+            count(*) filter (where direction = 'inbound'),
+            count(*) filter (where direction = 'outbound' and is_delivered),
+            count(*) filter (where error_code = 131047)
+        from messages
+    """).fetchall()[0]
+    daily = con.execute("""
+        select local_date,
+            count(*) filter (where direction = 'inbound') as inbound,
+            count(*) filter (where direction = 'outbound') as outbound
+        from messages group by local_date order by local_date
+    """).fetchall()
+    markets = con.execute("""
+        select market, count(*) as delivered from messages
+        where direction = 'outbound' and is_delivered
+        group by market order by delivered desc, market limit 12
+    """).fetchall()
+    quarantine = con.execute("""
+        select dataset, reason, coalesce(detail, ''), count(*) from quarantine
+        group by all order by 4 desc, 1, 2, 3
+    """).fetchall()
+    recent = con.execute("""
+        select contact_key, arg_max(contact_name, sent_at), any_value(country_code), any_value(market), count(*)
+        from messages group by contact_key order by max(sent_at) desc, contact_key limit 10
+    """).fetchall()
+    return {
+        "kpis": [
+            {"key": "messages", "value": number(messages), "label": "messages"},
+            {"key": "contacts", "value": number(contacts), "label": f"contacts in {countries} countries"},
+            {"key": "inbound", "value": number(inbound), "label": "inbound messages"},
+            {"key": "delivered", "value": number(delivered), "label": "outbound messages delivered"},
+            {"key": "failed_window", "value": number(failed_window),
+             "label": "free-form sends failed outside the window (131047)"},
+        ],
+        "daily": charts.column_chart(
+            "Messages per local day", [str(day) for day, _, _ in daily],
+            {"inbound": [row[1] for row in daily], "outbound": [row[2] for row in daily]}),
+        "markets": charts.bar_chart("Delivered outbound messages by market", bar_rows(markets)),
+        "quarantine": [{"dataset": d, "reason": r, "detail": f, "records": number(n)} for d, r, f, n in quarantine],
+        "contacts": [{"contact": ctx.mask(key), "name": name or "", "country": country or "",
+                      "market": market or "", "messages": number(n)} for key, name, country, market, n in recent],
+        "messages": messages,
+    }
+
+
+REPORTS: list[Report] = [
+    Report(name="overview", title="Messages and input quality", template="overview.html", build=overview,
+           summary=lambda data: f"{data['messages']:,} messages; rejected input by reason",
+           needs=("messages", "quarantine")),
+]

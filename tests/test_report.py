@@ -1,0 +1,125 @@
+"""HTML reports: self-contained, escaped, masked, identical on re-run, and what
+Chromium shows equals the warehouse."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from pipeline.build import build
+from pipeline.cli import cli
+from pipeline.config import Settings
+from pipeline.ingest import ingest
+from pipeline.report import mask_contact, render
+from tests.browser import dom, screenshot
+from tests.conftest import message, write_jsonl
+
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def warehouse(settings: Settings, tmp_path: Path) -> Settings:
+    records = [
+        message(message_id="in1", contact_phone="+5511987654321", contact_name=EVIL, timestamp="2026-09-01T12:00:00Z"),
+        message(message_id="out1", direction="outbound", status="delivered", contact_phone="+5511987654321",
+                contact_name=EVIL,
+                timestamp="2026-09-01T12:05:00Z", delivered_at="2026-09-01T12:05:02Z"),
+        message(message_id="out2", direction="outbound", status="failed", error_code=131047, contact_name=EVIL,
+                contact_phone="+5511987654321", timestamp="2026-09-03T12:05:00Z"),
+        message(message_id="in2", contact_phone="+447400123456", contact_name="Zoë \"Z\" O'Neil",
+                timestamp="2026-09-02T08:00:00Z"),
+        "{not json",
+    ]
+    ingest(settings.lake, [write_jsonl(tmp_path / "exports" / "m.jsonl", records)])
+    build(settings)
+    return settings
+
+
+class Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.scripts = 0
+        self.kpis: dict[str, str] = {}
+        self._kpi: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.scripts += 1
+        self._kpi = dict(attrs).get("data-kpi")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+        if self._kpi:
+            self.kpis[self._kpi] = data.strip()
+            self._kpi = None
+
+
+def parse(html: str) -> Text:
+    parser = Text()
+    parser.feed(html)
+    return parser
+
+
+def test_masking() -> None:
+    assert mask_contact("+5511987654321") == "+551•••••••321"
+    assert mask_contact("BR.a1b2c3d4") == "BR.a1••••••"
+    assert mask_contact("+12") == "•••"
+    assert mask_contact(None) == ""
+
+
+def test_reports_are_self_contained_escaped_and_masked(warehouse: Settings) -> None:
+    summary = render(warehouse)
+    assert [p.name for p in summary.files] == ["index.html", "overview.html"]
+    html = (warehouse.reports / "overview.html").read_text()
+    # No network, no script: everything inline.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<script" not in html.replace("&lt;script", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Zoë &#34;Z&#34; O&#39;Neil" in html
+    assert "+5511987654321" not in html and "+551•••••••321" in html
+    shown = render(warehouse, show_phones=True)
+    assert "+5511987654321" in (shown.folder / "overview.html").read_text()
+
+
+def test_rendering_twice_writes_identical_files(warehouse: Settings) -> None:
+    first = {p.name: p.read_bytes() for p in render(warehouse).files}
+    second = {p.name: p.read_bytes() for p in render(warehouse).files}
+    assert first == second
+
+
+def test_chromium_shows_the_warehouse_figures(warehouse: Settings) -> None:
+    render(warehouse)
+    page = warehouse.reports / "overview.html"
+    shown = parse(dom(page))
+    assert shown.scripts == 0                 # the evil name stayed text in the browser's DOM too
+    assert EVIL in "".join(shown.parts)
+    con = duckdb.connect(str(warehouse.warehouse), read_only=True)
+    messages, inbound, delivered, failed = con.execute("""
+        select count(*), count(*) filter (where direction = 'inbound'),
+            count(*) filter (where direction = 'outbound' and is_delivered),
+            count(*) filter (where error_code = 131047) from messages""").fetchall()[0]
+    assert (messages, inbound, delivered, failed) == (4, 2, 1, 1)
+    assert shown.kpis == {"messages": "4", "contacts": "2", "inbound": "2", "delivered": "1", "failed_window": "1"}
+    screenshot(page, "overview")
+    index = parse(dom(warehouse.reports / "index.html"))
+    assert "Messages and input quality" in "".join(index.parts)
+
+
+def test_report_command(warehouse: Settings) -> None:
+    result = CliRunner().invoke(cli, ["report", "--config", str(warehouse.config_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"open {warehouse.reports / 'index.html'}"
+    bad = CliRunner().invoke(cli, ["report", "--month", "2026-13", "--config", str(warehouse.config_path)])
+    assert bad.exit_code == 2 and "expected YYYY-MM" in bad.output
+
+
+def test_no_warehouse_is_a_one_line_error(settings: Settings) -> None:
+    result = CliRunner().invoke(cli, ["report", "--config", str(settings.config_path)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: no warehouse at {settings.warehouse}: run `convo build` first\n"

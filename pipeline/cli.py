@@ -196,22 +196,26 @@ def demo(directory: Path, contacts: int, days: int) -> None:
         convo demo --dir /tmp/convo-demo
     """
     from pipeline.demo import headline
+    from pipeline.report import render
 
-    click.echo(f"1/3 simulating {contacts:,} contacts x {days} days into {directory}")
+    click.echo(f"1/4 simulating {contacts:,} contacts x {days} days into {directory}")
     simulated = _simulate(directory, contacts, days, seed=7, start=date(2026, 9, 1), dirty=True,
                           show_progress=True)
     settings = _settings(simulated.config_path)
-    click.echo("2/3 ingesting the exports into the lake")
+    click.echo("2/4 ingesting the exports into the lake")
     _echo_ingest(_ingest(settings, [directory / "exports"]))
-    click.echo("3/3 building the warehouse")
+    click.echo("3/4 building the warehouse")
     built = _build(settings, None)
     _echo_build(built)
+    click.echo("4/4 writing the reports")
+    reports = render(settings)
     click.echo("")
     for line in headline(built.warehouse):
         click.echo(line)
     click.echo("")
-    click.echo(f"open it:  duckdb -readonly {built.warehouse}")
+    click.echo(f"warehouse: duckdb -readonly {built.warehouse}")
     click.echo(f"   or in Python:  duckdb.connect('{built.warehouse}', read_only=True)")
+    click.echo(f"reports:   {reports.index}")
 
 
 @cli.command(context_settings=CONTEXT)

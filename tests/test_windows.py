@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.build import build
+from pipeline.build import BuildSummary, build
 from pipeline.config import load
 from pipeline.ingest import ingest
 from tests.conftest import CONFIG, message, write_jsonl
@@ -44,8 +44,8 @@ def outbound(message_id: str, contact: str, moment: datetime, template: str | No
              **fields: object) -> dict[str, object]:
     """A delivered outbound message: a marketing template when `template` is named, else free-form text."""
     kind = {"type": "template", "template_name": template, "template_category": "marketing"} if template else {}
-    return message(message_id=message_id, timestamp=ts(moment), direction="outbound", status="delivered",
-                   **{**_contact(contact), **kind, **fields})
+    return message(message_id=message_id, timestamp=ts(moment),
+                   **{"direction": "outbound", "status": "delivered", **_contact(contact), **kind, **fields})
 
 
 def _contact(contact: str) -> dict[str, object]:
@@ -54,21 +54,33 @@ def _contact(contact: str) -> dict[str, object]:
     return {"contact_bsuid": None, "contact_phone": contact}
 
 
-def warehouse(root: Path, messages: list[dict[str, object]], as_of: datetime | None = None,
-              conversations: list[dict[str, object]] | None = None,
-              events: list[dict[str, object]] | None = None) -> duckdb.DuckDBPyConnection:
-    """Write exports, ingest them, build, and open the warehouse read-only."""
+def build_warehouse(root: Path, messages: list[dict[str, object]], as_of: datetime | None = None,
+                    conversations: list[dict[str, object]] | list[list[dict[str, object]]] | None = None,
+                    events: list[dict[str, object]] | None = None) -> tuple[duckdb.DuckDBPyConnection, BuildSummary]:
+    """Write exports, ingest them, build; the warehouse opened read-only and the build's summary.
+
+    `conversations` is one export file's records, or a list of files' records.
+    """
     root.mkdir(parents=True, exist_ok=True)
     (root / "convo.toml").write_text(WINDOW_CONFIG)
     settings = load(root / "convo.toml")
     sources = [write_jsonl(root / "exports" / "messages.jsonl", messages)]
-    if conversations is not None:
-        sources.append(write_jsonl(root / "exports" / "conversations.jsonl", conversations))
+    if conversations:
+        pages = conversations if isinstance(conversations[0], list) else [conversations]
+        for number, page in enumerate(pages, start=1):
+            sources.append(write_jsonl(root / "exports" / f"conversations-{number}.jsonl", page))
     if events is not None:
         sources.append(write_jsonl(root / "exports" / "events.jsonl", events))
     ingest(settings.lake, sources)
-    build(settings, as_of=as_of)
-    return duckdb.connect(str(settings.warehouse), read_only=True)
+    summary = build(settings, as_of=as_of)
+    return duckdb.connect(str(settings.warehouse), read_only=True), summary
+
+
+def warehouse(root: Path, messages: list[dict[str, object]], as_of: datetime | None = None,
+              conversations: list[dict[str, object]] | list[list[dict[str, object]]] | None = None,
+              events: list[dict[str, object]] | None = None) -> duckdb.DuckDBPyConnection:
+    """Write exports, ingest them, build, and open the warehouse read-only."""
+    return build_warehouse(root, messages, as_of, conversations, events)[0]
 
 
 def windows(con: duckdb.DuckDBPyConnection, contact: str) -> list[tuple]:

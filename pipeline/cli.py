@@ -294,5 +294,35 @@ def report(month: str | None, show_phones: bool, settings: Settings) -> None:
     click.echo(f"open {summary.index}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--phone-number-id", "phone_number_id", required=True, type=int,
+              help="The business phone number (phone_number_id).")
+@click.option("--contact", required=True,
+              help="The contact: a bsuid (BR.1a2b3c) or a phone (+5511987654321), which resolves to its "
+                   "contact key as in DOMAIN R2.")
+@click.option("--at", "at", default=None, metavar="TIMESTAMP",
+              help="The moment asked about (default: the warehouse's as-of, i.e. convo build's --as-of, else "
+                   "the newest message; not now).")
+@config_option
+def window(phone_number_id: int, contact: str, at: str | None, settings: Settings) -> None:
+    """May we send a free-form message to a contact? The 24 h window, from the warehouse.
+
+    Exit code 0 whether the window is open or not.
+
+    \b
+    Example:
+        convo window --phone-number-id 104711550000101 --contact +5511987654321
+        convo window --phone-number-id 104711550000101 --contact BR.1a2b3c --at 2026-09-30T12:00:00Z
+    """
+    from pipeline.window import WindowError, answer, lines
+
+    try:
+        result = answer(settings.warehouse, phone_number_id, contact, _timestamp(at))
+    except WindowError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in lines(result):
+        click.echo(line)
+
+
 def main() -> None:
     cli(prog_name="convo")

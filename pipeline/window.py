@@ -52,15 +52,16 @@ def answer(warehouse: Path, phone_number_id: int, contact: str, at: datetime | N
     except duckdb.Error as exc:
         raise WindowError(f"cannot open the warehouse {warehouse}: {_first_line(exc)}") from None
     try:
-        return _answer(con, phone_number_id, contact, at)
+        return ask(con, phone_number_id, contact, at)
     except duckdb.CatalogException:
         raise WindowError(f"the warehouse {warehouse} has no service windows: rebuild it with `convo build`") from None
     finally:
         con.close()
 
 
-def _answer(con: duckdb.DuckDBPyConnection, phone_number_id: int, contact: str,
-            at: datetime | None) -> WindowAnswer:
+def ask(con: duckdb.DuckDBPyConnection, phone_number_id: int, contact: str,
+        at: datetime | None = None) -> WindowAnswer:
+    """:func:`answer` on an open warehouse connection (for many questions in a row)."""
     as_of = _one(con, "select as_of from int_thread_as_of")
     if as_of is None:
         raise WindowError("the warehouse holds no messages: ingest exports and run `convo build`")

@@ -3,7 +3,7 @@ errors, and agreement with the stored in_service_window macro."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -17,7 +17,6 @@ from tests.test_windows import SAO_PAULO, T0, inbound, outbound, warehouse
 
 UTC = timezone.utc
 H = timedelta(hours=1)
-M = timedelta(minutes=1)
 PHONE = "+5511900001111"
 
 MESSAGES = [
@@ -30,7 +29,6 @@ MESSAGES = [
     # The newest message in the lake: the warehouse's as-of is T0 + 30 h.
     inbound("z1", "BR.late", T0 + 30 * H),
 ]
-AS_OF = T0 + 30 * H
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ status wins (schema.STATUS_RANK); ties keep the row already stored.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ class FileCounts:
 class IngestSummary:
     files: list[FileCounts] = field(default_factory=list)
     partitions_written: int = 0
+    skipped: int = 0                      # files already ingested unchanged (skip_known)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
     def total(self, attr: str, dataset: str | None = None) -> int:
@@ -57,11 +60,52 @@ def plan(inputs: list[Path]) -> list[SourceFile]:
     return [detect(path) for path in files]
 
 
-def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None) -> IngestSummary:
-    """Read every input into the lake; one ingest per lake at a time (locking.Busy)."""
-    sources = plan(inputs)
+def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None,
+           skip_known: bool = False) -> IngestSummary:
+    """Read every input into the lake; one ingest per lake at a time (locking.Busy).
+
+    With skip_known, files already ingested unchanged (same path, size and
+    modification time in the lake's manifest) are not read again: re-reading
+    them would change nothing, and a nightly run stays proportional to new files.
+    """
+    files = expand(inputs)
+    if not files:
+        raise InputError("no input files found in " + ", ".join(str(p) for p in inputs))
     with locking.exclusive(lake_dir / ".ingest.lock", f"an ingest into {lake_dir}"):
-        return _ingest(lake_dir, sources, progress)
+        manifest = _read_manifest(lake_dir)
+        fresh = [f for f in files if not skip_known or manifest.get(str(f.resolve())) != _fingerprint(f)]
+        sources = [detect(path) for path in fresh]
+        summary = _ingest(lake_dir, sources, progress) if sources else IngestSummary()
+        summary.skipped = len(files) - len(fresh)
+        manifest.update({str(source.path.resolve()): _fingerprint(source.path) for source in sources})
+        _write_manifest(lake_dir, manifest)
+        return summary
+
+
+MANIFEST = "_ingested.json"
+
+
+def _fingerprint(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _read_manifest(lake_dir: Path) -> dict[str, list[int]]:
+    path = lake_dir / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}   # a damaged manifest only costs a re-read: ingest is idempotent
+    return value if isinstance(value, dict) else {}
+
+
+def _write_manifest(lake_dir: Path, manifest: dict[str, list[int]]) -> None:
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    tmp = lake_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, sort_keys=True, indent=0), encoding="utf-8")
+    os.replace(tmp, lake_dir / MANIFEST)
 
 
 def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None) -> IngestSummary:

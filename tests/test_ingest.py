@@ -314,3 +314,17 @@ def test_meta_pricing_analytics_response_and_flat_csv(tmp_path: Path) -> None:
     assert sorted(rows(tmp_path / "lake", "quarantine", "reason, detail")) == [
         ("bad_value", "volume"), ("unknown_enum", "pricing_type"),
     ]
+
+
+def test_skip_known_reads_only_new_or_changed_files(tmp_path: Path) -> None:
+    old = write_jsonl(tmp_path / "in" / "day1.jsonl", [message(message_id="a")])
+    ingest(tmp_path / "lake", [tmp_path / "in"], skip_known=True)
+    new = write_jsonl(tmp_path / "in" / "day2.jsonl", [message(message_id="b")])
+    summary = ingest(tmp_path / "lake", [tmp_path / "in"], skip_known=True)
+    assert ([f.path.name for f in summary.files], summary.skipped) == (["day2.jsonl"], 1)
+    write_jsonl(old, [message(message_id="a"), message(message_id="c")])     # a late record appended
+    summary = ingest(tmp_path / "lake", [tmp_path / "in"], skip_known=True)
+    assert ([f.path.name for f in summary.files], summary.skipped) == (["day1.jsonl"], 1)
+    assert (summary.total("accepted"), summary.total("duplicates")) == (1, 1)
+    assert rows(tmp_path / "lake", "messages", "message_id") == [("a",), ("b",), ("c",)]
+    assert new.is_file()

@@ -221,7 +221,7 @@ def demo(directory: Path, contacts: int, days: int) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.option("--base-url", default=None, help="The API's base URL (default: [api] base_url of convo.toml).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the pulled pages and the cursor (default: exports/ beside convo.toml).")
+              help="Folder for the pulled pages and the cursor (default: [paths] exports of convo.toml).")
 @click.option("--since", default=None, metavar="TIMESTAMP",
               help="Start of the range (default: the stored cursor less one hour, else 30 days ago).")
 @click.option("--until", default=None, metavar="TIMESTAMP", help="End of the range (default: now).")
@@ -249,7 +249,7 @@ def pull(base_url: str | None, out: Path | None, since: str | None, until: str |
     url = base_url or (settings.api.base_url if settings and settings.api else None)
     if not url:
         raise click.ClickException("give --base-url, or [api] base_url in convo.toml")
-    folder = out or ((settings.config_path.parent / "exports") if settings and settings.config_path else None)
+    folder = out or (settings.exports if settings else None)
     if folder is None:
         raise click.ClickException("give --out, the folder for the pulled pages")
     filters = {name: value for name, value in (("phone_number_id", phone_number_id), ("status", status),
@@ -322,6 +322,37 @@ def window(phone_number_id: int, contact: str, at: str | None, settings: Setting
         raise click.ClickException(str(exc)) from None
     for line in lines(result):
         click.echo(line)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
+              help="Status of open windows and conversations as of this time (default: the newest message).")
+@config_option
+def nightly(as_of: str | None, settings: Settings) -> None:
+    """Pull (if [api] is configured), ingest new exports, build, report: one run at a time.
+
+    \b
+    Example:
+        GOSENDAPI_KEY=... convo nightly --config /srv/convo/convo.toml
+    """
+    from pipeline.build import BuildError
+    from pipeline.nightly import nightly as run
+    from pipeline.pull import PullError
+    from pipeline.report import ReportError
+
+    try:
+        summary = run(settings, as_of=_timestamp(as_of), on_step=lambda text: click.echo(f"-- {text}"))
+    except (Busy, InputError, PullError, BuildError, ReportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if summary.pulled is not None:
+        for result in summary.pulled.resources:
+            click.echo(f"pulled {result.resource}: {result.records:,} records in {result.pages} pages")
+    if summary.ingested is not None:
+        if summary.ingested.files:
+            _echo_ingest(summary.ingested)
+        click.echo(f"{summary.ingested.skipped} files already ingested, not read again")
+    _echo_build(summary.built)
+    click.echo(f"reports: {summary.reports.index}")
 
 
 def main() -> None:

@@ -51,6 +51,7 @@ class Settings:
     inactive_after_minutes: int = 30
     billing: Billing = field(default_factory=lambda: Billing(rate_card=default_rate_card()))
     api: Api | None = None
+    exports: Path | None = None        # where `convo pull` writes and `convo nightly` ingests from
 
     def phone_number(self, phone_number_id: int) -> PhoneNumber | None:
         return next((p for p in self.phone_numbers if p.phone_number_id == phone_number_id), None)
@@ -61,7 +62,7 @@ def default_rate_card() -> Path:
 
 
 _TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api"}
-_PATH_KEYS = {"lake", "warehouse", "reports"}
+_PATH_KEYS = {"lake", "warehouse", "reports", "exports"}
 _PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number"}
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
 _BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
@@ -88,6 +89,7 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     lake = _resolve(base, _str(section, "lake", "paths.", where, "lake"))
     warehouse = _resolve(base, _str(section, "warehouse", "paths.", where, "warehouse.duckdb"))
     reports = _resolve(base, _str(section, "reports", "paths.", where, "reports_out"))
+    exports = _resolve(base, _str(section, "exports", "paths.", where, "exports"))
 
     numbers = raw.get("phone_numbers", [])
     if not isinstance(numbers, list) or not numbers:
@@ -135,7 +137,8 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
         api = Api(base_url=base_url.rstrip("/"))
 
     return Settings(config_path=config_path, lake=lake, warehouse=warehouse, reports=reports,
-                    phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api)
+                    phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api,
+                    exports=exports)
 
 
 def _phone(item: Any, index: int, where: str) -> PhoneNumber:

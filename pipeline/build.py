@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import lake, locking, markets, paths, policy, schema
+from pipeline import lake, locking, markets, paths, policy, pricing, schema
 from pipeline.config import Settings
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -109,6 +109,7 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
         con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
         policy.apply(con, effective_as_of)
+        pricing.register(con, settings, effective_as_of)
         summary = BuildSummary(warehouse=target, as_of=effective_as_of)
         for model in discover():
             if on_model is not None:

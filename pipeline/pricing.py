@@ -1,0 +1,463 @@
+"""Meta's pricing rules as effective-dated data, and their registration for a build.
+
+Three files in ``data/`` (columns in ``data/README.md``), plus the rate card
+(:mod:`pipeline.rates`):
+
+* ``pricing_rules.csv``: one row per period x category: the regime (A, B, C) and
+  pricing model (CBP, PMP) in force, and how a unit of that category is priced
+  inside a free entry point window, inside an open customer service window and
+  outside it (DOMAIN R13-R21, R27), the rate category it is charged at, its monthly
+  free allowance (R16, R21) and whether a CBP conversation opened before the switch
+  keeps it free (R20). A future Meta change is a new period here, not code.
+* ``pricing_policy.csv``: the durations and tolerances, in the same shape as
+  ``data/policy.csv`` (read by :func:`pipeline.policy.load`).
+* ``auth_international.csv``: the countries with an authentication-international
+  rate, from which date (R25).
+
+:func:`register` validates everything (one-line errors naming file and line) and
+loads ``ref_pricing_rules``, ``ref_pricing_policy``, ``ref_auth_international`` and
+``ref_rate_card`` into the build's DuckDB connection, plus the variables the billing
+SQL reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline import markets, policy, rates
+from pipeline.config import Settings
+from pipeline.paths import data_dir
+
+RULES_FILE = "pricing_rules.csv"
+POLICY_FILE = "pricing_policy.csv"
+AUTH_INTERNATIONAL_FILE = "auth_international.csv"
+
+RULE_COLUMNS = (
+    "regime", "pricing_model", "effective_from", "effective_to", "category",
+    "in_entry_point_window", "in_service_window", "outside_service_window",
+    "rate_category", "free_allowance", "free_allowance_per", "cbp_carry_over", "domain_rule", "note",
+)
+AUTH_COLUMNS = ("country_code", "effective_from", "effective_to", "domain_rule", "note")
+PRICING_MODELS = ("CBP", "PMP")
+PRICING_TYPES = ("regular", "free_customer_service", "free_entry_point", "free_tier")
+# The CBP free entry point conversation's category as Meta reports it (DOMAIN R27).
+ENTRY_POINT_CATEGORY = "referral_conversion"
+RULE_CATEGORIES = rates.CATEGORIES + (ENTRY_POINT_CATEGORY,)
+ALLOWANCE_SCOPES = ("waba_month", "phone_number_month")
+YES_NO = {"yes": True, "no": False}
+# Keys of pricing_policy.csv the billing SQL reads.
+POLICY_KEYS = (
+    "cbp_conversation_hours", "entry_point_reply_within_hours", "entry_point_window_hours",
+    "re_engagement_reply_within_hours", "analytics_tolerance_units", "analytics_tolerance_ratio",
+)
+
+_REGIME = re.compile(r"[A-Za-z0-9_]+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WHOLE = re.compile(r"\d+")
+
+RULES_SCHEMA = pa.schema([
+    ("regime", pa.string()),
+    ("pricing_model", pa.string()),
+    ("effective_from", pa.date32()),
+    ("effective_to", pa.date32()),
+    ("category", pa.string()),
+    ("in_entry_point_window", pa.string()),
+    ("in_service_window", pa.string()),
+    ("outside_service_window", pa.string()),
+    ("rate_category", pa.string()),
+    ("free_allowance", pa.int64()),
+    ("free_allowance_per", pa.string()),
+    ("is_cbp_carry_over", pa.bool_()),
+    ("domain_rule", pa.string()),
+    ("note", pa.string()),
+])
+AUTH_SCHEMA = pa.schema([
+    ("country_code", pa.string()),
+    ("effective_from", pa.date32()),
+    ("effective_to", pa.date32()),
+])
+
+
+class PricingDataError(ValueError):
+    """A pricing data file that cannot be used; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    regime: str
+    pricing_model: str
+    effective_from: date
+    effective_to: date | None
+    category: str
+    in_entry_point_window: str
+    in_service_window: str
+    outside_service_window: str
+    rate_category: str | None
+    free_allowance: int | None
+    free_allowance_per: str | None
+    is_cbp_carry_over: bool
+    domain_rule: str
+    note: str
+    line: int
+
+    def overlaps(self, start: date, end: date | None) -> bool:
+        return (end is None or self.effective_from < end) and (self.effective_to is None or start < self.effective_to)
+
+    def in_force(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+    @property
+    def is_chargeable(self) -> bool:
+        return "regular" in (self.in_entry_point_window, self.in_service_window, self.outside_service_window)
+
+
+@dataclass(frozen=True)
+class AuthInternational:
+    country_code: str
+    effective_from: date
+    effective_to: date | None
+    line: int
+
+    def overlaps(self, start: date, end: date | None) -> bool:
+        return (end is None or self.effective_from < end) and (self.effective_to is None or start < self.effective_to)
+
+
+def rules_path() -> Path:
+    return data_dir() / RULES_FILE
+
+
+def policy_path() -> Path:
+    return data_dir() / POLICY_FILE
+
+
+def auth_international_path() -> Path:
+    return data_dir() / AUTH_INTERNATIONAL_FILE
+
+
+# --------------------------------------------------------------------------
+# pricing_rules.csv
+# --------------------------------------------------------------------------
+
+def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
+    """Read and validate a pricing rules file (default: the shipped one)."""
+    source = path or rules_path()
+    records = _records(source, RULE_COLUMNS)
+    rules = tuple(_rule(source, line, fields) for line, fields in records)
+    if not rules:
+        raise PricingDataError(f"{source}:1: no rules")
+    _check_rule_periods(source, rules)
+    return rules
+
+
+def _records(source: Path, columns: tuple[str, ...]) -> list[tuple[int, list[str]]]:
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PricingDataError(f"{source}: file not found") from None
+    except UnicodeDecodeError:
+        raise PricingDataError(f"{source}: not UTF-8 text") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or tuple(column.strip() for column in header) != columns:
+        raise PricingDataError(f"{source}:1: the columns must be {','.join(columns)}, got {','.join(header or [])}")
+    records = []
+    for line, fields in enumerate(reader, start=2):
+        if not any(field.strip() for field in fields):
+            continue
+        if len(fields) != len(columns):
+            raise PricingDataError(f"{source}:{line}: expected {len(columns)} fields, got {len(fields)}")
+        records.append((line, [field.strip() for field in fields]))
+    return records
+
+
+def _date(where: str, column: str, text: str, required: bool) -> date | None:
+    if not text:
+        if required:
+            raise PricingDataError(f"{where}: {column}: required (YYYY-MM-DD)")
+        return None
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PricingDataError(f"{where}: {column}: not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _rule(source: Path, line: int, fields: list[str]) -> Rule:
+    where = f"{source}:{line}"
+    (regime, model, start, end, category, in_entry_point, in_window, outside, rate_category,
+     allowance, allowance_per, carry_over, domain_rule, note) = fields
+    if not _REGIME.fullmatch(regime):
+        raise PricingDataError(f"{where}: regime: must be a short label like A, got {regime!r}")
+    if model not in PRICING_MODELS:
+        raise PricingDataError(f"{where}: pricing_model: must be CBP or PMP, got {model!r}")
+    effective_from = _date(where, "effective_from", start, required=True)
+    effective_to = _date(where, "effective_to", end, required=False)
+    assert effective_from is not None
+    if effective_to is not None and effective_to <= effective_from:
+        raise PricingDataError(f"{where}: effective_to: {effective_to} is not after effective_from {effective_from}")
+    if category not in RULE_CATEGORIES:
+        raise PricingDataError(f"{where}: category: unknown category {category!r} (one of {', '.join(RULE_CATEGORIES)})")
+    for column, value in (("in_entry_point_window", in_entry_point), ("in_service_window", in_window),
+                          ("outside_service_window", outside)):
+        if value not in PRICING_TYPES or value == "free_tier":
+            raise PricingDataError(f"{where}: {column}: must be regular, free_customer_service or "
+                                   f"free_entry_point (free_tier comes from free_allowance), got {value!r}")
+    chargeable = "regular" in (in_entry_point, in_window, outside)
+    if rate_category and rate_category not in rates.CATEGORIES:
+        raise PricingDataError(f"{where}: rate_category: must be a rate card category "
+                               f"({', '.join(rates.CATEGORIES)}), got {rate_category!r}")
+    if chargeable and not rate_category:
+        raise PricingDataError(f"{where}: rate_category: required when a unit can be charged (regular)")
+    if allowance and not _WHOLE.fullmatch(allowance):
+        raise PricingDataError(f"{where}: free_allowance: must be a whole number of units, got {allowance!r}")
+    if allowance and allowance_per not in ALLOWANCE_SCOPES:
+        raise PricingDataError(f"{where}: free_allowance_per: must be {' or '.join(ALLOWANCE_SCOPES)}, "
+                               f"got {allowance_per!r}")
+    if allowance_per and not allowance:
+        raise PricingDataError(f"{where}: free_allowance_per: given without a free_allowance")
+    if carry_over not in YES_NO:
+        raise PricingDataError(f"{where}: cbp_carry_over: must be yes or no, got {carry_over!r}")
+    if YES_NO[carry_over] and model != "PMP":
+        raise PricingDataError(f"{where}: cbp_carry_over: only a PMP period can keep CBP conversations open")
+    return Rule(regime=regime, pricing_model=model, effective_from=effective_from, effective_to=effective_to,
+                category=category, in_entry_point_window=in_entry_point, in_service_window=in_window,
+                outside_service_window=outside, rate_category=rate_category or None,
+                free_allowance=int(allowance) if allowance else None, free_allowance_per=allowance_per or None,
+                is_cbp_carry_over=YES_NO[carry_over], domain_rule=domain_rule, note=note, line=line)
+
+
+def _check_rule_periods(source: Path, rules: tuple[Rule, ...]) -> None:
+    """From the first date on, every day has exactly one rule per category, one
+    regime and one pricing model, and a regime keeps its pricing model."""
+    models: dict[str, Rule] = {}
+    for rule in rules:
+        first = models.setdefault(rule.regime, rule)
+        if first.pricing_model != rule.pricing_model:
+            raise PricingDataError(f"{source}:{rule.line}: regime {rule.regime} is {first.pricing_model} "
+                                   f"on line {first.line}, not {rule.pricing_model}")
+    boundaries = sorted({rule.effective_from for rule in rules}
+                        | {rule.effective_to for rule in rules if rule.effective_to is not None})
+    for day in boundaries:
+        in_force = [rule for rule in rules if rule.in_force(day)]
+        if not in_force:
+            line = min(rule.line for rule in rules if rule.effective_to == day)
+            raise PricingDataError(f"{source}:{line}: gap in dates: no rule in force on {day}")
+        regimes = {(rule.regime, rule.pricing_model) for rule in in_force}
+        if len(regimes) > 1:
+            line = max(rule.line for rule in in_force)
+            raise PricingDataError(f"{source}:{line}: two regimes in force on {day}: "
+                                   f"{', '.join(sorted(regime for regime, _ in regimes))}")
+        model = in_force[0].pricing_model
+        needed = RULE_CATEGORIES if model == "CBP" else rates.CATEGORIES
+        for category in needed:
+            matching = [rule for rule in in_force if rule.category == category]
+            if len(matching) > 1:
+                raise PricingDataError(f"{source}:{max(rule.line for rule in matching)}: {category}: its period "
+                                       f"overlaps the row on line {min(rule.line for rule in matching)} on {day}")
+            if not matching:
+                line = min(rule.line for rule in in_force)
+                raise PricingDataError(f"{source}:{line}: missing category: no {category} rule in force on {day}")
+
+
+def regime_in_force(rules: tuple[Rule, ...], day: date) -> tuple[str, str] | None:
+    """(regime, pricing model) on a local date, or None before the first rule."""
+    for rule in rules:
+        if rule.in_force(day):
+            return rule.regime, rule.pricing_model
+    return None
+
+
+# --------------------------------------------------------------------------
+# pricing_policy.csv and auth_international.csv
+# --------------------------------------------------------------------------
+
+def load_policy(path: Path | None = None, since: date | None = None) -> tuple[policy.PolicyRow, ...]:
+    """Read the billing durations and tolerances; every key of POLICY_KEYS must be
+    in force without a gap from ``since`` (the first pricing rule) on."""
+    source = path or policy_path()
+    try:
+        rows = policy.load(source)
+    except policy.PolicyError as exc:
+        raise PricingDataError(str(exc)) from None
+    for key in POLICY_KEYS:
+        periods = sorted((row for row in rows if row.key == key), key=lambda row: row.effective_from)
+        if not periods:
+            raise PricingDataError(f"{source}: {key}: missing (the billing SQL reads it)")
+        if since is not None and periods[0].effective_from > since:
+            raise PricingDataError(f"{source}:{periods[0].line}: {key}: no row in force on {since}")
+        for earlier, later in zip(periods, periods[1:]):
+            if earlier.effective_to != later.effective_from:
+                raise PricingDataError(f"{source}:{later.line}: {key}: gap in dates before {later.effective_from}")
+        if periods[-1].effective_to is not None:
+            raise PricingDataError(f"{source}:{periods[-1].line}: {key}: the last period must be open-ended")
+    for day in sorted({row.effective_from for row in rows}):
+        values = policy.in_force(rows, day)
+        conversation, window = values.get("cbp_conversation_hours"), values.get("entry_point_window_hours")
+        if conversation is not None and window is not None and conversation > window:
+            line = max(row.line for row in rows if row.in_force(day) and row.key in
+                       ("cbp_conversation_hours", "entry_point_window_hours"))
+            raise PricingDataError(f"{source}:{line}: cbp_conversation_hours ({conversation}) must not exceed "
+                                   f"entry_point_window_hours ({window}) on {day}: billing assumes a conversation "
+                                   "never outlives the entry point window that closed it")
+    return rows
+
+
+def load_auth_international(path: Path | None = None) -> tuple[AuthInternational, ...]:
+    source = path or auth_international_path()
+    regions = markets.known_regions()
+    result = []
+    for line, fields in _records(source, AUTH_COLUMNS):
+        where = f"{source}:{line}"
+        country, start, end, _rule_text, _note = fields
+        if country not in regions:
+            raise PricingDataError(f"{where}: country_code: unknown country code {country!r}")
+        effective_from = _date(where, "effective_from", start, required=True)
+        effective_to = _date(where, "effective_to", end, required=False)
+        assert effective_from is not None
+        if effective_to is not None and effective_to <= effective_from:
+            raise PricingDataError(f"{where}: effective_to: {effective_to} is not after effective_from {effective_from}")
+        result.append(AuthInternational(country, effective_from, effective_to, line))
+    by_country: dict[str, list[AuthInternational]] = {}
+    for row in result:
+        by_country.setdefault(row.country_code, []).append(row)
+    for periods in by_country.values():
+        periods.sort(key=lambda row: row.effective_from)
+        for earlier, later in zip(periods, periods[1:]):
+            if earlier.effective_to is None or later.effective_from < earlier.effective_to:
+                raise PricingDataError(f"{source}:{later.line}: {later.country_code}: its period overlaps "
+                                       f"the row on line {earlier.line}")
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------
+# The rate card against the rules
+# --------------------------------------------------------------------------
+
+def requirement(rules: tuple[Rule, ...], auth: tuple[AuthInternational, ...], market_map: pa.Table,
+                auth_international_eligible: bool) -> rates.Requirement:
+    """Per market, the rate categories that can be charged on some day of a period."""
+    def required(start: date, end: date | None) -> dict[str, set[str]]:
+        needed: dict[str, set[str]] = {}
+        for rule in rules:
+            if not (rule.is_chargeable and rule.rate_category and rule.overlaps(start, end)):
+                continue
+            if rule.rate_category == "authentication-international":
+                if not auth_international_eligible:
+                    continue
+                names = {markets.market_for(row.country_code, max(start, row.effective_from), market_map)
+                         for row in auth if row.overlaps(start, end)}
+            else:
+                names = set(markets.MARKETS)
+            for name in names:
+                needed.setdefault(name, set()).add(rule.rate_category)
+        return needed
+    return required
+
+
+def market_since(market_map: pa.Table) -> dict[str, date]:
+    first: dict[str, date] = {}
+    for market, day in zip(market_map["market"].to_pylist(), market_map["effective_from"].to_pylist()):
+        if market not in first or day < first[market]:
+            first[market] = day
+    return first
+
+
+def load_rate_card(settings: Settings, rules: tuple[Rule, ...] | None = None,
+                   auth: tuple[AuthInternational, ...] | None = None) -> rates.RateCard:
+    """The configured rate card, validated row by row and against the rules."""
+    rules = rules if rules is not None else load_rules()
+    auth = auth if auth is not None else load_auth_international()
+    card = rates.load(settings.billing.rate_card)
+    market_map = markets.load_market_map()
+    rates.check_coverage(card, requirement(rules, auth, market_map, settings.billing.auth_international_eligible),
+                         market_since(market_map))
+    return card
+
+
+# --------------------------------------------------------------------------
+# DuckDB
+# --------------------------------------------------------------------------
+
+def register(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> None:
+    """Load the pricing reference tables and variables into a build's connection.
+
+    Tables: ``ref_pricing_rules``, ``ref_pricing_policy``, ``ref_auth_international``,
+    ``ref_rate_card``. Variables: every key of pricing_policy.csv in force on
+    as_of's UTC date, ``billing_business_country`` ('' when not set),
+    ``billing_auth_international_eligible``, ``billing_default_currency`` (the
+    card's currency for numbers not in convo.toml). A problem is a one-line
+    BuildError naming file and line.
+    """
+    from pipeline.build import BuildError  # pipeline.build imports this module
+
+    try:
+        rules = load_rules()
+        policy_rows = load_policy(since=min(rule.effective_from for rule in rules))
+        auth = load_auth_international()
+        card = load_rate_card(settings, rules, auth)
+    except (PricingDataError, rates.RateCardError, markets.MarketMapError) as exc:
+        raise BuildError(str(exc)) from None
+    _replace(con, "ref_pricing_rules", _rules_table(rules))
+    _replace(con, "ref_pricing_policy", _policy_table(policy_rows))
+    _replace(con, "ref_auth_international", pa.table({
+        "country_code": [row.country_code for row in auth],
+        "effective_from": [row.effective_from for row in auth],
+        "effective_to": [row.effective_to for row in auth],
+    }, schema=AUTH_SCHEMA))
+    _replace(con, "ref_rate_card", card.table())
+    day = (as_of or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    for key, value in sorted(policy.in_force(policy_rows, day).items()):
+        kind = "bigint" if isinstance(value, int) else "double"
+        con.execute(f"set variable {key} = ?::{kind}", [value])
+    con.execute("set variable billing_business_country = ?::varchar", [settings.billing.business_country or ""])
+    con.execute("set variable billing_auth_international_eligible = ?::boolean",
+                [settings.billing.auth_international_eligible])
+    con.execute("set variable billing_default_currency = ?::varchar", [card.currencies()[0]])
+
+
+def _rules_table(rules: tuple[Rule, ...]) -> pa.Table:
+    return pa.table({
+        "regime": [r.regime for r in rules],
+        "pricing_model": [r.pricing_model for r in rules],
+        "effective_from": [r.effective_from for r in rules],
+        "effective_to": [r.effective_to for r in rules],
+        "category": [r.category for r in rules],
+        "in_entry_point_window": [r.in_entry_point_window for r in rules],
+        "in_service_window": [r.in_service_window for r in rules],
+        "outside_service_window": [r.outside_service_window for r in rules],
+        "rate_category": [r.rate_category for r in rules],
+        "free_allowance": [r.free_allowance for r in rules],
+        "free_allowance_per": [r.free_allowance_per for r in rules],
+        "is_cbp_carry_over": [r.is_cbp_carry_over for r in rules],
+        "domain_rule": [r.domain_rule or None for r in rules],
+        "note": [r.note or None for r in rules],
+    }, schema=RULES_SCHEMA)
+
+
+def _policy_table(rows: tuple[policy.PolicyRow, ...]) -> pa.Table:
+    return pa.table({
+        "key": [row.key for row in rows],
+        "value": [float(row.value) for row in rows],
+        "unit": [row.unit for row in rows],
+        "effective_from": [row.effective_from for row in rows],
+        "effective_to": [row.effective_to for row in rows],
+        "domain_rule": [row.domain_rule or None for row in rows],
+        "note": [row.note or None for row in rows],
+    }, schema=policy.POLICY_SCHEMA)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    view = f"_pricing_{name}_source"
+    con.register(view, data)
+    try:
+        con.execute(f"create or replace table {name} as select * from {view}")
+    finally:
+        con.unregister(view)

@@ -298,6 +298,9 @@ def load_policy(path: Path | None = None, since: date | None = None) -> tuple[po
                 raise PricingDataError(f"{source}:{later.line}: {key}: gap in dates before {later.effective_from}")
         if periods[-1].effective_to is not None:
             raise PricingDataError(f"{source}:{periods[-1].line}: {key}: the last period must be open-ended")
+    for row in rows:
+        if row.key.endswith("_hours") and not isinstance(row.value, int):
+            raise PricingDataError(f"{source}:{row.line}: {row.key}: must be a whole number of hours, got {row.value}")
     for day in sorted({row.effective_from for row in rows}):
         values = policy.in_force(rows, day)
         conversation, window = values.get("cbp_conversation_hours"), values.get("entry_point_window_hours")

@@ -1,0 +1,41 @@
+-- one row per billable unit of the bill: a CBP conversation (unit 'conversation', key
+-- conversation_id = its opening message) or a PMP delivered outbound message (unit
+-- 'message', key message_id), free ones included with their pricing_type, so volumes
+-- line up with Meta's pricing_analytics (DOMAIN R13-R27). Money in micro-units of
+-- currency; tier is Meta's "from:to" label of the volume tier the unit fell in (R24).
+-- Units with no rule (a template of unknown category, a date before the first rule)
+-- or no rate in the card have a null cost.
+with units as (
+    select * from int_bill_units
+    where scenario = 'actual'
+),
+
+final as (
+    select
+        unit,
+        unit_id,
+        pricing_model,
+        regime,
+        tenant_id,
+        phone_number_id,
+        contact_key,
+        country_code,
+        market,
+        category,
+        pricing_type,
+        started_at,
+        billing_date,
+        billing_month,
+        tier,
+        rate_micros,
+        cost_micros,
+        currency,
+        message_id,
+        conversation_id,
+        template_name,
+        messages_count,
+        rate_category
+    from units
+)
+
+select * from final

@@ -90,9 +90,9 @@ def number(value: float | int | None) -> str:
 
 def registry() -> list[Report]:
     """Every report, in the order the index lists them."""
-    from pipeline import report_pages
+    from pipeline import pages
 
-    return report_pages.REPORTS
+    return pages.REPORTS
 
 
 def render(settings: Settings, month: str | None = None, show_phones: bool = False) -> ReportSummary:

@@ -1,4 +1,4 @@
-"""The reports: for each, the queries and figures its template shows."""
+"""Messages and input quality: volumes by day and market, rejected input by reason."""
 
 from __future__ import annotations
 
@@ -56,8 +56,6 @@ def overview(ctx: ReportContext) -> dict[str, Any]:
     }
 
 
-REPORTS: list[Report] = [
-    Report(name="overview", title="Messages and input quality", template="overview.html", build=overview,
-           summary=lambda data: f"{data['messages']:,} messages; rejected input by reason",
-           needs=("messages", "quarantine")),
-]
+REPORT = Report(name="overview", title="Messages and input quality", template="overview.html", build=overview,
+                summary=lambda data: f"{data['messages']:,} messages; rejected input by reason",
+                needs=("messages", "quarantine"))

@@ -1,0 +1,14 @@
+"""The HTML reports, one module each: the queries and figures its template shows.
+
+Each module defines REPORT (a pipeline.report.Report); the index lists them in
+the order below. A report whose tables are missing from the warehouse is skipped.
+"""
+
+from __future__ import annotations
+
+from pipeline.pages import overview
+from pipeline.report import Report
+
+REPORTS: list[Report] = [
+    overview.REPORT,
+]

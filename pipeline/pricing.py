@@ -7,8 +7,8 @@ Three files in ``data/`` (columns in ``data/README.md``), plus the rate card
   pricing model (CBP, PMP) in force, and how a unit of that category is priced
   inside a free entry point window, inside an open customer service window and
   outside it (DOMAIN R13-R21, R27), the rate category it is charged at, its monthly
-  free allowance (R16, R21) and whether a CBP conversation opened before the switch
-  keeps it free (R20). A future Meta change is a new period here, not code.
+  free allowance (R16, R21) and, for a PMP period, how a template is priced inside a
+  conversation of its category opened under CBP before the switch (R20). A future Meta change is a new period here, not code.
 * ``pricing_policy.csv``: the durations and tolerances, in the same shape as
   ``data/policy.csv`` (read by :func:`pipeline.policy.load`).
 * ``auth_international.csv``: the countries with an authentication-international
@@ -42,7 +42,7 @@ AUTH_INTERNATIONAL_FILE = "auth_international.csv"
 RULE_COLUMNS = (
     "regime", "pricing_model", "effective_from", "effective_to", "category",
     "in_entry_point_window", "in_service_window", "outside_service_window",
-    "rate_category", "free_allowance", "free_allowance_per", "cbp_carry_over", "domain_rule", "note",
+    "rate_category", "free_allowance", "free_allowance_per", "in_open_cbp_conversation", "domain_rule", "note",
 )
 AUTH_COLUMNS = ("country_code", "effective_from", "effective_to", "domain_rule", "note")
 PRICING_MODELS = ("CBP", "PMP")
@@ -51,7 +51,6 @@ PRICING_TYPES = ("regular", "free_customer_service", "free_entry_point", "free_t
 ENTRY_POINT_CATEGORY = "referral_conversion"
 RULE_CATEGORIES = rates.CATEGORIES + (ENTRY_POINT_CATEGORY,)
 ALLOWANCE_SCOPES = ("waba_month", "phone_number_month")
-YES_NO = {"yes": True, "no": False}
 # Keys of pricing_policy.csv the billing SQL reads.
 POLICY_KEYS = (
     "cbp_conversation_hours", "entry_point_reply_within_hours", "entry_point_window_hours",
@@ -74,7 +73,7 @@ RULES_SCHEMA = pa.schema([
     ("rate_category", pa.string()),
     ("free_allowance", pa.int64()),
     ("free_allowance_per", pa.string()),
-    ("is_cbp_carry_over", pa.bool_()),
+    ("in_open_cbp_conversation", pa.string()),
     ("domain_rule", pa.string()),
     ("note", pa.string()),
 ])
@@ -102,7 +101,7 @@ class Rule:
     rate_category: str | None
     free_allowance: int | None
     free_allowance_per: str | None
-    is_cbp_carry_over: bool
+    in_open_cbp_conversation: str | None
     domain_rule: str
     note: str
     line: int
@@ -115,7 +114,8 @@ class Rule:
 
     @property
     def is_chargeable(self) -> bool:
-        return "regular" in (self.in_entry_point_window, self.in_service_window, self.outside_service_window)
+        return "regular" in (self.in_entry_point_window, self.in_service_window, self.outside_service_window,
+                             self.in_open_cbp_conversation)
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def _date(where: str, column: str, text: str, required: bool) -> date | None:
 def _rule(source: Path, line: int, fields: list[str]) -> Rule:
     where = f"{source}:{line}"
     (regime, model, start, end, category, in_entry_point, in_window, outside, rate_category,
-     allowance, allowance_per, carry_over, domain_rule, note) = fields
+     allowance, allowance_per, in_cbp_conversation, domain_rule, note) = fields
     if not _REGIME.fullmatch(regime):
         raise PricingDataError(f"{where}: regime: must be a short label like A, got {regime!r}")
     if model not in PRICING_MODELS:
@@ -223,15 +223,18 @@ def _rule(source: Path, line: int, fields: list[str]) -> Rule:
                                f"got {allowance_per!r}")
     if allowance_per and not allowance:
         raise PricingDataError(f"{where}: free_allowance_per: given without a free_allowance")
-    if carry_over not in YES_NO:
-        raise PricingDataError(f"{where}: cbp_carry_over: must be yes or no, got {carry_over!r}")
-    if YES_NO[carry_over] and model != "PMP":
-        raise PricingDataError(f"{where}: cbp_carry_over: only a PMP period can keep CBP conversations open")
+    if in_cbp_conversation and (in_cbp_conversation not in PRICING_TYPES or in_cbp_conversation == "free_tier"):
+        raise PricingDataError(f"{where}: in_open_cbp_conversation: must be empty, regular, free_customer_service "
+                               f"or free_entry_point, got {in_cbp_conversation!r}")
+    if in_cbp_conversation and model != "PMP":
+        raise PricingDataError(f"{where}: in_open_cbp_conversation: only a PMP period follows a CBP one")
+    if in_cbp_conversation == "regular" and not rate_category:
+        raise PricingDataError(f"{where}: rate_category: required when a unit can be charged (regular)")
     return Rule(regime=regime, pricing_model=model, effective_from=effective_from, effective_to=effective_to,
                 category=category, in_entry_point_window=in_entry_point, in_service_window=in_window,
                 outside_service_window=outside, rate_category=rate_category or None,
                 free_allowance=int(allowance) if allowance else None, free_allowance_per=allowance_per or None,
-                is_cbp_carry_over=YES_NO[carry_over], domain_rule=domain_rule, note=note, line=line)
+                in_open_cbp_conversation=in_cbp_conversation or None, domain_rule=domain_rule, note=note, line=line)
 
 
 def _check_rule_periods(source: Path, rules: tuple[Rule, ...]) -> None:
@@ -439,7 +442,7 @@ def _rules_table(rules: tuple[Rule, ...]) -> pa.Table:
         "rate_category": [r.rate_category for r in rules],
         "free_allowance": [r.free_allowance for r in rules],
         "free_allowance_per": [r.free_allowance_per for r in rules],
-        "is_cbp_carry_over": [r.is_cbp_carry_over for r in rules],
+        "in_open_cbp_conversation": [r.in_open_cbp_conversation for r in rules],
         "domain_rule": [r.domain_rule or None for r in rules],
         "note": [r.note or None for r in rules],
     }, schema=RULES_SCHEMA)

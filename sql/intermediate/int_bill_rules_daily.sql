@@ -39,12 +39,12 @@ what_if as (
 final as (
     select
         calendar_date, scenario, regime, pricing_model, category, in_entry_point_window, in_service_window,
-        outside_service_window, rate_category, free_allowance, free_allowance_per, is_cbp_carry_over
+        outside_service_window, rate_category, free_allowance, free_allowance_per, in_open_cbp_conversation
     from actual
     union all
     select
         calendar_date, scenario, regime, pricing_model, category, in_entry_point_window, in_service_window,
-        outside_service_window, rate_category, free_allowance, free_allowance_per, is_cbp_carry_over
+        outside_service_window, rate_category, free_allowance, free_allowance_per, in_open_cbp_conversation
     from what_if
     where preference = 1
 )

@@ -2,8 +2,9 @@
 -- message, free ones included. Scenario 'actual' is the bill (billable_units); A, B,
 -- C ... re-price every unit under one regime (regime_whatif). The cross-thread stage:
 -- 1. price each unit by its rule (int_bill_rules_daily): inside a free entry point
---    window, inside an open customer service window, or outside (DOMAIN R13-R21); a CBP
---    conversation by its opening message and date (R17);
+--    window; (bill only) a template inside a CBP conversation of its category still open
+--    after the switch (R20); inside an open customer service window; or outside
+--    (DOMAIN R13-R21). A CBP conversation is priced by its opening message and date (R17);
 -- 2. monthly free allowances (R16 per WABA, R21 per phone number): the first N units
 --    of the rule's category a local month that would be charged are free_tier;
 -- 3. volume tiers (R24): the charged units are counted per tenant x market x rate
@@ -53,11 +54,10 @@ conversations as (
         openers.event_at as started_at,
         openers.billing_date,
         openers.billing_month,
-        case
-            when openers.is_in_entry_point_window then 'entry_point_window'
-            when openers.is_service_window_open then 'service_window'
-            else 'outside_service_window'
-        end as situation,
+        'conversation' as bill_unit,
+        openers.is_in_entry_point_window,
+        false as is_in_open_cbp_conversation,
+        openers.is_service_window_open,
         conversation_sizes.messages_count
     from bill_messages as openers
     join conversation_sizes using (conversation_id)
@@ -80,19 +80,19 @@ single_messages as (
         event_at as started_at,
         billing_date,
         billing_month,
-        case
-            when is_in_entry_point_window then 'entry_point_window'
-            when is_service_window_open then 'service_window'
-            else 'outside_service_window'
-        end as situation,
+        message_units.unit as bill_unit,
+        is_in_entry_point_window,
+        message_units.is_in_open_cbp_conversation,
+        is_service_window_open,
         1 as messages_count
     from bill_messages
+    join message_units using (message_id)
 ),
 
 candidates as (
     select rules.scenario, rules.regime, rules.pricing_model, conversations.*, rules.in_entry_point_window,
-        rules.in_service_window, rules.outside_service_window, rules.rate_category, rules.free_allowance,
-        rules.free_allowance_per
+        rules.in_open_cbp_conversation, rules.in_service_window, rules.outside_service_window, rules.rate_category,
+        rules.free_allowance, rules.free_allowance_per
     from conversations
     join rules
         on rules.calendar_date = conversations.billing_date
@@ -100,19 +100,19 @@ candidates as (
         and rules.pricing_model = 'CBP'
     union all
     select rules.scenario, rules.regime, rules.pricing_model, single_messages.*, rules.in_entry_point_window,
-        rules.in_service_window, rules.outside_service_window, rules.rate_category, rules.free_allowance,
-        rules.free_allowance_per
+        rules.in_open_cbp_conversation, rules.in_service_window, rules.outside_service_window, rules.rate_category,
+        rules.free_allowance, rules.free_allowance_per
     from single_messages
     join rules
         on rules.calendar_date = single_messages.billing_date
         and rules.category = single_messages.category
         and rules.pricing_model = 'PMP'
-    join message_units using (message_id)
-    where rules.scenario <> 'actual' or message_units.unit = 'message'
+    where rules.scenario <> 'actual' or single_messages.bill_unit = 'message'
     union all
     -- no rule: a template of unknown category, or a date before the first rule
     select 'actual', cast(null as varchar), cast(null as varchar), single_messages.*, cast(null as varchar),
-        cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as bigint), cast(null as varchar)
+        cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar),
+        cast(null as bigint), cast(null as varchar)
     from single_messages
     anti join rules
         on rules.calendar_date = single_messages.billing_date
@@ -120,11 +120,25 @@ candidates as (
         and rules.scenario = 'actual'
 ),
 
+situated as (
+    select
+        *,
+        case
+            when is_in_entry_point_window then 'entry_point_window'
+            when scenario = 'actual' and is_in_open_cbp_conversation and in_open_cbp_conversation is not null
+                then 'open_cbp_conversation'
+            when is_service_window_open then 'service_window'
+            else 'outside_service_window'
+        end as situation
+    from candidates
+),
+
 typed as (
     select
         candidates.*,
         case candidates.situation
             when 'entry_point_window' then candidates.in_entry_point_window
+            when 'open_cbp_conversation' then candidates.in_open_cbp_conversation
             when 'service_window' then candidates.in_service_window
             else candidates.outside_service_window
         end as rule_pricing_type,
@@ -133,7 +147,7 @@ typed as (
             when 'phone_number_month' then cast(candidates.phone_number_id as varchar)
         end as allowance_holder,
         coalesce(numbers.currency, getvariable('billing_default_currency')) as currency
-    from candidates
+    from situated as candidates
     left join numbers using (phone_number_id)
 ),
 

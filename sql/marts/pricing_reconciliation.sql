@@ -38,7 +38,7 @@ estimated as (
         units.billing_date,
         message_units.unit,
         message_units.unit_id,
-        message_units.is_carried_over,
+        message_units.is_in_open_cbp_conversation,
         units.pricing_model as estimated_pricing_model,
         carrying.meta_pricing_model,
         units.category as estimated_category,

@@ -324,7 +324,7 @@ def test_reconciliation_rows_and_summary_line(tmp_path: Path) -> None:
         ("BR.onlyexported", 702, "only_exported", None, "record", None, "ended", h(29)),
         ("BR.onlyrebuilt", None, "only_rebuilt", None, None, "ended", None, None),
     ]
-    assert summary.checks == [
+    assert [line for line in summary.checks if line.startswith("conversations:")] == [
         "conversations: 6 rebuilt, 4 matched exported records (66.7%), 1 differ: messages_count 1; "
         "1 only rebuilt, 1 only exported",
     ]
@@ -341,7 +341,7 @@ def test_reconciliation_status_is_fair_to_the_export_time(tmp_path: Path) -> Non
     got = con.execute(RECONCILIATION).fetchall()
     assert got[2] == ("BR.exportedopen", 703, "differs", ["ended_at", "ended_reason", "status"], "record",
                       "ended", "inactive", None)
-    assert summary.checks == [
+    assert [line for line in summary.checks if line.startswith("conversations:")] == [
         "conversations: 6 rebuilt, 3 matched exported records (50.0%), 2 differ: ended_at 1, ended_reason 1, "
         "messages_count 1, status 1; 1 only rebuilt, 1 only exported",
     ]

@@ -45,7 +45,6 @@ timeline as (
             when type = 'template' or template_name is not null then 1
             else 2
         end as tie_rank,
-        message_id as tie_key,
         message_id,
         conversation_id as platform_conversation_id,
         true as is_message,
@@ -64,7 +63,6 @@ timeline as (
         contact_key,
         closed_at as sent_at,
         3 as tie_rank,
-        ended_reason as tie_key,
         cast(null as varchar) as message_id,
         cast(null as bigint) as platform_conversation_id,
         false as is_message,
@@ -76,35 +74,35 @@ timeline as (
     from closes
 ),
 
--- The one sort: every frame below shares partition and order.
+-- The one sort: every window below shares partition and order. lag/lead ignoring
+-- nulls find the previous or next row of a kind (cheaper than frame aggregates).
 ordered as (
     select
         *,
         count(*) filter (where is_message) over through_row as thread_position,
         count(*) filter (where is_inbound) over through_row as inbound_position,
-        max(sent_at) filter (where is_message) over before_row as previous_message_at,
-        min(sent_at) filter (where is_message) over after_row as next_message_at,
-        max(sent_at) filter (where is_inbound) over before_row as previous_inbound_at,
-        min(sent_at) filter (where is_inbound) over after_row as next_inbound_at,
-        max(sent_at) filter (where is_outbound) over through_row as last_outbound_at,
-        max(sent_at) filter (where is_opener) over before_row as previous_opener_at,
-        max(sent_at) filter (where is_close) over before_row as previous_close_at,
-        min(sent_at) filter (where is_close) over after_row as next_close_at,
-        arg_min(close_reason, sent_at) filter (where is_close) over after_row as next_close_reason,
+        lag(case when is_message then sent_at end ignore nulls) over thread_order as previous_message_at,
+        lead(case when is_message then sent_at end ignore nulls) over thread_order as next_message_at,
+        lag(case when is_inbound then sent_at end ignore nulls) over thread_order as previous_inbound_at,
+        lead(case when is_inbound then sent_at end ignore nulls) over thread_order as next_inbound_at,
+        lag(case when is_outbound then sent_at end ignore nulls) over thread_order as previous_outbound_at,
+        lag(case when is_opener then sent_at end ignore nulls) over thread_order as previous_opener_at,
+        lag(case when is_close then sent_at end ignore nulls) over thread_order as previous_close_at,
+        lead(case when is_close then sent_at end ignore nulls) over thread_order as next_close_at,
+        lead(close_reason ignore nulls) over thread_order as next_close_reason,
         lag(platform_conversation_id) over thread_order as previous_row_platform_conversation_id,
         lag(is_message) over thread_order as is_previous_row_message
     from timeline
     window
-        thread_order as (partition by phone_number_id, contact_key order by sent_at, tie_rank, tie_key),
-        through_row as (thread_order rows between unbounded preceding and current row),
-        before_row as (thread_order rows between unbounded preceding and 1 preceding),
-        after_row as (thread_order rows between 1 following and unbounded following)
+        thread_order as (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id),
+        through_row as (thread_order rows between unbounded preceding and current row)
 ),
 
 flagged as (
     select
         *,
         case when is_inbound then sent_at else previous_inbound_at end as last_inbound_at,
+        case when is_outbound then sent_at else previous_outbound_at end as last_outbound_at,
         is_inbound and (
             previous_inbound_at is null
             or sent_at - previous_inbound_at > to_hours(getvariable('customer_service_window_hours'))

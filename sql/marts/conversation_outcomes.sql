@@ -1,0 +1,179 @@
+-- one row per rebuilt conversation (conversation_id = conversations.id): how it ended
+-- and how fast the business answered, as of the build's as-of.
+-- * local_start_date: started_at's date in the business number's timezone (that of
+--   the opening message, DOMAIN R1).
+-- * ended_reason (DOMAIN R8): agent_close, manual_close or timeout; null while open.
+--   closed_by says who or what ended it, from ended_reason alone (exports name no
+--   person): 'agent' (agent_close: the agent handling it closed it), 'operator'
+--   (manual_close: closed by hand from the console or the API, e.g. a supervisor),
+--   'platform' (timeout: nobody closed it, platform_conversation_timeout_hours of
+--   silence did); null while open. time_to_close_seconds: started_at -> ended_at
+--   (a timeout's includes the final silence), null while open.
+-- * message counts by role (int_outcome_messages): inbound, human replies,
+--   automated replies (outbound free-form within automated_reply_max_seconds of the
+--   latest inbound message), templates. They add up to messages_count.
+-- * waits and exchanges (int_outcome_waits): a wait runs from the first inbound
+--   message of a run of consecutive inbound messages to the next human reply;
+--   exchanges_count counts the answered waits; reply_seconds lists each one's wait
+--   in seconds, in order (empty when none was answered); reply_median_seconds,
+--   reply_mean_seconds and reply_max_seconds describe them, null when none.
+-- * first response: first_inbound_at (the conversation's first inbound message) ->
+--   first_response_at (the first human reply after it); null when never answered
+--   (or no inbound message). first_response_bucket: '0-1h', '1-4h', '4-8h', '8-24h',
+--   'over 24h' with lower edges inclusive (exactly 1 h is '1-4h'); the edges are
+--   policy data (first_response_bucket_N_max_hours) and the labels are made from
+--   them; first_response_bucket_number orders them (1 = fastest).
+-- * awaiting_reply_since_at: the start of the unanswered wait (the contact wrote last
+--   and no human answered yet), null otherwise.
+-- * is_reopen (DOMAIN R9): opened by the contact after an operator's close, from
+--   conversations.
+with rebuilt_conversations as (
+    select * from conversations
+),
+
+thread_messages as (
+    select * from messages
+),
+
+conversation_messages as (
+    select * from int_outcome_messages
+),
+
+waits as (
+    select * from int_outcome_waits
+),
+
+role_counts as (
+    select
+        conversation_id,
+        count(*) filter (where message_role = 'inbound') as inbound_count,
+        count(*) filter (where message_role = 'human_reply') as human_reply_count,
+        count(*) filter (where message_role = 'automated_reply') as automated_reply_count,
+        count(*) filter (where message_role = 'template') as template_count
+    from conversation_messages
+    group by conversation_id
+),
+
+wait_stats as (
+    select
+        conversation_id,
+        min(wait_started_at) as first_inbound_at,
+        min(replied_at) filter (where wait_number = 1) as first_response_at,
+        count(*) as waits_count,
+        count(replied_at) as exchanges_count,
+        list(reply_seconds order by wait_number) filter (where replied_at is not null) as exchange_reply_seconds,
+        median(reply_seconds) as reply_median_seconds,
+        avg(reply_seconds) as reply_mean_seconds,
+        max(reply_seconds) as reply_max_seconds,
+        min(wait_started_at) filter (where replied_at is null) as awaiting_reply_since_at
+    from waits
+    group by conversation_id
+),
+
+-- The first-response bucket edges, from policy data (data/policy.csv).
+bucket_edges as (
+    select
+        to_hours(getvariable('first_response_bucket_1_max_hours')) as bucket_1_max,
+        to_hours(getvariable('first_response_bucket_2_max_hours')) as bucket_2_max,
+        to_hours(getvariable('first_response_bucket_3_max_hours')) as bucket_3_max,
+        to_hours(getvariable('first_response_bucket_4_max_hours')) as bucket_4_max,
+        format('0-{}h', getvariable('first_response_bucket_1_max_hours')) as bucket_1_label,
+        format('{}-{}h', getvariable('first_response_bucket_1_max_hours'),
+            getvariable('first_response_bucket_2_max_hours')) as bucket_2_label,
+        format('{}-{}h', getvariable('first_response_bucket_2_max_hours'),
+            getvariable('first_response_bucket_3_max_hours')) as bucket_3_label,
+        format('{}-{}h', getvariable('first_response_bucket_3_max_hours'),
+            getvariable('first_response_bucket_4_max_hours')) as bucket_4_label,
+        format('over {}h', getvariable('first_response_bucket_4_max_hours')) as bucket_5_label
+),
+
+joined as (
+    select
+        rebuilt_conversations.*,
+        opening_messages.local_date as local_start_date,
+        coalesce(role_counts.inbound_count, 0) as inbound_count,
+        coalesce(role_counts.human_reply_count, 0) as human_reply_count,
+        coalesce(role_counts.automated_reply_count, 0) as automated_reply_count,
+        coalesce(role_counts.template_count, 0) as template_count,
+        wait_stats.first_inbound_at,
+        wait_stats.first_response_at,
+        wait_stats.first_response_at - wait_stats.first_inbound_at as first_response_wait,
+        coalesce(wait_stats.waits_count, 0) as waits_count,
+        coalesce(wait_stats.exchanges_count, 0) as exchanges_count,
+        coalesce(wait_stats.exchange_reply_seconds, []) as reply_seconds,
+        wait_stats.reply_median_seconds,
+        wait_stats.reply_mean_seconds,
+        wait_stats.reply_max_seconds,
+        wait_stats.awaiting_reply_since_at
+    from rebuilt_conversations
+    left join thread_messages as opening_messages
+        on opening_messages.message_id = rebuilt_conversations.opening_message_id
+    left join role_counts
+        on role_counts.conversation_id = rebuilt_conversations.id
+    left join wait_stats
+        on wait_stats.conversation_id = rebuilt_conversations.id
+),
+
+bucketed as (
+    select
+        joined.*,
+        case
+            when joined.first_response_wait is null then null
+            when joined.first_response_wait < bucket_edges.bucket_1_max then 1
+            when joined.first_response_wait < bucket_edges.bucket_2_max then 2
+            when joined.first_response_wait < bucket_edges.bucket_3_max then 3
+            when joined.first_response_wait < bucket_edges.bucket_4_max then 4
+            else 5
+        end as first_response_bucket_number,
+        bucket_edges.*
+    from joined
+    cross join bucket_edges
+),
+
+final as (
+    select
+        id as conversation_id,
+        tenant_id,
+        phone_number_id,
+        contact_key,
+        started_at,
+        local_start_date,
+        is_opened_by_inbound,
+        status,
+        ended_at,
+        ended_reason,
+        case ended_reason
+            when 'agent_close' then 'agent'
+            when 'manual_close' then 'operator'
+            when 'timeout' then 'platform'
+        end as closed_by,
+        epoch(ended_at - started_at) as time_to_close_seconds,
+        is_reopen,
+        messages_count,
+        inbound_count,
+        human_reply_count,
+        automated_reply_count,
+        template_count,
+        first_inbound_at,
+        first_response_at,
+        epoch(first_response_wait) as first_response_seconds,
+        first_response_bucket_number,
+        case first_response_bucket_number
+            when 1 then bucket_1_label
+            when 2 then bucket_2_label
+            when 3 then bucket_3_label
+            when 4 then bucket_4_label
+            when 5 then bucket_5_label
+        end as first_response_bucket,
+        waits_count,
+        exchanges_count,
+        reply_seconds,
+        reply_median_seconds,
+        reply_mean_seconds,
+        reply_max_seconds,
+        awaiting_reply_since_at,
+        last_message_at
+    from bucketed
+)
+
+select * from final

@@ -32,10 +32,16 @@ rates as (
     select * from int_bill_rate_quarters
 ),
 
+-- messages per conversation: all of them (as if CBP applied at every date), and those
+-- the bill counts in it (delivered on CBP dates)
 conversation_sizes as (
-    select conversation_id, count(*) as messages_count
+    select
+        bill_messages.conversation_id,
+        count(*) as all_messages_count,
+        count(*) filter (where message_units.unit = 'conversation') as billed_messages_count
     from bill_messages
-    group by conversation_id
+    join message_units using (message_id)
+    group by bill_messages.conversation_id
 ),
 
 conversations as (
@@ -58,7 +64,8 @@ conversations as (
         openers.is_in_entry_point_window,
         false as is_in_open_cbp_conversation,
         openers.is_service_window_open,
-        conversation_sizes.messages_count
+        conversation_sizes.all_messages_count,
+        conversation_sizes.billed_messages_count
     from bill_messages as openers
     join conversation_sizes using (conversation_id)
     where openers.message_id = openers.conversation_id
@@ -84,7 +91,8 @@ single_messages as (
         is_in_entry_point_window,
         message_units.is_in_open_cbp_conversation,
         is_service_window_open,
-        1 as messages_count
+        1 as all_messages_count,
+        1 as billed_messages_count
     from bill_messages
     join message_units using (message_id)
 ),
@@ -129,7 +137,8 @@ situated as (
                 then 'open_cbp_conversation'
             when is_service_window_open then 'service_window'
             else 'outside_service_window'
-        end as situation
+        end as situation,
+        case when scenario = 'actual' then billed_messages_count else all_messages_count end as messages_count
     from candidates
 ),
 

@@ -6,9 +6,10 @@ the order below. A report whose tables are missing from the warehouse is skipped
 
 from __future__ import annotations
 
-from pipeline.pages import overview
+from pipeline.pages import outcomes, overview
 from pipeline.report import Report
 
 REPORTS: list[Report] = [
     overview.REPORT,
+    outcomes.REPORT,
 ]

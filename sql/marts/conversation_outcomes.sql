@@ -24,7 +24,8 @@
 --   policy data (first_response_bucket_N_max_hours) and the labels are made from
 --   them; first_response_bucket_number orders them (1 = fastest).
 -- * awaiting_reply_since_at: the start of the unanswered wait (the contact wrote last
---   and no human answered yet), null otherwise.
+--   and no human answered), null otherwise; awaiting_reply_seconds: how long it has
+--   waited, up to the as-of while open, up to ended_at once ended.
 -- * is_reopen (DOMAIN R9): opened by the contact after an operator's close, from
 --   conversations.
 with rebuilt_conversations as (
@@ -172,6 +173,7 @@ final as (
         reply_mean_seconds,
         reply_max_seconds,
         awaiting_reply_since_at,
+        epoch(coalesce(ended_at, getvariable('as_of')) - awaiting_reply_since_at) as awaiting_reply_seconds,
         last_message_at
     from bucketed
 )

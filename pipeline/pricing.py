@@ -253,18 +253,22 @@ def _check_rule_periods(source: Path, rules: tuple[Rule, ...]) -> None:
         if not in_force:
             line = min(rule.line for rule in rules if rule.effective_to == day)
             raise PricingDataError(f"{source}:{line}: gap in dates: no rule in force on {day}")
-        regimes = {(rule.regime, rule.pricing_model) for rule in in_force}
-        if len(regimes) > 1:
-            line = max(rule.line for rule in in_force)
-            raise PricingDataError(f"{source}:{line}: two regimes in force on {day}: "
-                                   f"{', '.join(sorted(regime for regime, _ in regimes))}")
-        model = in_force[0].pricing_model
-        needed = RULE_CATEGORIES if model == "CBP" else rates.CATEGORIES
-        for category in needed:
+        for category in RULE_CATEGORIES:
             matching = [rule for rule in in_force if rule.category == category]
             if len(matching) > 1:
                 raise PricingDataError(f"{source}:{max(rule.line for rule in matching)}: {category}: its period "
                                        f"overlaps the row on line {min(rule.line for rule in matching)} on {day}")
+        regimes = {(rule.regime, rule.pricing_model) for rule in in_force}
+        if len(regimes) > 1:
+            counts = {regime: sum(1 for rule in in_force if rule.regime == regime) for regime, _ in regimes}
+            usual = max(sorted(counts), key=lambda regime: counts[regime])
+            line = min(rule.line for rule in in_force if rule.regime != usual)
+            raise PricingDataError(f"{source}:{line}: two regimes in force on {day}: "
+                                   f"{', '.join(sorted(counts))}")
+        model = in_force[0].pricing_model
+        needed = RULE_CATEGORIES if model == "CBP" else rates.CATEGORIES
+        for category in needed:
+            matching = [rule for rule in in_force if rule.category == category]
             if not matching:
                 line = min(rule.line for rule in in_force)
                 raise PricingDataError(f"{source}:{line}: missing category: no {category} rule in force on {day}")

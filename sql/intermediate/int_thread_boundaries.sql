@@ -34,6 +34,12 @@ closes as (
     select * from int_conv_closes
 ),
 
+limits as (
+    select
+        epoch_us(to_hours(getvariable('customer_service_window_hours'))) as service_window_us,
+        epoch_us(to_hours(getvariable('platform_conversation_timeout_hours'))) as conversation_timeout_us
+),
+
 timeline as (
     select
         tenant_id,
@@ -76,6 +82,8 @@ timeline as (
 
 -- The one sort: every window below shares partition and order. lag/lead ignoring
 -- nulls find the previous or next row of a kind (cheaper than frame aggregates).
+-- Gaps are compared in microseconds: subtracting two timestamptz (an interval) is
+-- some 40 times slower in DuckDB.
 ordered as (
     select
         *,
@@ -100,30 +108,30 @@ ordered as (
 
 flagged as (
     select
-        *,
+        ordered.*,
         case when is_inbound then sent_at else previous_inbound_at end as last_inbound_at,
         case when is_outbound then sent_at else previous_outbound_at end as last_outbound_at,
         is_inbound and (
             previous_inbound_at is null
-            or sent_at - previous_inbound_at > to_hours(getvariable('customer_service_window_hours'))
+            or epoch_us(sent_at) - epoch_us(previous_inbound_at) > limits.service_window_us
         ) as is_window_start,
         is_inbound and (
             next_inbound_at is null
-            or next_inbound_at - sent_at > to_hours(getvariable('customer_service_window_hours'))
+            or epoch_us(next_inbound_at) - epoch_us(sent_at) > limits.service_window_us
         ) as is_window_end,
         is_message and (
             previous_message_at is null
-            or sent_at - previous_message_at >= to_hours(getvariable('platform_conversation_timeout_hours'))
+            or epoch_us(sent_at) - epoch_us(previous_message_at) >= limits.conversation_timeout_us
             or coalesce(previous_close_at >= previous_message_at, false)
         ) as is_segment_start,
         is_message and (
             next_message_at is null
-            or next_message_at - sent_at >= to_hours(getvariable('platform_conversation_timeout_hours'))
+            or epoch_us(next_message_at) - epoch_us(sent_at) >= limits.conversation_timeout_us
             or coalesce(next_close_at < next_message_at, false)
         ) as is_segment_end,
         is_opener and (
             previous_opener_at is null
-            or sent_at - previous_opener_at >= to_hours(getvariable('platform_conversation_timeout_hours'))
+            or epoch_us(sent_at) - epoch_us(previous_opener_at) >= limits.conversation_timeout_us
             or coalesce(previous_close_at >= previous_opener_at, false)
         ) as is_opener_candidate,
         is_message and (
@@ -131,6 +139,7 @@ flagged as (
             or previous_row_platform_conversation_id is distinct from platform_conversation_id
         ) as is_platform_change
     from ordered
+    cross join limits
 ),
 
 final as (

@@ -117,7 +117,7 @@ MESSAGES = [
     # The platform id most messages carry.
     inbound("pid1", "BR.platform", h(0), conversation_id=900),
     outbound("pid2", "BR.platform", h(0) + M, conversation_id=900),
-    inbound("pid3", "BR.platform", h(0) + 2 * M, conversation_id=901),
+    inbound("pid3", "BR.platform", h(0) + 2 * M, conversation_id=901, contact_name="Ana M."),
 ]
 EVENTS = [
     closed("ev1", "BR.reopen", h(1), 1),
@@ -242,10 +242,11 @@ def test_inactive_at_is_the_last_silence(con: duckdb.DuckDBPyConnection) -> None
 
 
 def test_platform_id_and_r10_fields(con: duckdb.DuckDBPyConnection) -> None:
-    # R10 fields; the platform id most of its messages carry (900: two of three).
+    # R10 fields, the contact's from the thread's latest message; the platform id most of
+    # its messages carry (900: two of three).
     got = conversations(con, "BR.platform", "tenant_id, customer_id, phone_number_id, contact_phone, "
                                             "contact_bsuid, contact_name, platform_conversation_id")
-    assert got == [(1, None, SAO_PAULO, None, "BR.platform", "Ana", 900)]
+    assert got == [(1, None, SAO_PAULO, None, "BR.platform", "Ana M.", 900)]
     ids = con.execute("select count(*), count(distinct id), count(distinct (phone_number_id, contact_key, started_at))"
                       " from conversations").fetchone()
     assert ids == (24, 24, 24)

@@ -18,27 +18,33 @@
 --   after a manual_close / agent_close and before that conversation's timeout).
 -- * id: a deterministic id of ours (a hash of thread and started_at), not the
 --   platform's; platform_conversation_id is the platform id most of its messages carry.
--- * contact_phone / contact_bsuid / contact_name: the thread's latest known values
---   (latest message carrying each) up to as-of. customer_id is not in the exports'
---   messages: null.
+-- * contact_phone / contact_bsuid / contact_name: those of the thread's latest message
+--   up to the as-of. customer_id is not in the messages exports: null.
 with lifecycle as (
     select * from int_conv_lifecycle
+),
+
+boundaries as (
+    select * from int_thread_boundaries
 ),
 
 thread_messages as (
     select * from messages
 ),
 
+-- The thread's latest message up to the as-of (failed ones aside) is the last
+-- boundary row of the thread.
 thread_contacts as (
     select
-        phone_number_id,
-        contact_key,
-        arg_max(contact_phone, (sent_at, message_id)) as contact_phone,
-        arg_max(contact_bsuid, (sent_at, message_id)) as contact_bsuid,
-        arg_max(contact_name, (sent_at, message_id)) as contact_name
-    from thread_messages
-    where sent_at <= getvariable('as_of')
-    group by phone_number_id, contact_key
+        boundaries.phone_number_id,
+        boundaries.contact_key,
+        thread_messages.contact_phone,
+        thread_messages.contact_bsuid,
+        thread_messages.contact_name
+    from boundaries
+    join thread_messages
+        on thread_messages.message_id = boundaries.message_id
+    where boundaries.next_message_at is null
 ),
 
 judged as (

@@ -6,21 +6,29 @@
 -- after its last message and before the timeout would end it, else by timeout
 -- (last message + platform_conversation_timeout_hours, R8).
 -- platform_conversation_id is the platform id carried by most of its messages (ties:
--- the smallest), counted over the spans between boundary rows where the id changes.
+-- the smallest), counted over spans of messages between the boundary rows where the
+-- id may change (no second pass over the messages).
 with boundaries as (
     select * from int_thread_boundaries
 ),
 
+-- One window over the boundary rows: the run each belongs to, and where the span of
+-- messages starting at it ends (the next row where the platform id may change).
 lifecycle_edges as (
     select
         *,
-        count(*) filter (where is_segment_start) over (
-            partition by phone_number_id, contact_key
-            order by thread_position
-            rows between unbounded preceding and current row
-        ) as run_number
-    from boundaries
-    where is_segment_start or is_segment_end or is_opener_candidate or is_platform_change
+        count(*) filter (where is_segment_start) over through_row as run_number,
+        lead(case when is_span_start then thread_position end ignore nulls) over thread_order as next_span_position
+    from (
+        select
+            *,
+            is_platform_change or is_opener_candidate or is_segment_start as is_span_start
+        from boundaries
+        where is_segment_start or is_segment_end or is_opener_candidate or is_platform_change
+    )
+    window
+        thread_order as (partition by phone_number_id, contact_key order by thread_position),
+        through_row as (thread_order rows between unbounded preceding and current row)
 ),
 
 runs as (
@@ -47,35 +55,24 @@ conversation_runs as (
     select * from runs where opening_position is not null
 ),
 
-platform_spans as (
+-- Messages per platform id in a conversation: spans from its opening message on.
+platform_counts as (
     select
         edges.phone_number_id,
         edges.contact_key,
         edges.run_number,
         edges.platform_conversation_id,
-        lead(edges.thread_position, 1, conversation_runs.last_position + 1) over (
-            partition by edges.phone_number_id, edges.contact_key, edges.run_number
-            order by edges.thread_position
-        ) - edges.thread_position as span_messages
+        sum(coalesce(edges.next_span_position, conversation_runs.last_position + 1) - edges.thread_position)
+            as span_messages
     from lifecycle_edges as edges
     join conversation_runs
         on conversation_runs.phone_number_id = edges.phone_number_id
         and conversation_runs.contact_key = edges.contact_key
         and conversation_runs.run_number = edges.run_number
-    where edges.thread_position >= conversation_runs.opening_position
-        and (edges.is_platform_change or edges.thread_position = conversation_runs.opening_position)
-),
-
-platform_counts as (
-    select
-        phone_number_id,
-        contact_key,
-        run_number,
-        platform_conversation_id,
-        sum(span_messages) as span_messages
-    from platform_spans
-    where platform_conversation_id is not null
-    group by phone_number_id, contact_key, run_number, platform_conversation_id
+    where edges.is_span_start
+        and edges.thread_position >= conversation_runs.opening_position
+        and edges.platform_conversation_id is not null
+    group by edges.phone_number_id, edges.contact_key, edges.run_number, edges.platform_conversation_id
 ),
 
 platform_ids as (

@@ -17,6 +17,18 @@
 -- * messages_count is compared only when the record saw every rebuilt message
 --   (observed_at >= the rebuilt last message) and the rebuilt saw every counted one
 --   (the record's last message <= as-of).
+--
+-- What disagrees on simulated data (convo simulate, 2,000-5,000 contacts, 30-90 days,
+-- --dirty or not): nothing, except around the bsuid cut-over (DOMAIN R2, 2026-03-31).
+-- Some users' records carry only the phone before it and only the bsuid after it; no
+-- record carries both, so R2 keeps two contact keys (two threads) for one user, while
+-- the platform keeps one conversation across the cut-over. Each such conversation
+-- (33 of 40,411 in a 3,000-contact, 60-day run from 2026-03-01) shows up as: the
+-- phone-keyed part `differs` (messages_count, often ended_at / ended_reason: the
+-- platform's close, keyed to the phone, ends it early or not at all), the bsuid-keyed
+-- part `only_rebuilt`, and sometimes the platform's next conversation `only_exported`
+-- (our bsuid part ran on into it). Linking a phone to the bsuid seen in the same
+-- platform conversation (int_contact_keys) would remove this class.
 with rebuilt as (
     select * from conversations
 ),

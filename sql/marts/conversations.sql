@@ -66,8 +66,7 @@ sequenced as (
 
 final as (
     select
-        left(md5(concat_ws('|', sequenced.phone_number_id, sequenced.contact_key, epoch_us(sequenced.started_at))), 16)
-            as id,
+        md5(concat_ws('|', sequenced.phone_number_id, sequenced.contact_key, epoch_us(sequenced.started_at))) as id,
         sequenced.tenant_id,
         cast(null as varchar) as customer_id,
         sequenced.phone_number_id,

@@ -3,9 +3,10 @@
 -- of a run of the platform's conversation lifecycle (R7-R9), a message that may open a
 -- conversation, or a message whose platform conversation id differs from the one
 -- before it. Everything per thread is computed in ONE sort of the thread's timeline
--- (messages and operator closes by time), with running and look-ahead frames of the
--- same window; service_windows and conversations then work on these rows only (a few
--- per window or conversation), never on every message again (DESIGN "Performance").
+-- (messages and operator closes by time), with running counts and lag/lead of the
+-- same window; service_windows and conversations then work on these rows only (at
+-- most two per window or conversation, plus platform id changes), never on every
+-- message again (DESIGN "Performance").
 --
 -- The timeline holds the messages sent up to the build's as-of, except failed
 -- outbound messages: they never reached the user, so they open, extend and count in
@@ -152,7 +153,6 @@ final as (
         message_id,
         sent_at,
         is_inbound,
-        is_opener,
         platform_conversation_id,
         last_inbound_at,
         last_outbound_at,

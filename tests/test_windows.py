@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.build import BuildSummary, build
+from pipeline import policy
+from pipeline.build import BuildError, BuildSummary, build
 from pipeline.config import load
 from pipeline.ingest import ingest
 from tests.conftest import CONFIG, message, write_jsonl
@@ -228,3 +229,65 @@ def test_per_thread_models_give_the_same_rows_on_a_subset_of_threads(tmp_path: P
         query = (f"select * from {table} where contact_key in ('BR.exact', 'ES.dstbreak') "
                  f"order by phone_number_id, contact_key, {order}")
         assert alone.execute(query).fetchall() == con.execute(query).fetchall()
+
+
+# --- the window lengths are policy data (data/policy.csv), not SQL literals -----------
+
+POLICY_HEADER = "key,value,unit,effective_from,effective_to,domain_rule,note\n"
+
+
+def test_window_and_timeout_lengths_come_from_the_policy_file(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same messages with a 12 h customer service window and a 12 h platform timeout.
+    path = tmp_path / "policy.csv"
+    path.write_text(POLICY_HEADER
+                    + "customer_service_window_hours,12,hours,2020-01-01,,R4,test\n"
+                    + "platform_conversation_timeout_hours,12,hours,2020-01-01,,R8,test\n")
+    monkeypatch.setattr(policy, "default_path", lambda: path)
+    con = warehouse(tmp_path / "run", [inbound("a", "BR.short", T0), inbound("b", "BR.short", T0 + 12 * H),
+                                       inbound("c", "BR.short", T0 + 24 * H + S)], as_of=AS_OF)
+    assert windows(con, "BR.short") == [
+        (1, T0, T0 + 12 * H, T0 + 24 * H, 2),
+        (2, T0 + 24 * H + S, T0 + 24 * H + S, T0 + 36 * H + S, 1),
+    ]
+    got = con.execute("select started_at, ended_at, messages_count from conversations order by 1").fetchall()
+    assert got == [(T0, T0 + 12 * H, 1), (T0 + 12 * H, T0 + 24 * H, 1), (T0 + 24 * H + S, T0 + 36 * H + S, 1)]
+    assert con.execute("select key, value from ref_policy order by key").fetchall() == [
+        ("customer_service_window_hours", 12.0), ("platform_conversation_timeout_hours", 12.0),
+    ]
+
+
+@pytest.mark.parametrize(("rows", "error"), [
+    ("customer_service_window_hours,24h,hours,2020-01-01,,R4,x\n", ":2: value: must be a number, got '24h'"),
+    ("customer_service_window_hours,24,hours,2020-02-30,,R4,x\n",
+     ":2: effective_from: not a date YYYY-MM-DD: '2020-02-30'"),
+    ("customer_service_window_hours,24,hours,2020-01-01,2020-01-01,R4,x\n",
+     ":2: effective_to: 2020-01-01 is not after effective_from 2020-01-01"),
+    ("customer_service_window_hours,24,hours,2020-01-01,,R4,x\ncustomer_service_window_hours,48,hours,2025-01-01,,R4,x\n",
+     ":3: customer_service_window_hours: its period overlaps the row on line 2"),
+    ("Window Hours,24,hours,2020-01-01,,R4,x\n",
+     ":2: key: must be snake_case like customer_service_window_hours, got 'Window Hours'"),
+    ("as_of,24,hours,2020-01-01,,R4,x\n", ":2: key: as_of is set by the build itself, choose another name"),
+    ("customer_service_window_hours,24,hours,2020-01-01,2026-01-01,R4,x\n",
+     ": no row in force on 2026-11-01 for customer_service_window_hours, platform_conversation_timeout_hours"),
+])
+def test_policy_errors_are_one_line_naming_file_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         rows: str, error: str) -> None:
+    path = tmp_path / "policy.csv"
+    path.write_text(POLICY_HEADER + rows)
+    monkeypatch.setattr(policy, "default_path", lambda: path)
+    with pytest.raises(BuildError) as raised:
+        warehouse(tmp_path / "run", SCENARIOS[:1], as_of=AS_OF)
+    assert str(raised.value) == f"{path}{error}"
+
+
+def test_policy_values_switch_on_their_effective_dates(tmp_path: Path) -> None:
+    path = tmp_path / "policy.csv"
+    path.write_text(POLICY_HEADER
+                    + "customer_service_window_hours,24,hours,2020-01-01,2027-01-01,R4,x\n"
+                    + "customer_service_window_hours,48,hours,2027-01-01,,R4,x\n"
+                    + "platform_conversation_timeout_hours,24,hours,2020-01-01,,R8,x\n")
+    rows = policy.load(path)
+    assert policy.in_force(rows, datetime(2026, 12, 31).date())["customer_service_window_hours"] == 24
+    assert policy.in_force(rows, datetime(2027, 1, 1).date())["customer_service_window_hours"] == 48
+    assert policy.load() == policy.load(policy.default_path())   # the shipped file is valid

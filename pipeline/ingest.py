@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import lake, locking, paths, schema
-from pipeline.readers import InputError, SourceFile, detect, expand, iter_records
+from pipeline.readers import READ_ERRORS, InputError, SourceFile, detect, expand, iter_records, one_line
 
 SEQ_STRIDE = 10_000_000_000  # seq = file index * stride + line: one ordering over all inputs
 
@@ -218,8 +218,8 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
                 progress(batch.nbytes)
     except InputError:
         raise
-    except (OSError, EOFError, ValueError) as exc:
-        raise InputError(f"{source.path}: cannot read: {exc}") from None
+    except READ_ERRORS as exc:
+        raise InputError(f"{source.path}: cannot read: {one_line(exc)}") from None
     return counts
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,17 @@ RAW_SCHEMA = pa.schema([("line", pa.int64()), ("raw", pa.string()), ("pre_reason
 
 class InputError(ValueError):
     """A file that cannot be read at all (not one bad record: a bad file)."""
+
+
+# What a damaged file raises while it is read: truncated or corrupt gzip (EOFError,
+# zlib.error, BadGzipFile is an OSError), bad Parquet (ArrowException), undecodable text.
+READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, pa.ArrowException)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (Arrow and others add newlines and control bytes)."""
+    text = "".join(char if char.isprintable() else " " for char in str(exc))
+    return " ".join(text.split()) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,12 @@ def _hidden(path: Path, root: Path) -> bool:
 def detect(path: Path) -> SourceFile:
     """Format and dataset of a file, or InputError saying why it cannot be read."""
     size = path.stat().st_size
-    fmt = _format(path)
+    try:
+        fmt = _format(path)
+    except InputError:
+        raise
+    except READ_ERRORS as exc:
+        raise InputError(f"{path}: cannot read: {one_line(exc)}") from None
     keys = _sniff_keys(path, fmt)
     dataset = _dataset(keys)
     if dataset is None:
@@ -133,8 +150,8 @@ def _sniff_keys(path: Path, fmt: str) -> set[str]:
                         keys.add("__event__")
     except InputError:
         raise
-    except (OSError, EOFError, ValueError, pa.ArrowException) as exc:
-        raise InputError(f"{path}: cannot read as {fmt}: {exc}") from None
+    except READ_ERRORS as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
     return keys
 
 
@@ -161,9 +178,18 @@ def _dataset_from_name(path: Path) -> str | None:
 
 
 def iter_records(source: SourceFile, limit: int | None = None) -> Iterator[pa.RecordBatch]:
-    """Batches of (line, raw JSON object text, pre_reason) for every record."""
+    """Batches of (line, raw JSON object text, pre_reason) for every record.
+
+    A file damaged past reading (a corrupt gzip stream, a broken Parquet page)
+    raises InputError, one line, wherever in the file the damage is.
+    """
     reader = {"jsonl": _jsonl, "json": _json_document, "csv": _csv, "parquet": _parquet}[source.format]
-    yield from reader(source.path, limit)
+    try:
+        yield from reader(source.path, limit)
+    except InputError:
+        raise
+    except READ_ERRORS as exc:
+        raise InputError(f"{source.path}: cannot read as {source.format}: {one_line(exc)}") from None
 
 
 def _batch(lines: list[int], raws: list[str], pre: list[str | None]) -> pa.RecordBatch:
@@ -221,7 +247,7 @@ def _json_document(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON: {exc}") from None
+        raise InputError(f"{path}: not valid JSON: {one_line(exc)}") from None
     if _is_api_page(document):
         records = document["data"]          # an API page {"data": [...], "page", "has_more"}
     elif isinstance(document, dict) and isinstance(document.get("pricing_analytics"), dict):
@@ -260,8 +286,20 @@ def _csv(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
         raws: list[str] = []
         pre: list[str | None] = []
         start = reader.line_num + 1
-        for row in reader:
+        while True:
             line = start
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                # e.g. a field past the csv module's size limit (an unbalanced quote ran
+                # on): one malformed record; the reader goes on at the next line.
+                start = reader.line_num + 1
+                lines.append(line)
+                raws.append(f"<unreadable CSV row: {one_line(exc)}>")
+                pre.append("malformed_csv")
+                continue
             start = reader.line_num + 1
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
@@ -300,7 +338,7 @@ def _parquet(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: cannot read Parquet: {exc}") from None
+        raise InputError(f"{path}: cannot read Parquet: {one_line(exc)}") from None
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     line = 0

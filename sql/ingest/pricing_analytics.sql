@@ -46,6 +46,14 @@ typed as (
     from fields
 ),
 
+-- Micro-units must fit a bigint: a cost of 9.2e12 or more is a bad value, not an overflow.
+costed as (
+    select
+        *,
+        case when abs(cost) < 9000000000000 then cast(round(cost * 1000000) as bigint) end as cost_micros
+    from typed
+),
+
 checked as (
     select
         *,
@@ -57,7 +65,7 @@ checked as (
             when pricing_type is null then ['missing_required_field', 'pricing_type']
             when volume_text is null then ['missing_required_field', 'volume']
             when volume is null or volume < 0 then ['bad_value', 'volume']
-            when cost_text is not null and cost is null then ['bad_value', 'cost']
+            when cost_text is not null and cost_micros is null then ['bad_value', 'cost']
             when not regexp_full_match(country_code, '[A-Z]{2}') then ['bad_value', 'country']
             when start_at is null then ['bad_timestamp', 'start']
             when end_text is not null and end_at is null then ['bad_timestamp', 'end']
@@ -67,7 +75,7 @@ checked as (
                 then ['unknown_enum', 'pricing_type']
             when phone_number is null then ['unparseable_phone', 'phone_number']
         end as problem
-    from typed
+    from costed
 ),
 
 final as (
@@ -82,7 +90,7 @@ final as (
         pricing_type,
         tier,
         volume,
-        cast(round(coalesce(cost, 0) * 1000000) as bigint) as cost_micros,
+        coalesce(cost_micros, 0) as cost_micros,
         case
             when pre_reason is not null then pre_reason
             when not is_object then 'malformed_json'

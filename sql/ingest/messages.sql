@@ -25,14 +25,27 @@ fields as (
     from parsed
 ),
 
+-- Meta's pricing object, also when a writer stored it as JSON text (a CSV cell, a Parquet
+-- string column, a double-encoded JSONL field): the text is read as the object it holds.
+pricing_objects as (
+    select
+        *,
+        case
+            when json_type(field.pricing) = 'VARCHAR' and json_valid(field.pricing ->> '$')
+                then (field.pricing ->> '$')::json
+            else field.pricing
+        end as pricing
+    from fields
+),
+
 priced as (
     select
         *,
-        case when json_type(field.pricing) = 'OBJECT'
-            then json_transform(field.pricing, '{"billable": "VARCHAR", "pricing_model": "VARCHAR",
+        case when json_type(pricing) = 'OBJECT'
+            then json_transform(pricing, '{"billable": "VARCHAR", "pricing_model": "VARCHAR",
                 "type": "VARCHAR", "category": "VARCHAR"}') end as price,
-        coalesce(json_type(field.pricing) <> 'OBJECT', false) as pricing_not_object
-    from fields
+        coalesce(json_type(pricing) <> 'OBJECT', false) as pricing_not_object
+    from pricing_objects
 ),
 
 typed as (

@@ -239,6 +239,15 @@ def test_grain_and_lineage(con: duckdb.DuckDBPyConnection) -> None:
             (select count(*) from conversations),
             (select count(*) from conversations join conversation_outcomes on conversation_id = id)
         from conversation_outcomes""").fetchone() == (18, 18, 18, 18)
+    # The intermediate models: one row per counted message (49 less the failed one),
+    # one per wait.
+    assert con.execute("""
+        select count(*), count(distinct message_id), (select sum(messages_count) from conversation_outcomes)
+        from int_outcome_messages""").fetchone() == (48, 48, 48)
+    # Waits: 12 in Sao Paulo (three in BR.burst, none in BR.campaign), 2 in Kolkata, 6 in Madrid.
+    assert con.execute("select count(*), count(distinct (conversation_id, wait_number)), "
+                       "count(distinct (conversation_id, reply_message_id)) from int_outcome_waits"
+                       ).fetchone() == (20, 20, 20)
     # close_rates_daily: one row per local day x number.
     assert con.execute("select count(*), count(distinct (local_date, phone_number_id)) from close_rates_daily"
                        ).fetchone() == (4, 4)

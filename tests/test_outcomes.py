@@ -84,8 +84,10 @@ MESSAGES = [
     inbound("u1", "BR.over24", at(0)),
     inbound("u2", "BR.over24", at(20 * HOUR)),
     reply("u3", "BR.over24", 25 * HOUR),
-    # A campaign template nobody answered: not an engaged conversation.
+    # A campaign template nobody answered: not an engaged conversation. A free-form
+    # message after its timeout finds no conversation open (R7) and belongs to none.
     outbound("m1", "BR.campaign", at(0), template="promo"),
+    reply("m2", "BR.campaign", 30 * HOUR),
     # Asia/Kolkata is UTC+05:30: 18:29:59 UTC is 23:59:59 on Sep 1, 18:30:00 UTC is Sep 2.
     inbound("k1", "IN.late", datetime(2026, 9, 1, 18, 29, 59, tzinfo=UTC), phone_number_id=KOLKATA),
     outbound("k2", "IN.late", datetime(2026, 9, 1, 18, 31, 0, tzinfo=UTC), phone_number_id=KOLKATA),
@@ -239,8 +241,8 @@ def test_grain_and_lineage(con: duckdb.DuckDBPyConnection) -> None:
             (select count(*) from conversations),
             (select count(*) from conversations join conversation_outcomes on conversation_id = id)
         from conversation_outcomes""").fetchone() == (18, 18, 18, 18)
-    # The intermediate models: one row per counted message (49 less the failed one),
-    # one per wait.
+    # The intermediate models: one row per message of a conversation (50 less the
+    # failed one and the one in no conversation), one per wait.
     assert con.execute("""
         select count(*), count(distinct message_id), (select sum(messages_count) from conversation_outcomes)
         from int_outcome_messages""").fetchone() == (48, 48, 48)

@@ -75,8 +75,10 @@ def detect(path: Path) -> SourceFile:
         raise
     except READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read: {one_line(exc)}") from None
-    keys = _sniff_keys(path, fmt)
-    dataset = _dataset(keys)
+    keys, votes = _sniff(path, fmt)
+    # Each sniffed record votes for the dataset its own fields name; the most votes win,
+    # so one odd record (a stray "message_id" in a conversations page) cannot turn the file.
+    dataset = max(votes, key=lambda name: (votes[name], -DATASET_ORDER.index(name))) if votes else None
     if dataset is None:
         hint = _dataset_from_name(path)
         if hint is None:
@@ -133,8 +135,10 @@ def _open(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
-def _sniff_keys(path: Path, fmt: str) -> set[str]:
+def _sniff(path: Path, fmt: str) -> tuple[set[str], dict[str, int]]:
+    """The fields seen in the first records, and how many records look like each dataset."""
     keys: set[str] = set()
+    votes: dict[str, int] = {}
     try:
         for batch in iter_records(SourceFile(path, fmt, "", 0), limit=SNIFF_RECORDS):
             for raw, pre in zip(batch.column("raw").to_pylist(), batch.column("pre_reason").to_pylist()):
@@ -145,14 +149,21 @@ def _sniff_keys(path: Path, fmt: str) -> set[str]:
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(value, dict):
-                    keys.update(value)
+                    fields = set(value)
                     if value.get("type", "").startswith("whatsapp.") if isinstance(value.get("type"), str) else False:
-                        keys.add("__event__")
+                        fields.add("__event__")
+                    keys.update(fields)
+                    dataset = _dataset(fields)
+                    if dataset is not None:
+                        votes[dataset] = votes.get(dataset, 0) + 1
     except InputError:
         raise
     except READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
-    return keys
+    return keys - {"__event__"}, votes
+
+
+DATASET_ORDER = ["pricing_analytics", "messages", "events", "conversations", "templates"]
 
 
 def _dataset(keys: set[str]) -> str | None:

@@ -132,7 +132,7 @@ def test_conversations_agree_with_a_state_machine_reading_of_domain(random_threa
     assert got == expected
     # the data did exercise the hard cases: templates and free-form messages opening a
     # conversation less than a conversation length after the previous one of their chain
-    chained = con.execute("select count(*) from int_bill_timeline where is_chained").fetchone()[0]
+    chained = con.execute("select count(*) from int_bill_template_conversations where is_chained").fetchone()[0]
     entry_points = con.execute("select count(*) from int_bill_entry_points").fetchone()[0]
     back_to_back = {"template": 0, "text": 0}
     for _, events in threads:
@@ -152,8 +152,8 @@ def test_the_per_thread_stage_gives_the_same_rows_on_any_subset_of_threads(rando
     root = factory.mktemp("shard")
     shard, _ = build_threads(project(root), subset, root)
     contacts = [thread.contact for thread in subset]
-    for table in ("int_bill_entry_points", "int_bill_template_conversations",
-                  "int_bill_service_conversations", "int_bill_messages", "int_bill_message_units"):
+    for table in ("int_bill_outbound", "int_bill_entry_points", "int_bill_timeline", "int_bill_template_conversations",
+                  "int_bill_service_conversations", "int_bill_messages"):
         query = (f"select * from {table} where message_id in "
                  f"(select message_id from messages where contact_key in ({', '.join('?' * len(contacts))}))")
         whole = sorted(map(repr, con.execute(query, contacts).fetchall()))
@@ -175,7 +175,7 @@ def test_simultaneous_messages_are_counted_together(tmp_path: Path) -> None:
     later.template(at, "marketing")
     con, _ = build_threads(project(tmp_path), [thread, later], tmp_path)
     assert con.execute("select message_id, is_service_window_open, conversation_id from int_bill_messages "
-                       "order by message_id").fetchall() == [
+                       "join int_bill_timeline using (message_id) order by message_id").fetchall() == [
         ("tie-01", True, "tie-01"),
         ("tie-02", True, "tie-01"),
         ("tie2-01", False, "tie2-01"),

@@ -1,25 +1,35 @@
 -- one row per free entry point window (DOMAIN R15, R19), per thread (R3): a user
 -- arrives through a click-to-WhatsApp ad or a Page button; the business's first
--- outbound message delivered after the arrival, when it comes within
--- entry_point_reply_within of it, opens a window of entry_point_window_length from
--- its delivery (in CBP: the free entry point conversation). No window opens while one
--- is open, so the windows of a thread are a chain: the first reply, then the first
--- reply at or after the previous window's end, and so on. Ties: the earliest delivery,
--- then the smallest message_id, opens.
-with recursive events as (
-    select * from int_bill_events
-),
-
-arrivals as (
-    select phone_number_id, contact_key, event_at as arrived_at, entry_point_reply_within
-    from events
-    where is_entry_point_arrival
+-- outbound message delivered at or after the arrival, when it comes within
+-- entry_point_reply_within of it, opens a window of entry_point_window_length from its
+-- delivery (in CBP: the free entry point conversation). No window opens while one is
+-- open, so the windows of a thread are a chain walked by recursion: the first reply,
+-- then the first reply at or after the previous window's end, and so on. Ties: the
+-- earliest delivery, then the smallest message_id.
+with recursive all_messages as (
+    select * from messages
 ),
 
 outbound as (
-    select phone_number_id, contact_key, event_at, message_id, entry_point_window_length
-    from events
-    where not is_inbound
+    select * from int_bill_outbound
+),
+
+calendar as (
+    select * from int_bill_calendar
+),
+
+arrivals as (
+    select
+        all_messages.phone_number_id,
+        all_messages.contact_key,
+        all_messages.sent_at as arrived_at,
+        calendar.entry_point_reply_within
+    from all_messages
+    join calendar
+        on calendar.calendar_date = all_messages.local_date
+    where all_messages.direction = 'inbound'
+        and all_messages.referral_source is not null
+        and all_messages.sent_at <= getvariable('as_of')
 ),
 
 -- The first outbound message at or after each arrival, if it is within reach.
@@ -31,7 +41,7 @@ first_replies as (
         min({
             'opened_at': outbound.event_at,
             'message_id': outbound.message_id,
-            'expires_at': outbound.event_at + outbound.entry_point_window_length
+            'expires_at': outbound.event_at + calendar.entry_point_window_length
         }) as reply
     from arrivals
     join outbound
@@ -39,6 +49,8 @@ first_replies as (
         and outbound.contact_key = arrivals.contact_key
         and outbound.event_at >= arrivals.arrived_at
         and outbound.event_at < arrivals.arrived_at + arrivals.entry_point_reply_within
+    join calendar
+        on calendar.calendar_date = outbound.billing_date
     group by arrivals.phone_number_id, arrivals.contact_key, arrivals.arrived_at
 ),
 

@@ -1,10 +1,19 @@
--- one row per delivered outbound message: its thread facts (int_bill_timeline) and the
--- CBP conversation it belongs to as if CBP applied at every date: the free entry point
--- conversation when inside an entry point window (DOMAIN R15; category
--- referral_conversion, R27), else its template conversation (R13) or the conversation
--- absorbing it or opened by it (R14). conversation_id is the opening message's id.
+-- one row per delivered outbound message: the CBP conversation it belongs to as if CBP
+-- applied at every date (the free entry point conversation inside an entry point
+-- window, R15, category referral_conversion, R27; else its template conversation, R13,
+-- or the conversation absorbing or opened by it, R14; conversation_id is the opening
+-- message's id), and the billable unit it counts in under the regime in force: that
+-- conversation when its billing date falls in a CBP regime (R13-R17), else the message
+-- itself (PMP, R18; the delivery decides the regime, R27): unit 'conversation' (keyed by
+-- conversation_id) or 'message' (keyed by message_id).
+-- is_in_open_cbp_conversation: a template delivered under PMP inside a conversation of
+-- its category that opened under CBP and is still open (R20; the rules say its price).
 -- The last per-thread step: everything after it counts across threads.
-with timeline as (
+with outbound as (
+    select * from int_bill_outbound
+),
+
+timeline as (
     select * from int_bill_timeline
 ),
 
@@ -16,27 +25,46 @@ service_conversations as (
     select * from int_bill_service_conversations
 ),
 
-final as (
+assigned as (
     select
-        timeline.*,
+        outbound.message_id,
+        outbound.is_template,
+        outbound.category,
+        outbound.pricing_model,
         case
             when timeline.is_in_entry_point_window then timeline.entry_point_message_id
-            when timeline.is_template then template_conversations.conversation_id
+            when outbound.is_template then template_conversations.conversation_id
             else service_conversations.conversation_id
         end as conversation_id,
         case
-            when timeline.is_in_entry_point_window then timeline.entry_point_opened_at
-            when timeline.is_template then template_conversations.conversation_started_at
-            else service_conversations.conversation_started_at
-        end as conversation_started_at,
-        case
             when timeline.is_in_entry_point_window then 'referral_conversion'
-            when timeline.is_template then template_conversations.category
+            when outbound.is_template then template_conversations.category
             else service_conversations.conversation_category
-        end as conversation_category
-    from timeline
+        end as conversation_category,
+        timeline.is_in_entry_point_window
+    from outbound
+    join timeline using (message_id)
     left join template_conversations using (message_id)
     left join service_conversations using (message_id)
+),
+
+final as (
+    select
+        assigned.message_id,
+        assigned.conversation_id,
+        assigned.conversation_category,
+        case when assigned.pricing_model = 'CBP' then 'conversation' else 'message' end as unit,
+        coalesce(
+            assigned.pricing_model = 'PMP'
+                and assigned.is_template
+                and not assigned.is_in_entry_point_window
+                and assigned.conversation_category = assigned.category
+                and openers.pricing_model = 'CBP',
+            false
+        ) as is_in_open_cbp_conversation
+    from assigned
+    left join outbound as openers
+        on openers.message_id = assigned.conversation_id
 )
 
 select * from final

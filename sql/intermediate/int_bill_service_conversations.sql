@@ -2,15 +2,23 @@
 -- conversation it belongs to (DOMAIN R14). A non-template message opens a service
 -- conversation only when no conversation of any category is open; otherwise it is
 -- absorbed, into the conversation opened first among those open (DOMAIN does not say
--- which one; Meta's pricing objects, as the simulator writes them, name that one).
+-- which; Meta's pricing objects, as the simulator writes them, name that one).
 -- Per thread, as if CBP applied at every date (the regime decides later what counts).
--- Template conversations open at the message come from int_bill_timeline's reach or,
--- for chained categories, from int_bill_template_conversations. The messages no
+-- A template conversation is open at t when it opened in (t - length, t]
+-- (int_bill_template_conversations); found by a join on the thread. The messages no
 -- template conversation absorbs (eligible) form the service chain, settled like the
--- template one: a second window pass, over non-template messages only (aggregating the
--- eligible ones), then a recursion over the dense clusters.
-with recursive timeline as (
+-- template one: a window pass over the thread's non-template messages (its reach
+-- counts the eligible ones), then a recursion over the dense clusters.
+with recursive outbound as (
+    select * from int_bill_outbound
+),
+
+timeline as (
     select * from int_bill_timeline
+),
+
+calendar as (
+    select * from int_bill_calendar
 ),
 
 template_conversations as (
@@ -18,9 +26,18 @@ template_conversations as (
 ),
 
 non_templates as (
-    select *
-    from timeline
-    where not is_template and not is_in_entry_point_window
+    select
+        outbound.message_id,
+        outbound.phone_number_id,
+        outbound.contact_key,
+        outbound.event_at,
+        calendar.cbp_conversation_length
+    from outbound
+    join timeline using (message_id)
+    join calendar
+        on calendar.calendar_date = outbound.billing_date
+    where not outbound.is_template
+        and not timeline.is_in_entry_point_window
 ),
 
 template_openers as (
@@ -29,42 +46,31 @@ template_openers as (
     where is_conversation_opener
 ),
 
-chained_template_open as (
+open_template_conversations as (
     select
-        chained.message_id,
+        non_templates.message_id,
         min({
             'started_at': template_openers.conversation_started_at,
             'message_id': template_openers.conversation_id,
             'category': template_openers.category
         }) as conversation
-    from (
-        select message_id, phone_number_id, contact_key, event_at, unnest(chained_categories) as category
-        from non_templates
-        where len(chained_categories) > 0
-    ) as chained
+    from non_templates
     join template_openers
-        on template_openers.phone_number_id = chained.phone_number_id
-        and template_openers.contact_key = chained.contact_key
-        and template_openers.category = chained.category
-        and template_openers.conversation_started_at <= chained.event_at
-        and chained.event_at < template_openers.conversation_started_at + template_openers.cbp_conversation_length
-    group by chained.message_id
+        on template_openers.phone_number_id = non_templates.phone_number_id
+        and template_openers.contact_key = non_templates.contact_key
+        and template_openers.conversation_started_at <= non_templates.event_at
+        and non_templates.event_at < template_openers.conversation_started_at + template_openers.cbp_conversation_length
+    group by non_templates.message_id
 ),
 
 covered as (
     select
-        non_templates.message_id,
-        non_templates.phone_number_id,
-        non_templates.contact_key,
-        non_templates.event_at,
-        non_templates.cbp_conversation_length,
-        least(non_templates.first_open_template_conversation, chained_template_open.conversation)
-            as template_conversation
+        non_templates.*,
+        open_template_conversations.conversation as template_conversation
     from non_templates
-    left join chained_template_open using (message_id)
+    left join open_template_conversations using (message_id)
 ),
 
--- The second sort: non-template messages only; the reach counts the eligible ones.
 reached as (
     select
         *,
@@ -76,6 +82,7 @@ reached as (
     from covered
     window
         thread_time as (partition by phone_number_id, contact_key order by event_at),
+        -- (t - length, t]: a microsecond is the timestamps' resolution
         conversation_reach as (
             thread_time range between (cbp_conversation_length - interval 1 microsecond) preceding and current row
         ),
@@ -103,7 +110,7 @@ settled_openers as (
 ),
 
 -- A chained message's cluster starts at the latest settled opener before it; the
--- cluster's members are its eligible chained messages.
+-- chain steps through the cluster's eligible messages only.
 cluster_starts as (
     select
         chained.message_id,
@@ -159,40 +166,29 @@ chained_service_open as (
     group by members.message_id
 ),
 
-service_conversations as (
-    select
-        settled.message_id,
-        case
-            when settled.is_service_open then {
-                'started_at': settled.reach_earliest.started_at,
-                'message_id': settled.reach_earliest.message_id,
-                'category': 'service'}
-            when chained_service_open.opener.ends_at > settled.event_at then {
-                'started_at': chained_service_open.opener.started_at,
-                'message_id': chained_service_open.opener.message_id,
-                'category': 'service'}
-        end as conversation
-    from settled
-    left join chained_service_open using (message_id)
-),
-
 absorbed as (
     select
         settled.message_id,
-        settled.phone_number_id,
-        settled.contact_key,
-        settled.event_at,
-        least(settled.template_conversation, service_conversations.conversation) as conversation
+        least(
+            settled.template_conversation,
+            case
+                when settled.is_service_open then {
+                    'started_at': settled.reach_earliest.started_at,
+                    'message_id': settled.reach_earliest.message_id,
+                    'category': 'service'}
+                when chained_service_open.opener.ends_at > settled.event_at then {
+                    'started_at': chained_service_open.opener.started_at,
+                    'message_id': chained_service_open.opener.message_id,
+                    'category': 'service'}
+            end
+        ) as conversation
     from settled
-    join service_conversations using (message_id)
+    left join chained_service_open using (message_id)
 ),
 
 final as (
     select
         message_id,
-        phone_number_id,
-        contact_key,
-        event_at,
         conversation.message_id as conversation_id,
         conversation.started_at as conversation_started_at,
         conversation.category as conversation_category

@@ -3,37 +3,75 @@
 -- of that category is open; a conversation lasts exactly cbp_conversation_length from
 -- its opening and later messages do not extend it. Per thread and category, computed
 -- as if CBP applied at every date (the regime decides later what counts, R20).
--- Most templates are settled by their reach (int_bill_timeline): the earliest template
--- of the category in the last conversation length opened the conversation. The rest
--- (is_chained: templates so dense that conversations follow each other back to back)
--- form clusters; in each, the conversations are a chain walked by recursion: the
--- cluster's first template opens, then the first template at or after that
--- conversation's end, and so on. The cluster of a chained template starts at the
--- latest settled opener before it.
-with recursive timeline as (
+-- One window pass per thread and category (templates only) gives each template its
+-- reach: the earliest template of the category in (t - length, t], and the last one at
+-- or before t - length. When that earliest template had no template of the category
+-- within a length before it, it opened the conversation this one belongs to (settled).
+-- Otherwise the templates are so dense that conversations follow each other back to
+-- back (is_chained): they form clusters, starting at the latest settled opener before
+-- them, whose conversations are a chain walked by recursion: the cluster's first
+-- template opens, then the first template at or after that conversation's end, and so
+-- on. Templates at the same instant are simultaneous: the smallest message_id opens.
+-- An entry point window closes every open conversation (R15); since it outlasts a
+-- conversation (the policy loader checks it), no conversation reaches across one.
+with recursive outbound as (
+    select * from int_bill_outbound
+),
+
+timeline as (
     select * from int_bill_timeline
+),
+
+calendar as (
+    select * from int_bill_calendar
 ),
 
 candidates as (
     select
-        message_id,
-        phone_number_id,
-        contact_key,
-        category,
-        event_at,
-        cbp_conversation_length,
-        reach_earliest,
-        is_chained
-    from timeline
-    where is_template_candidate
+        outbound.message_id,
+        outbound.phone_number_id,
+        outbound.contact_key,
+        outbound.category,
+        outbound.event_at,
+        calendar.cbp_conversation_length
+    from outbound
+    join timeline using (message_id)
+    join calendar
+        on calendar.calendar_date = outbound.billing_date
+    where outbound.is_template
+        and outbound.category is not null
+        and not timeline.is_in_entry_point_window
+),
+
+reached as (
+    select
+        *,
+        min({'started_at': event_at, 'message_id': message_id}) over conversation_reach as reach_earliest,
+        max(event_at) over before_reach as reach_before
+    from candidates
+    window
+        chain_time as (partition by phone_number_id, contact_key, category order by event_at),
+        -- (t - length, t]: a microsecond is the timestamps' resolution
+        conversation_reach as (
+            chain_time range between (cbp_conversation_length - interval 1 microsecond) preceding and current row
+        ),
+        before_reach as (chain_time range between unbounded preceding and cbp_conversation_length preceding)
+),
+
+settled as (
+    select
+        *,
+        not (reach_before is null or reach_earliest.started_at - reach_before >= cbp_conversation_length)
+            as is_chained
+    from reached
 ),
 
 chained as (
-    select * from candidates where is_chained
+    select * from settled where is_chained
 ),
 
 settled_openers as (
-    select * from candidates where not is_chained and reach_earliest.message_id = message_id
+    select * from settled where not is_chained and reach_earliest.message_id = message_id
 ),
 
 cluster_starts as (
@@ -92,17 +130,18 @@ chained_conversations as (
 
 final as (
     select
-        candidates.message_id,
-        candidates.phone_number_id,
-        candidates.contact_key,
-        candidates.category,
-        candidates.event_at,
-        coalesce(chained_conversations.opener.message_id, candidates.reach_earliest.message_id) as conversation_id,
-        coalesce(chained_conversations.opener.started_at, candidates.reach_earliest.started_at) as conversation_started_at,
-        coalesce(chained_conversations.opener.message_id, candidates.reach_earliest.message_id)
-            = candidates.message_id as is_conversation_opener,
-        candidates.cbp_conversation_length
-    from candidates
+        settled.message_id,
+        settled.phone_number_id,
+        settled.contact_key,
+        settled.category,
+        settled.is_chained,
+        coalesce(chained_conversations.opener.message_id, settled.reach_earliest.message_id) as conversation_id,
+        coalesce(chained_conversations.opener.started_at, settled.reach_earliest.started_at)
+            as conversation_started_at,
+        coalesce(chained_conversations.opener.message_id, settled.reach_earliest.message_id)
+            = settled.message_id as is_conversation_opener,
+        settled.cbp_conversation_length
+    from settled
     left join chained_conversations using (message_id)
 )
 

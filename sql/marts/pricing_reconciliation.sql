@@ -8,7 +8,7 @@ with all_messages as (
 ),
 
 message_units as (
-    select * from int_bill_message_units
+    select * from int_bill_messages
 ),
 
 units as (
@@ -37,7 +37,8 @@ estimated as (
         coalesce(carrying.delivered_at, carrying.sent_at) as delivered_at,
         units.billing_date,
         message_units.unit,
-        message_units.unit_id,
+        case when message_units.unit = 'conversation' then message_units.conversation_id
+            else message_units.message_id end as unit_id,
         message_units.is_in_open_cbp_conversation,
         units.pricing_model as estimated_pricing_model,
         carrying.meta_pricing_model,
@@ -51,7 +52,8 @@ estimated as (
     left join message_units using (message_id)
     left join units
         on units.unit = message_units.unit
-        and units.unit_id = message_units.unit_id
+        and units.unit_id = case when message_units.unit = 'conversation' then message_units.conversation_id
+            else message_units.message_id end
 ),
 
 final as (

@@ -14,8 +14,16 @@ with units as (
     select * from billable_units
 ),
 
-bill_messages as (
-    select * from int_bill_messages
+outbound as (
+    select * from int_bill_outbound
+),
+
+timeline as (
+    select * from int_bill_timeline
+),
+
+calendar as (
+    select * from int_bill_calendar
 ),
 
 rules as (
@@ -30,17 +38,21 @@ all_messages as (
 charged_templates as (
     select
         units.*,
-        bill_messages.message_id as template_message_id,
-        bill_messages.event_at,
-        bill_messages.is_service_window_open,
-        bill_messages.next_inbound_at,
-        bill_messages.re_engagement_reply_within
+        outbound.message_id as template_message_id,
+        outbound.event_at,
+        timeline.is_service_window_open,
+        timeline.next_inbound_at,
+        calendar.re_engagement_reply_within
     from units
-    join bill_messages
-        on bill_messages.message_id = coalesce(units.message_id, units.conversation_id)
+    join outbound
+        on outbound.message_id = units.unit_id
+    join timeline
+        on timeline.message_id = units.unit_id
+    join calendar
+        on calendar.calendar_date = outbound.billing_date
     where units.pricing_type = 'regular'
-        and bill_messages.is_template
-        and not bill_messages.is_in_entry_point_window
+        and outbound.is_template
+        and not timeline.is_in_entry_point_window
 ),
 
 in_open_window as (
@@ -111,7 +123,7 @@ final as (
         calendar.calendar_month as billing_month,
         failed_free_form.sent_at as occurred_at
     from failed_free_form
-    left join int_bill_calendar as calendar
+    left join calendar
         on calendar.calendar_date = failed_free_form.local_date
 )
 

@@ -114,6 +114,7 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         for model in discover():
             if on_model is not None:
                 on_model(model)
+            locking.crash_point("build.model")
             _run(con, model)
             if model.layer == "marts":
                 summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
@@ -138,6 +139,7 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
     con.close()
     # A stale write-ahead log beside the old file must not be replayed onto the new one.
     Path(str(target) + ".wal").unlink(missing_ok=True)
+    locking.crash_point("build.replace")
     os.replace(building, target)
     return summary
 

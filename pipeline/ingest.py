@@ -78,6 +78,7 @@ def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None,
         summary = _ingest(lake_dir, sources, progress) if sources else IngestSummary()
         summary.skipped = len(files) - len(fresh)
         manifest.update({str(source.path.resolve()): _fingerprint(source.path) for source in sources})
+        locking.crash_point("ingest.manifest")
         _write_manifest(lake_dir, manifest)
         return summary
 
@@ -121,6 +122,7 @@ def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None
             counts = _read_file(con, index, source, progress)
             summary.files.append(counts)
         _count_duplicates(con, lake_dir, sources, summary)
+        locking.crash_point("ingest.merge")
         for dataset_name in summary.datasets:
             summary.partitions_written += _merge(con, lake_dir, schema.DATASETS[dataset_name])
         summary.partitions_written += _write_quarantine(con, lake_dir)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.locking import crash_point
 from pipeline.schema import DATASETS, Dataset
 
 PARTITION_FILE = "data.parquet"
@@ -49,6 +50,7 @@ def quarantine_path(lake: Path, source_sha256: str) -> Path:
 
 def replace_atomically(tmp: Path, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
+    crash_point("lake.replace")
     os.replace(tmp, final)
 
 

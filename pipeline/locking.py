@@ -2,12 +2,20 @@
 
 The lock is held by the open file (fcntl.flock), so it is released when the
 process ends, however it ends: a killed run never leaves a stale lock.
+
+crash_point() is the crash-safety tests' hook (issue 7): with the environment
+variable CONVO_CRASH_AT=NAME or NAME:N the process SIGKILLs itself the N-th time
+(default the first) it reaches the point NAME, e.g. CONVO_CRASH_AT=build.model:12.
+Unset, it does nothing. Points: ingest.merge, ingest.manifest, lake.replace (before
+each lake file's rename), build.model (before each SQL model), build.replace,
+report.write, report.swap, pull.page.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,3 +43,20 @@ def exclusive(lock_path: Path, what: str) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+CRASH_VARIABLE = "CONVO_CRASH_AT"
+_reached: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process here when CONVO_CRASH_AT names this point (tests only)."""
+    wanted = os.environ.get(CRASH_VARIABLE)
+    if not wanted:
+        return
+    point, _, nth = wanted.partition(":")
+    if point != name:
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    if _reached[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from pipeline.locking import crash_point
+
 KEY_VARIABLE = "GOSENDAPI_KEY"
 RESOURCES = ("conversations", "messages")
 CURSOR_FILE = "_cursor.json"     # "_": ingest of the folder skips it
@@ -113,6 +115,7 @@ def _pull_resource(client: httpx.Client, settings: PullSettings, resource: str, 
         if not isinstance(data, list):
             raise PullError(f"GET /v1/{resource} page {page}: the answer is not an API page with a data list")
         path = folder / f"page-{page:05d}.json"
+        crash_point("pull.page")
         _write_json(path, body)
         result.files.append(path)
         result.pages += 1

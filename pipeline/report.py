@@ -3,13 +3,22 @@
 Python prepares the figures (queries, dataclasses, chart geometry); the jinja2
 templates in reports/ only format them, with autoescape on and StrictUndefined.
 Output depends only on the warehouse (the "generated" time shown is the data's
-as-of), so two runs on the same warehouse write identical files. Each file is
-written to a temporary name and renamed into place.
+as-of), so two runs on the same warehouse write identical files.
+
+The reports are published as one set: the files are written into a new hidden
+folder beside the reports folder (`.reports_out.<digest>`), and the reports
+folder, a symbolic link, is swapped onto it with one rename. A reader (or a run
+killed half-way) sees the previous set or the new one, never an index of one
+night beside a report of another. A reports folder that is still a plain folder
+holding only report files becomes the link on the first run; one that holds
+anything else is left a folder, and each file is renamed into place instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +30,7 @@ import jinja2
 
 from pipeline import __version__, charts, paths
 from pipeline.config import Settings
+from pipeline.locking import crash_point
 
 MASK = "•"
 
@@ -127,14 +137,16 @@ def _render(con: duckdb.DuckDBPyConnection, settings: Settings, month: str | Non
         "tenant_text": "tenant " + ", ".join(str(t) for t in tenants) if tenants else "no tenant configured",
     }
     entries = []
-    settings.reports.mkdir(parents=True, exist_ok=True)
+    pages: dict[str, str] = {}
     for report in reports:
         data = report.build(context)
-        html = env.get_template(report.template).render(title=report.title, **common, **data)
-        summary.files.append(_write(settings.reports / f"{report.name}.html", html))
+        pages[f"{report.name}.html"] = env.get_template(report.template).render(
+            title=report.title, **common, **data)
         entries.append({"href": f"{report.name}.html", "title": report.title, "summary": report.summary(data)})
     index = env.get_template("index.html").render(title="convo reports", entries=entries, **common)
-    summary.files.insert(0, _write(settings.reports / "index.html", index))
+    pages = {"index.html": index, **pages}
+    publish(settings.reports, pages)
+    summary.files = [settings.reports / name for name in pages]
     return summary
 
 
@@ -144,9 +156,49 @@ def _as_of_text(as_of: datetime | None) -> str:
     return as_of.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def publish(folder: Path, pages: dict[str, str]) -> None:
+    """Make `folder` show exactly `pages` (file name -> text), all at once (see the module doc)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir() and not folder.is_symlink() and not _only_reports(folder):
+        for name, text in pages.items():           # a folder shared with other files: file by file
+            _write(folder / name, text)
+        return
+    digest = hashlib.sha256()
+    for name, text in sorted(pages.items()):
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    version = folder.with_name(f".{folder.name}.{digest.hexdigest()[:16]}")
+    if not version.is_dir():
+        building = folder.with_name(f".{folder.name}.building-{os.getpid()}")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        for name, text in pages.items():
+            _write(building / name, text)
+        os.rename(building, version)                # a complete set gets its digest's name, or none
+    crash_point("report.swap")
+    link = folder.with_name(f".{folder.name}.link")
+    link.unlink(missing_ok=True)
+    link.symlink_to(version.name)
+    if folder.is_dir() and not folder.is_symlink():
+        legacy = folder.with_name(f".{folder.name}.legacy-{os.getpid()}")
+        os.rename(folder, legacy)                   # first run on a plain folder: it becomes the link
+        os.replace(link, folder)
+        shutil.rmtree(legacy, ignore_errors=True)
+    else:
+        os.replace(link, folder)
+    for old in folder.parent.glob(f".{folder.name}.*"):
+        if old != version and old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)  # earlier sets, and runs killed half-way
+
+
+def _only_reports(folder: Path) -> bool:
+    return all(path.is_file() and (path.suffix == ".html" or path.name.endswith(".html.tmp"))
+               for path in folder.iterdir())
+
+
 def _write(path: Path, text: str) -> Path:
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
+    crash_point("report.write")
     os.replace(tmp, path)
     return path
 

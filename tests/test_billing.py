@@ -451,8 +451,19 @@ def test_grains_are_unique(scenarios) -> None:
         ("wasted_spend", "message_id"),
         ("regime_whatif", "billing_month, phone_number_id, regime"),
         ("analytics_reconciliation", "billing_date, phone_number_id, phone_number, country_code, category, pricing_type"),
+        ("int_bill_calendar", "calendar_date"),
+        ("int_bill_rules_daily", "calendar_date, scenario, category"),
+        ("int_bill_rate_quarters", "quarter_start, market, category, currency, tier_from"),
+        ("int_bill_outbound", "message_id"),
+        ("int_bill_entry_points", "phone_number_id, contact_key, opened_at"),
+        ("int_bill_timeline", "message_id"),
+        ("int_bill_template_conversations", "message_id"),
+        ("int_bill_service_conversations", "message_id"),
+        ("int_bill_messages", "message_id"),
+        ("(select * from int_bill_units where scenario = 'actual')", "unit, unit_id"),
     ):
-        duplicates = con.execute(f"select count(*) from (select {key} from {table} group by all having count(*) > 1)").fetchone()[0]
+        duplicates = con.execute(
+            f"select count(*) from (select {key} from {table} group by all having count(*) > 1)").fetchone()[0]
         assert duplicates == 0, table
 
 

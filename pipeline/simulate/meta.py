@@ -203,12 +203,16 @@ class MetaThread:
     """Meta's pricing state of one thread (phone number, user). DOMAIN R3.
 
     Feed every inbound message with :meth:`inbound` and every *delivered*
-    outbound message with :meth:`outbound`, in delivery order.
+    outbound message with :meth:`outbound`, in delivery order. After each
+    outbound message, :attr:`opened` says whether it is a billing unit of Meta's
+    pricing_analytics (R26): every message under PMP; under CBP only the message
+    that opened a conversation (its category's, a service one, or the free entry
+    point conversation), not the ones a conversation already open absorbed.
     """
 
     __slots__ = (
         "number", "recipient_country", "allowances", "last_inbound",
-        "pending_arrival", "fep_until", "cbp_open", "last_claim",
+        "pending_arrival", "fep_until", "cbp_open", "last_claim", "opened",
     )
 
     def __init__(self, number: MetaNumber, recipient_country: str, allowances: FreeAllowances) -> None:
@@ -223,6 +227,8 @@ class MetaThread:
         self.cbp_open: dict[str, tuple[int, Pricing, Claim | None]] = {}
         # The free-allowance claim the last priced message belongs to (R16, R21), if any.
         self.last_claim: Claim | None = None
+        # Did the last priced message open a billing unit (see the class docstring)?
+        self.opened = False
 
     def inbound(self, t: int, referral: bool = False) -> None:
         """A user message or call at t (DOMAIN R4); referral = arrived via ad / page CTA (R15)."""
@@ -243,10 +249,12 @@ class MetaThread:
         day = self.number.clock.local_day(t)
         regime = regime_of_local_day(day)
         category = self._category(template_category)
-        self._answer_arrival(t, regime)
+        fep_opened = self._answer_arrival(t, regime)
         fep = self.fep_until is not None and t < self.fep_until
         if regime == REGIME_A:
+            self.opened = fep_opened
             return self._cbp(t, day, category, fep, tiebreak)
+        self.opened = True
         if fep:
             # DOMAIN R19, R21: everything inside an FEP window is free.
             return pricing(False, PMP, "free_entry_point", category or "service")
@@ -266,26 +274,27 @@ class MetaThread:
             return "authentication-international"  # DOMAIN R25
         return template_category
 
-    def _answer_arrival(self, t: int, regime: str) -> None:
+    def _answer_arrival(self, t: int, regime: str) -> bool:
         """DOMAIN R15/R19: the first delivered business message after an ad/CTA arrival
         answers it; within 24 h it opens a 72 h free entry point window (unless one is
-        already open: then the arrival is simply answered)."""
+        already open: then the arrival is simply answered). True when it opened one."""
         arrival = self.pending_arrival
         if arrival is None:
-            return
+            return False
         self.pending_arrival = None
         if t - arrival >= FEP_REPLY_SECONDS:
-            return
+            return False
         if self.fep_until is not None and t < self.fep_until:
-            return
+            return False
         self.fep_until = t + FEP_SECONDS
         if regime == REGIME_A:
             self.cbp_open.clear()  # R15: the FEP conversation closes all others
+        return True
 
     # --- regime A: conversations -------------------------------------------------------
     def _cbp(self, t: int, day: int, category: str | None, fep: bool, tiebreak: int) -> Pricing:
         if fep:
-            return _FEP_CBP  # R15: no other conversation opens while it lasts
+            return _FEP_CBP  # R15: no other conversation opens while it lasts (opened: see outbound)
         still_open = {
             name: opened for name, opened in self.cbp_open.items()
             if t < opened[0] + CBP_CONVERSATION_SECONDS  # R13: 24 h, never extended
@@ -297,6 +306,7 @@ class MetaThread:
                 return found[1]
             opened = pricing(True, CBP, "regular", category)  # R13, R17
             still_open[category] = (t, opened, None)
+            self.opened = True
             return opened
         if still_open:
             # R14: absorbed. With several open, a service conversation takes it, else
@@ -307,6 +317,7 @@ class MetaThread:
         opened, claim = self._cbp_service(t, day, tiebreak)
         still_open["service"] = (t, opened, claim)
         self.last_claim = claim
+        self.opened = True
         return opened
 
     def _cbp_service(self, t: int, day: int, tiebreak: int) -> tuple[Pricing, Claim | None]:

@@ -5,7 +5,8 @@ before the next one is made, so only one contact's messages are ever in memory.
 The monthly free allowances (DOMAIN R16, R21) are first-come across threads, which
 one contact cannot know: those messages are written charged, the earliest 1,000
 claims per (key, month) are tracked in bounded heaps, and the granted ones are
-rewritten as free_tier at the end (FreeTierPatches).
+rewritten as free_tier at the end (FreeTierPatches). Meta's pricing_analytics
+(analytics.py) is aggregated as units are priced and written at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.simulate.analytics import PricingAnalytics
 from pipeline.simulate.clock import DAY, day_start
 from pipeline.simulate.dirty import Dirt
 from pipeline.simulate.lifecycle import Lifecycle, ThreadIdentity
@@ -37,6 +39,7 @@ from pipeline.simulate.world import (
 )
 from pipeline.simulate.writer import (
     EVENTS_FILE,
+    PRICING_ANALYTICS_DIR,
     ConversationPages,
     DayFiles,
     JsonlFile,
@@ -73,6 +76,7 @@ class SimulateSummary:
     events: int
     templates: int
     dirty: dict[str, int] = field(default_factory=dict)   # injected defects by kind (dirty.py)
+    pricing_analytics: int = 0   # Meta's pricing_analytics data points written (analytics.py)
 
 
 Progress = Callable[[int], None]
@@ -123,8 +127,10 @@ class _Run:
         keys = MessageKeys(index, self.message_salt)
         return contact, generate_threads(rng, contact, NUMBERS, self.period, keys)
 
-    def price(self, contact: Contact, threads: list[Thread], allowances: FreeAllowances) -> None:
-        """Meta's pricing object on every delivered outbound message (DOMAIN R13-R27)."""
+    def price(self, contact: Contact, threads: list[Thread], allowances: FreeAllowances,
+              analytics: PricingAnalytics | None = None) -> None:
+        """Meta's pricing object on every delivered outbound message (DOMAIN R13-R27),
+        and each billing unit into Meta's pricing_analytics (R26)."""
         country = contact.country.iso
         for _, number_index, msgs in threads:
             meta = MetaThread(self.meta_numbers[number_index], country, allowances)
@@ -134,6 +140,9 @@ class _Run:
                 elif msg.kind == OUTBOUND and msg.delivered is not None:
                     msg.pricing = meta.outbound(msg.delivered, msg.category, msg.key)
                     msg.claim = meta.last_claim
+                    if analytics is not None and meta.opened:
+                        analytics.add(number_index, country, msg.delivered, msg.key,
+                                      msg.pricing, meta.last_claim)  # type: ignore[arg-type]
 
     def write(self, progress: Progress) -> SimulateSummary:
         settings = self.settings
@@ -143,6 +152,7 @@ class _Run:
         dirt = Dirt(settings.seed, self.start // DAY, (self.end - 1) // DAY) if settings.dirty else None
         patches = FreeTierPatches()
         allowances = FreeAllowances.provisional(patches.forget)
+        analytics = PricingAnalytics(NUMBERS)
         days = DayFiles(out)
         pages = ConversationPages(out)
         events = JsonlFile(out / EVENTS_FILE)
@@ -160,7 +170,7 @@ class _Run:
         messages = 0
         for index in range(settings.contacts):
             contact, threads = self.contact(index)
-            self.price(contact, threads, allowances)
+            self.price(contact, threads, allowances, analytics)
             next_id = _conversation_ids(index)
             buckets: dict[int, list[bytes]] = {}
             for persona, number_index, msgs in threads:
@@ -174,6 +184,8 @@ class _Run:
             progress(1)
         message_files = days.close()
         patches.apply(allowances, out)
+        analytics.finish(allowances.cbp_service.granted() | allowances.regime_c_service.granted())
+        analytics_files = analytics.write(out / PRICING_ANALYTICS_DIR, self.start, self.end)
         page_files = pages.close()
         events_file = events.close()
         templates_file, templates = write_templates(out, self.catalog)
@@ -184,12 +196,13 @@ class _Run:
         return SimulateSummary(
             out=out,
             config_path=config,
-            files=(*message_files, *page_files, events_file, templates_file),
+            files=(*message_files, *page_files, events_file, templates_file, *analytics_files),
             messages=messages,
             conversations=lifecycle.conversations,
             events=lifecycle.events,
             templates=templates,
             dirty=dict(sorted(dirt.counts.items())) if dirt is not None else {},
+            pricing_analytics=analytics.data_points,
         )
 
 

@@ -30,6 +30,7 @@ class BusinessNumber:
     phone_number_id: int
     waba_id: str
     timezone: str
+    display_phone_number: str      # digits, as Meta's pricing_analytics names the number (R26)
     clock: LocalClock = field(compare=False, repr=False)
 
     @property
@@ -38,16 +39,18 @@ class BusinessNumber:
                           AUTH_INTERNATIONAL_ELIGIBLE)
 
 
-def _number(phone_number_id: int, waba_id: str, timezone: str) -> BusinessNumber:
-    return BusinessNumber(phone_number_id, waba_id, timezone, LocalClock(timezone))
+def _number(phone_number_id: int, waba_id: str, timezone: str, display: str) -> BusinessNumber:
+    return BusinessNumber(phone_number_id, waba_id, timezone, display, LocalClock(timezone))
 
 
+# Display numbers: valid mobile numbers of each number's country (São Paulo, India,
+# Spain, New York; tests check them with phonenumbers).
 SAO_PAULO, KOLKATA, MADRID, NEW_YORK = 0, 1, 2, 3
 NUMBERS: tuple[BusinessNumber, ...] = (
-    _number(104_711_550_000_101, "waba-br", "America/Sao_Paulo"),   # no DST
-    _number(104_711_550_000_202, "waba-in", "Asia/Kolkata"),        # +05:30
-    _number(104_711_550_000_303, "waba-eu", "Europe/Madrid"),       # DST (last Sunday of Oct)
-    _number(104_711_550_000_404, "waba-us", "America/New_York"),    # DST (first Sunday of Nov)
+    _number(104_711_550_000_101, "waba-br", "America/Sao_Paulo", "5511955510101"),   # no DST
+    _number(104_711_550_000_202, "waba-in", "Asia/Kolkata", "919876502202"),         # +05:30
+    _number(104_711_550_000_303, "waba-eu", "Europe/Madrid", "34612503303"),         # DST (last Sunday of Oct)
+    _number(104_711_550_000_404, "waba-us", "America/New_York", "12125550104"),      # DST (first Sunday of Nov)
 )
 
 

@@ -30,6 +30,7 @@ MESSAGES_DIR = "exports/messages"
 CONVERSATIONS_DIR = "exports/conversations"
 EVENTS_FILE = "exports/events/events.jsonl"
 TEMPLATES_FILE = "exports/templates/templates.csv"
+PRICING_ANALYTICS_DIR = "exports/pricing_analytics"
 PAGE_SIZE = 1000
 
 
@@ -44,6 +45,7 @@ def clear_previous(out: Path) -> None:
         (CONVERSATIONS_DIR, "page-*.json"),
         ("exports/events", "events.jsonl"),
         ("exports/templates", "templates.csv"),
+        (PRICING_ANALYTICS_DIR, "pricing_analytics-*.json"),
     )
     for folder, pattern in patterns:
         for path in (out / folder).glob(pattern):
@@ -288,6 +290,7 @@ def write_config(out: Path, numbers: Iterable[BusinessNumber], header: str) -> P
             f"waba_id = {_toml_string(number.waba_id)}",
             f"timezone = {_toml_string(number.timezone)}",
             'currency = "USD"',
+            f"display_phone_number = {_toml_string(number.display_phone_number)}",
             "",
         ]
     lines += [

@@ -1,0 +1,372 @@
+"""Meta's pricing_analytics export (DOMAIN R26): volume and cost per local day.
+
+What Meta's Graph API answers for ``pricing_analytics`` with DAILY granularity, one
+response per WABA and calendar month (``exports/pricing_analytics/
+pricing_analytics-YYYY-MM-<waba id>.json``)::
+
+    {"pricing_analytics": {"data": [{"data_points": [
+        {"start": 1756695600, "end": 1756782000, "phone_number": "5511955510101",
+         "country": "BR", "pricing_type": "REGULAR", "pricing_category": "MARKETING",
+         "tier": "", "volume": 12, "cost": 0.75}, ...]}]},
+     "id": "waba-br"}
+
+A data point is one (local day, business number, recipient country, pricing type,
+pricing category, tier). ``start``/``end`` are the local midnights (Unix seconds) of
+the business number's timezone (DOMAIN R1), so a DST day lasts 23 or 25 hours.
+
+Units, as Meta counts them (the pricing objects run.py sets, meta.py):
+- PMP (regimes B and C): every delivered outbound message, free ones included, on
+  its local delivery day, by its pricing object's type and category;
+- CBP (regime A): one per conversation, on the day it opened (the message that
+  opened it, :attr:`meta.MetaThread.opened`).
+
+Cost: Meta's charge for REGULAR units only, in micro-units of USD summed exactly and
+written as a decimal from integers (62500 micros -> ``0.0625``):
+- the rate is the shipped rate card's (``data/rate_cards/illustrative_usd.csv``,
+  read here with the csv module: the simulator never imports the billing engine)
+  in force on the unit's local billing date (latest ``effective_from`` <= date) for
+  the recipient's market (``data/market_map.csv``, effective-dated on the same
+  date; a country with no row in force is ``Other``, as data/README.md says);
+- rate category: the unit's category, except that a charged service message
+  (regime C, R21) is priced from the card's ``utility`` rows; the card's
+  ``service`` rows price CBP service conversations;
+- volume tiers (R24): charged units are counted from 1 per tenant (the simulator
+  has one) x market x pricing category x local month, in delivery order (ties by
+  message id, as the free allowances), over charged units only, and each is priced
+  at the rate of the tier its count falls in. A data point per tier used, ``tier``
+  ``"from:to"`` (``"from:"`` for the open top tier) when the card has several
+  tiers for the key, ``""`` when it has one. Regime C service messages have their
+  own counter (category service) on the utility rows' tiers (a decision: DOMAIN
+  gives tiers per category and R21 only the rate);
+- a unit with no card row (before the card's first date, 2025-01-01, or an
+  authentication-international unit in a market without such a row) costs 0:
+  :attr:`PricingAnalytics.unrated` counts them.
+
+Streaming, bounded memory: the data points are aggregated in a dict as units
+arrive (at most days x numbers x countries x types x categories x tiers entries).
+The tier of a charged unit depends on units of other contacts not generated yet,
+and a free-allowance claim (R16, R21) is only settled at the end, so those units
+(charged units of a tiered key, and every unit holding a claim) are kept compactly:
+per (market, category, rate category, local month) two ``array`` columns, the
+delivery time packed with a (number, country) code (8 bytes) and the message id
+(8 bytes): 16 bytes per such unit. Measured on 1.2 million messages all in regime C
+(20,000 contacts, 60 days from 2026-10-01; the worst case, service messages being
+charged): 40% of the messages are kept (7.7 MB), peak RSS +10 MB, time +4%, 1.7 s
+to settle. So for 10 million messages about 4 million units, 65 MB, plus a transient
+~56 bytes per unit of the one key being sorted (the largest key held 2.3% of the
+messages: about 13 MB at 10 million); under regime B only utility and
+authentication templates are kept (6% of the messages, measured).
+"""
+
+from __future__ import annotations
+
+import csv
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+from pipeline.paths import data_dir
+from pipeline.simulate.clock import epoch_day, month_of_day
+from pipeline.simulate.meta import PMP, Claim, Pricing
+from pipeline.simulate.world import BusinessNumber
+
+CURRENCY = "USD"
+MARKET_WHEN_UNMAPPED = "Other"             # data/README.md: no row in force -> Other
+_CODE_BITS = 16                            # (number, country) codes packed under the time
+_CODE_MASK = (1 << _CODE_BITS) - 1
+_KEY_BITS = 64
+_KEY_MASK = (1 << _KEY_BITS) - 1
+_MICROS = 1_000_000
+
+
+def rate_card_file() -> Path:
+    return data_dir() / "rate_cards" / "illustrative_usd.csv"
+
+
+def market_map_file() -> Path:
+    return data_dir() / "market_map.csv"
+
+
+def _day(text: str) -> int:
+    return epoch_day(date.fromisoformat(text))
+
+
+def _rows(path: Path) -> Iterable[dict[str, str]]:
+    """CSV rows as dicts; lines starting with # are comments."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(line for line in handle if not line.startswith("#"))
+
+
+# --- reference data ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Tier:
+    tier_from: int
+    tier_to: int | None                   # None: no upper bound
+    rate_micros: int
+
+
+Ladder = tuple[Tier, ...]                 # the tiers of one key in force on a date, by tier_from
+
+
+class RateCard:
+    """Rates per (market, category) in force on a date: a key's rows dated d replace its
+    earlier rows from d on (DOMAIN R23)."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, str, str, int, int | None, int]]) -> None:
+        """rows: (effective_from, market, category, currency, tier_from, tier_to, rate_micros)."""
+        editions: dict[tuple[str, str], dict[int, list[Tier]]] = {}
+        for effective_from, market, category, currency, low, high, rate in rows:
+            if currency != CURRENCY:
+                continue
+            edition = editions.setdefault((market, category), {}).setdefault(_day(effective_from), [])
+            edition.append(Tier(low, high, rate))
+        self._editions: dict[tuple[str, str], list[tuple[int, Ladder]]] = {
+            key: [(day, tuple(sorted(tiers, key=lambda tier: tier.tier_from)))
+                  for day, tiers in sorted(by_day.items())]
+            for key, by_day in editions.items()
+        }
+        self._cache: dict[tuple[str, str, int], Ladder | None] = {}
+        self._tiered: dict[tuple[str, str, tuple[int, int]], bool] = {}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RateCard:
+        return cls(
+            (row["effective_from"], row["market"], row["category"], row["currency"], int(row["tier_from"]),
+             int(row["tier_to"]) if row["tier_to"] else None, int(row["rate_micros"]))
+            for row in _rows(path or rate_card_file())
+        )
+
+    def ladder(self, market: str, category: str, day: int) -> Ladder | None:
+        """The tiers in force on a local day (epoch days), or None without a row."""
+        key = (market, category, day)
+        if key in self._cache:
+            return self._cache[key]
+        found = None
+        for since, ladder in self._editions.get((market, category), ()):
+            if since > day:
+                break
+            found = ladder
+        self._cache[key] = found
+        return found
+
+    def tiered(self, market: str, category: str, month: tuple[int, int]) -> bool:
+        """Has any ladder in force during the month several tiers?"""
+        key = (market, category, month)
+        found = self._tiered.get(key)
+        if found is None:
+            year, number = month
+            first = epoch_day(date(year, number, 1))
+            after = epoch_day(date(year + number // 12, number % 12 + 1, 1))
+            days = [first] + [since for since, _ in self._editions.get((market, category), ())
+                              if first < since < after]
+            found = any(len(self.ladder(market, category, day) or ()) > 1 for day in days)
+            self._tiered[key] = found
+        return found
+
+
+class MarketMap:
+    """Recipient country -> Meta market on a local date (DOMAIN R22, data/market_map.csv)."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
+        """rows: (country_code, market, effective_from, effective_to or '')."""
+        self._periods: dict[str, list[tuple[int, int | None, str]]] = {}
+        for country, market, since, until in rows:
+            self._periods.setdefault(country, []).append((_day(since), _day(until) if until else None, market))
+        self._cache: dict[tuple[str, int], str] = {}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> MarketMap:
+        return cls((row["country_code"], row["market"], row["effective_from"], row["effective_to"])
+                   for row in _rows(path or market_map_file()))
+
+    def market(self, country: str, day: int) -> str:
+        key = (country, day)
+        found = self._cache.get(key)
+        if found is None:
+            found = MARKET_WHEN_UNMAPPED
+            for since, until, market in self._periods.get(country, ()):
+                if since <= day and (until is None or day < until):
+                    found = market
+                    break
+            self._cache[key] = found
+        return found
+
+
+# --- the export --------------------------------------------------------------------------------
+PointKey = tuple[int, int, str, str, str, str]   # (local day, number index, country, type, category, tier)
+
+
+def cost_text(micros: int) -> str:
+    """Micro-units as an exact decimal number: 62500 -> '0.0625', 3000000 -> '3'."""
+    sign = "-" if micros < 0 else ""
+    whole, fraction = divmod(abs(micros), _MICROS)
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:06d}".rstrip("0")
+
+
+def tier_label(ladder: Ladder, tier: Tier) -> str:
+    """'' for a single-tier key, else 'from:to' ('from:' for the open top tier)."""
+    if len(ladder) == 1:
+        return ""
+    return f"{tier.tier_from}:{'' if tier.tier_to is None else tier.tier_to}"
+
+
+class PricingAnalytics:
+    """Aggregates the billing units of a run into Meta's pricing_analytics data points.
+
+    Call :meth:`add` for every delivered outbound message that opened a billing unit
+    (in any order across threads), then :meth:`finish` once with the free-allowance
+    claims granted, then :meth:`write`.
+    """
+
+    def __init__(self, numbers: tuple[BusinessNumber, ...], card: RateCard | None = None,
+                 markets: MarketMap | None = None) -> None:
+        self.numbers = numbers
+        self.card = card if card is not None else RateCard.load()
+        self.markets = markets if markets is not None else MarketMap.load()
+        self.points: dict[PointKey, list[int]] = {}           # key -> [volume, cost micros]
+        self.unrated = 0                                     # charged units without a card row
+        self._codes: dict[tuple[int, str], int] = {}
+        self._code_list: list[tuple[int, str]] = []
+        # (market, category, rate category, month) -> (time << 16 | code, message id)
+        self._deferred: dict[tuple[str, str, str, tuple[int, int]], tuple[array, array]] = {}
+        self._finished = False
+
+    # --- while generating --------------------------------------------------------------------
+    def add(self, number_index: int, country: str, t: int, message_key: int, pricing: Pricing,
+            claim: Claim | None) -> None:
+        """A billing unit opened at t (delivery time) by the message with id message_key."""
+        day = self.numbers[number_index].clock.local_day(t)
+        category = pricing.category
+        if pricing.type != "regular":
+            self._point((day, number_index, country, pricing.type, category, ""), 0)
+            return
+        market = self.markets.market(country, day)
+        rate_category = "utility" if pricing.pricing_model == PMP and category == "service" else category
+        month = month_of_day(day)
+        if claim is None and not self.card.tiered(market, rate_category, month):
+            ladder = self.card.ladder(market, rate_category, day)
+            if ladder is None:
+                self.unrated += 1
+                self._point((day, number_index, country, "regular", category, ""), 0)
+            else:
+                self._point((day, number_index, country, "regular", category, tier_label(ladder, ladder[0])),
+                            ladder[0].rate_micros)
+            return
+        code = self._codes.get((number_index, country))
+        if code is None:
+            code = self._codes[(number_index, country)] = len(self._code_list)
+            if code > _CODE_MASK:
+                raise RuntimeError("too many (number, country) pairs for pricing analytics")
+            self._code_list.append((number_index, country))
+        columns = self._deferred.get((market, category, rate_category, month))
+        if columns is None:
+            columns = self._deferred[(market, category, rate_category, month)] = (array("q"), array("Q"))
+        columns[0].append(t << _CODE_BITS | code)
+        columns[1].append(message_key)
+
+    def _point(self, key: PointKey, cost_micros: int) -> None:
+        found = self.points.get(key)
+        if found is None:
+            self.points[key] = [1, cost_micros]
+        else:
+            found[0] += 1
+            found[1] += cost_micros
+
+    # --- at the end ------------------------------------------------------------------------------
+    def finish(self, granted: Iterable[Claim]) -> None:
+        """Settle the kept units: granted claims are free_tier (R16, R21), the others are
+        counted in delivery order and priced by tier (R24)."""
+        if self._finished:
+            raise RuntimeError("finish() was already called")
+        self._finished = True
+        free = {claim[2] for claim in granted}   # the tiebreak of a claim is its message id
+        for group in sorted(self._deferred):
+            times, keys = self._deferred.pop(group)
+            self._settle(group, times, keys, free)
+
+    def _settle(self, group: tuple[str, str, str, tuple[int, int]], times: array, keys: array,
+                free: set[int]) -> None:
+        market, category, rate_category, _ = group
+        numbers = self.numbers
+        # Delivery order, ties by message id: (time, id, code) packed in one integer.
+        ordered = sorted((packed >> _CODE_BITS) << (_KEY_BITS + _CODE_BITS) | key << _CODE_BITS
+                         | (packed & _CODE_MASK) for packed, key in zip(times, keys))
+        del times, keys
+        position = 0
+        for value in ordered:
+            number_index, country = self._code_list[value & _CODE_MASK]
+            key = (value >> _CODE_BITS) & _KEY_MASK
+            t = value >> (_KEY_BITS + _CODE_BITS)
+            day = numbers[number_index].clock.local_day(t)
+            if key in free:
+                self._point((day, number_index, country, "free_tier", category, ""), 0)
+                continue
+            position += 1
+            ladder = self.card.ladder(market, rate_category, day)
+            tier = None if ladder is None else _tier_of(ladder, position)
+            if ladder is None or tier is None:
+                self.unrated += 1
+                self._point((day, number_index, country, "regular", category, ""), 0)
+            else:
+                self._point((day, number_index, country, "regular", category, tier_label(ladder, tier)),
+                            tier.rate_micros)
+
+    def write(self, folder: Path, start: int, end: int) -> list[Path]:
+        """One response per WABA and calendar month of the period [start, end) (Unix
+        seconds) in its number's timezone; a month without units has a file with no
+        data points, as Meta's API answers it."""
+        if not self._finished:
+            raise RuntimeError("finish() must be called before write()")
+        folder.mkdir(parents=True, exist_ok=True)
+        by_file: dict[tuple[str, tuple[int, int]], list[tuple[tuple, bytes]]] = {}
+        for number in self.numbers:
+            for day in range(number.clock.local_day(start), number.clock.local_day(end - 1) + 1):
+                by_file.setdefault((number.waba_id, month_of_day(day)), [])
+        for (day, number_index, country, pricing_type, category, tier), (volume, cost) in self.points.items():
+            number = self.numbers[number_index]
+            start = number.clock.local_to_utc(day, 0)
+            end = number.clock.local_to_utc(day + 1, 0)
+            meta_type = pricing_type.upper()
+            meta_category = category.replace("-", "_").upper()
+            text = (f'{{"start":{start},"end":{end},"phone_number":"{number.display_phone_number}",'
+                    f'"country":"{country}","pricing_type":"{meta_type}","pricing_category":"{meta_category}",'
+                    f'"tier":"{tier}","volume":{volume},"cost":{cost_text(cost)}}}')
+            order = (start, number.display_phone_number, country, meta_type, meta_category, _tier_order(tier))
+            by_file.setdefault((number.waba_id, month_of_day(day)), []).append((order, text.encode()))
+        paths = []
+        for (waba_id, (year, month)), points in sorted(by_file.items(), key=lambda item: (item[0][1], item[0][0])):
+            points.sort(key=lambda item: item[0])
+            body = b",".join(text for _, text in points)
+            document = (b'{"pricing_analytics":{"data":[{"data_points":[' + body + b']}]},"id":'
+                        + orjson.dumps(waba_id) + b"}")
+            path = folder / f"pricing_analytics-{year:04d}-{month:02d}-{waba_id}.json"
+            path.write_bytes(document)
+            paths.append(path)
+        return paths
+
+    @property
+    def data_points(self) -> int:
+        return len(self.points)
+
+
+def _tier_of(ladder: Ladder, position: int) -> Tier | None:
+    for tier in ladder:
+        if tier.tier_from <= position and (tier.tier_to is None or position <= tier.tier_to):
+            return tier
+    return None
+
+
+def _tier_order(tier: str) -> tuple[int, str]:
+    """Tiers in numeric order ('' first)."""
+    head = tier.split(":", 1)[0]
+    return (int(head) if head else 0, tier)
+
+
+__all__ = ["MarketMap", "PricingAnalytics", "RateCard", "Tier", "cost_text", "market_map_file",
+           "rate_card_file", "tier_label"]

@@ -1,0 +1,451 @@
+"""Meta's pricing_analytics export written by the simulator (DOMAIN R26).
+
+Checked three ways: data points written by hand for units fed one by one (tiers,
+local months, claims, DST); DOMAIN's worked examples under CBP (one unit per
+conversation); and, on whole runs, everything recomputed independently from the
+message JSONL, the shipped market map and a rate card read here with csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from collections import Counter, defaultdict
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+import phonenumbers
+import pytest
+
+from pipeline.paths import data_dir
+from pipeline.simulate import SimulateSettings, SimulateSummary, simulate
+from pipeline.simulate import analytics as analytics_module
+from pipeline.simulate import meta as meta_module
+from pipeline.simulate.analytics import MarketMap, PricingAnalytics, RateCard, cost_text
+from pipeline.simulate.clock import HOUR, epoch_day
+from pipeline.simulate.meta import FreeAllowances, MetaThread, Pricing
+from pipeline.simulate.world import NUMBERS
+
+FOLDER = "exports/pricing_analytics"
+POINT_FIELDS = ["start", "end", "phone_number", "country", "pricing_type", "pricing_category", "tier",
+                "volume", "cost"]
+COUNTRY_OF_ZONE = {"America/Sao_Paulo": "BR", "Asia/Kolkata": "IN", "Europe/Madrid": "ES",
+                   "America/New_York": "US"}
+
+
+def utc(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=timezone.utc).timestamp())
+
+
+def micros(value: object) -> int:
+    return int(Decimal(str(value)) * 1_000_000)
+
+
+# --- units fed by hand ------------------------------------------------------------------------
+
+SP, MADRID = 0, 1   # indexes into the numbers given to PricingAnalytics below
+TINY_CARD = [
+    # effective_from, market, category, currency, tier_from, tier_to, rate_micros
+    ("2026-07-01", "Brazil", "utility", "USD", 1, 2, 1000),
+    ("2026-07-01", "Brazil", "utility", "USD", 3, 4, 900),
+    ("2026-07-01", "Brazil", "utility", "USD", 5, None, 800),
+    ("2026-07-01", "Brazil", "marketing", "USD", 1, None, 62500),
+    ("2026-07-01", "Spain", "utility", "USD", 1, None, 20000),
+    ("2026-10-01", "Brazil", "utility", "USD", 1, 2, 1100),     # a new quarter's ladder
+    ("2026-10-01", "Brazil", "utility", "USD", 3, None, 1000),
+    ("2026-10-01", "Brazil", "utility", "EUR", 1, None, 1),     # another currency: ignored
+]
+TINY_MARKETS = [("BR", "Brazil", "2020-01-01", ""), ("ES", "Spain", "2020-01-01", "")]   # AR: unmapped -> Other
+
+U = Pricing(True, "PMP", "regular", "utility")
+M = Pricing(True, "PMP", "regular", "marketing")
+SERVICE_CHARGED = Pricing(True, "PMP", "regular", "service")          # regime C (R21), before its claim settles
+SERVICE_FREE = Pricing(False, "PMP", "free_customer_service", "service")
+
+
+def test_data_points_by_hand(tmp_path: Path) -> None:
+    analytics = PricingAnalytics((NUMBERS[0], NUMBERS[2]), RateCard(TINY_CARD), MarketMap(TINY_MARKETS))
+    granted_claim = (("number", NUMBERS[0].phone_number_id, (2026, 10)), utc(2026, 10, 5, 15), 70)
+    lost_claim = (("number", NUMBERS[0].phone_number_id, (2026, 10)), utc(2026, 10, 5, 16), 71)
+    # Fed out of delivery order, as contacts come one by one: (number, country, t, message id, pricing, claim).
+    units = [
+        (SP, "BR", utc(2026, 9, 10, 12), 50, U, None),       # Sep 10 09:00 local
+        (MADRID, "BR", utc(2026, 9, 10, 11), 60, U, None),   # Sep 10 13:00 local: the first of September
+        (SP, "BR", utc(2026, 9, 10, 12), 40, U, None),       # same second as id 50: id 40 comes first
+        (SP, "BR", utc(2026, 9, 30, 23), 12, U, None),       # Sep 30 20:00 local
+        (SP, "BR", utc(2026, 9, 11, 2), 10, U, None),        # Sep 10 23:00 local
+        (MADRID, "BR", utc(2026, 9, 11, 2), 11, U, None),    # Sep 11 04:00 local
+        (SP, "BR", utc(2026, 10, 1, 2), 13, U, None),        # Sep 30 23:00 local: still September's count
+        (MADRID, "BR", utc(2026, 9, 30, 23), 14, U, None),   # Oct 1 01:00 local: October counts from 1
+        (SP, "BR", utc(2026, 10, 5, 15), 70, SERVICE_CHARGED, granted_claim),   # -> free_tier
+        (SP, "BR", utc(2026, 10, 5, 16), 71, SERVICE_CHARGED, lost_claim),      # charged at the utility rate
+        (SP, "ES", utc(2026, 10, 5, 16), 72, U, None),       # Spain: one tier
+        (SP, "AR", utc(2026, 10, 5, 16), 73, M, None),       # Other: no card row, cost 0
+        (SP, "BR", utc(2026, 10, 5, 17), 74, SERVICE_FREE, None),
+        (SP, "BR", utc(2026, 10, 5, 18), 75, SERVICE_FREE, None),
+        (MADRID, "BR", utc(2026, 10, 25, 12), 76, M, None),  # Madrid's 25-hour day (CEST -> CET)
+    ]
+    for unit in units:
+        analytics.add(*unit)
+    analytics.finish({granted_claim})
+    files = analytics.write(tmp_path, utc(2026, 9, 1), utc(2026, 11, 1))
+    assert analytics.unrated == 1
+    assert [path.name for path in files] == [
+        "pricing_analytics-2026-08-waba-br.json",   # São Paulo's Aug 31 starts at 03:00 UTC on Aug 31
+        "pricing_analytics-2026-09-waba-br.json",
+        "pricing_analytics-2026-09-waba-eu.json",
+        "pricing_analytics-2026-10-waba-br.json",
+        "pricing_analytics-2026-10-waba-eu.json",
+        "pricing_analytics-2026-11-waba-eu.json",   # the period ends at 01:00 on Nov 1 in Madrid
+    ]
+    documents = {path.name[len("pricing_analytics-"):-len(".json")]: orjson.loads(path.read_bytes())
+                 for path in files}
+    assert {name: document["id"] for name, document in documents.items()} == {
+        "2026-08-waba-br": "waba-br", "2026-09-waba-br": "waba-br", "2026-10-waba-br": "waba-br",
+        "2026-09-waba-eu": "waba-eu", "2026-10-waba-eu": "waba-eu", "2026-11-waba-eu": "waba-eu"}
+
+    def points(name: str) -> list[tuple]:
+        [block] = documents[name]["pricing_analytics"]["data"]
+        return [tuple(point.values()) for point in block["data_points"]]
+
+    sp, md = "5511955510101", "34612503303"
+    assert points("2026-08-waba-br") == []
+    assert points("2026-11-waba-eu") == []
+    # September in São Paulo (UTC-3): positions 2 (id 40), 3 (id 50), 4 (id 10); 6 and 7 on Sep 30.
+    assert points("2026-09-waba-br") == [
+        (utc(2026, 9, 10, 3), utc(2026, 9, 11, 3), sp, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.001),
+        (utc(2026, 9, 10, 3), utc(2026, 9, 11, 3), sp, "BR", "REGULAR", "UTILITY", "3:4", 2, 0.0018),
+        (utc(2026, 9, 30, 3), utc(2026, 10, 1, 3), sp, "BR", "REGULAR", "UTILITY", "5:", 2, 0.0016),
+    ]
+    # September in Madrid (UTC+2): positions 1 (id 60) and 5 (id 11, after id 10 in the same second).
+    assert points("2026-09-waba-eu") == [
+        (utc(2026, 9, 9, 22), utc(2026, 9, 10, 22), md, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.001),
+        (utc(2026, 9, 10, 22), utc(2026, 9, 11, 22), md, "BR", "REGULAR", "UTILITY", "5:", 1, 0.0008),
+    ]
+    assert points("2026-10-waba-eu") == [
+        (utc(2026, 9, 30, 22), utc(2026, 10, 1, 22), md, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
+        (utc(2026, 10, 24, 22), utc(2026, 10, 25, 23), md, "BR", "REGULAR", "MARKETING", "", 1, 0.0625),
+    ]
+    # The charged service message counts on its own (position 1), at the utility ladder's rate.
+    day = (utc(2026, 10, 5, 3), utc(2026, 10, 6, 3), sp)
+    assert points("2026-10-waba-br") == [
+        (*day, "AR", "REGULAR", "MARKETING", "", 1, 0),
+        (*day, "BR", "FREE_CUSTOMER_SERVICE", "SERVICE", "", 2, 0),
+        (*day, "BR", "FREE_TIER", "SERVICE", "", 1, 0),
+        (*day, "BR", "REGULAR", "SERVICE", "1:2", 1, 0.0011),
+        (*day, "ES", "REGULAR", "UTILITY", "", 1, 0.02),
+    ]
+    assert analytics.data_points == 12
+    # Meta's response shape, compact, costs as exact decimals.
+    assert (tmp_path / "pricing_analytics-2026-10-waba-eu.json").read_bytes() == (
+        b'{"pricing_analytics":{"data":[{"data_points":['
+        b'{"start":1790805600,"end":1790892000,"phone_number":"34612503303","country":"BR",'
+        b'"pricing_type":"REGULAR","pricing_category":"UTILITY","tier":"1:2","volume":1,"cost":0.0011},'
+        b'{"start":1792879200,"end":1792969200,"phone_number":"34612503303","country":"BR",'
+        b'"pricing_type":"REGULAR","pricing_category":"MARKETING","tier":"","volume":1,"cost":0.0625}'
+        b']}]},"id":"waba-eu"}')
+
+
+def test_cost_text_is_exact() -> None:
+    assert [cost_text(value) for value in (0, 62500, 1_000_000, 1_230_000, 7, 123_456_789_012_345_678, -62500)] == [
+        "0", "0.0625", "1", "1.23", "0.000007", "123456789012.345678", "-0.0625"]
+
+
+def test_cbp_counts_conversations_on_the_day_they_open() -> None:
+    # DOMAIN E3 and E4 under CBP (2025-03, the shipped card's 2025-01-01 single-tier rates).
+    number = NUMBERS[0]                                   # São Paulo, UTC-3
+    analytics = PricingAnalytics((number,))
+    midnight = utc(2025, 3, 10, 3)
+    key = iter(range(1, 100))
+
+    def send(meta: MetaThread, hours: float, category: str | None) -> None:
+        # what run.price does for each delivered outbound message
+        t = midnight + int(hours * HOUR)
+        message_key = next(key)
+        pricing = meta.outbound(t, category, message_key)
+        if meta.opened:
+            analytics.add(0, meta.recipient_country, t, message_key, pricing, meta.last_claim)
+
+    # E3: M h0; user h2; text h3; U h4; U h30 -> M(h0) + U(h4) + U(h30).
+    e3 = MetaThread(number.meta, "BR", FreeAllowances.counting())
+    send(e3, 0, "marketing")
+    e3.inbound(midnight + 2 * HOUR)
+    send(e3, 3, None)                        # absorbed by the marketing conversation
+    send(e3, 4, "utility")
+    send(e3, 30, "utility")                  # Mar 11, 06:00 local
+    # E4 (Argentina): arrival via an ad 10:00, template 22:00 -> one free entry point conversation
+    # of 72 h; nothing inside it is a unit; a marketing template at its end opens one.
+    e4 = MetaThread(number.meta, "AR", FreeAllowances.counting())
+    e4.inbound(midnight + 10 * HOUR, referral=True)
+    send(e4, 22, "marketing")
+    send(e4, 30, None)
+    send(e4, 93.9, "utility")
+    send(e4, 94, "marketing")                # Mar 13, 22:00 local
+    analytics.finish(set())
+    day = epoch_day(date(2025, 3, 10))
+    assert analytics.points == {
+        (day, 0, "BR", "regular", "marketing", ""): [1, 62500],
+        (day, 0, "BR", "regular", "utility", ""): [1, 8000],
+        (day + 1, 0, "BR", "regular", "utility", ""): [1, 8000],
+        (day, 0, "AR", "free_entry_point", "referral_conversion", ""): [1, 0],
+        (day + 3, 0, "AR", "regular", "marketing", ""): [1, 61800],
+    }
+
+
+# --- whole runs, recomputed from the JSONL ------------------------------------------------------
+
+
+def read_card(path: Path) -> dict[tuple[str, str], list[tuple[date, list[tuple[int, int | None, int]]]]]:
+    editions: dict[tuple[str, str], dict[date, list]] = defaultdict(lambda: defaultdict(list))
+    with open(path, encoding="utf-8") as handle:
+        for row in csv.DictReader(line for line in handle if not line.startswith("#")):
+            if row["currency"] == "USD":
+                editions[(row["market"], row["category"])][date.fromisoformat(row["effective_from"])].append(
+                    (int(row["tier_from"]), int(row["tier_to"]) if row["tier_to"] else None, int(row["rate_micros"])))
+    return {key: sorted((day, sorted(tiers)) for day, tiers in by_day.items()) for key, by_day in editions.items()}
+
+
+def read_markets() -> list[dict[str, str]]:
+    with open(data_dir() / "market_map.csv", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def market_of(markets: list[dict[str, str]], country: str, day: date) -> str:
+    for row in markets:
+        if (row["country_code"] == country and date.fromisoformat(row["effective_from"]) <= day
+                and (not row["effective_to"] or day < date.fromisoformat(row["effective_to"]))):
+            return row["market"]
+    return "Other"
+
+
+def recipient_country(record: dict) -> str:
+    if record["contact_phone"]:
+        return phonenumbers.region_code_for_number(phonenumbers.parse("+" + record["contact_phone"].lstrip("+")))
+    return record["contact_bsuid"].split(".", 1)[0]
+
+
+def seconds(value: str | int) -> int:
+    return value if isinstance(value, int) else int(datetime.fromisoformat(value).timestamp())
+
+
+def billing_units(out: Path) -> list[dict]:
+    """Meta's billing units from the messages alone: every delivered outbound message
+    with a PMP pricing object; under CBP the first message of each conversation (a
+    conversation lasts 24 h, 72 h for the free entry point one, and all its messages
+    carry its pricing object)."""
+    config = tomllib.loads((out / "convo.toml").read_text(encoding="utf-8"))
+    numbers = {item["phone_number_id"]: item for item in config["phone_numbers"]}
+    records = [orjson.loads(line) for path in sorted((out / "exports/messages").glob("*.jsonl"))
+               for line in path.read_bytes().splitlines()]
+    units, cbp = [], defaultdict(list)
+    for record in records:
+        pricing = record["pricing"]
+        if record["direction"] != "outbound" or record["status"] not in ("delivered", "read"):
+            assert pricing is None
+            continue
+        t = seconds(record["delivered_at"] or record["timestamp"])
+        number = numbers[record["phone_number_id"]]
+        unit = {
+            "t": t, "id": int(record["message_id"][6:], 16), "number": number, "pricing": pricing,
+            "day": datetime.fromtimestamp(t, ZoneInfo(number["timezone"])).date(),
+            "country": recipient_country(record),
+        }
+        if pricing["pricing_model"] == "PMP":
+            units.append(unit)
+        else:
+            contact = record["contact_bsuid"] or record["contact_phone"].lstrip("+")
+            cbp[(record["phone_number_id"], contact, pricing["category"])].append(unit)
+    for messages in cbp.values():
+        messages.sort(key=lambda unit: (unit["t"], unit["id"]))
+        opened = None
+        for unit in messages:
+            lasts = (72 if unit["pricing"]["category"] == "referral_conversion" else 24) * HOUR
+            if opened is None or unit["t"] >= opened + lasts:
+                opened = unit["t"]
+                units.append(unit)
+    return units
+
+
+def expected_points(units: list[dict], card_path: Path) -> dict[tuple, list[int]]:
+    """(start, phone, country, TYPE, CATEGORY, tier) -> [volume, cost micros], with the
+    volume tiers (R24) counted per market x category x local month in delivery order."""
+    card, markets = read_card(card_path), read_markets()
+    points: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    positions: Counter[tuple] = Counter()
+    for unit in sorted(units, key=lambda unit: (unit["t"], unit["id"])):
+        pricing, number, day = unit["pricing"], unit["number"], unit["day"]
+        zone = ZoneInfo(number["timezone"])
+        start = int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+        category = pricing["category"]
+        tier, cost = "", 0
+        if pricing["type"] == "regular":
+            market = market_of(markets, unit["country"], day)
+            rate_category = "utility" if category == "service" and pricing["pricing_model"] == "PMP" else category
+            positions[(market, category, day.year, day.month)] += 1
+            position = positions[(market, category, day.year, day.month)]
+            ladders = [tiers for since, tiers in card.get((market, rate_category), []) if since <= day]
+            if ladders:
+                ladder = ladders[-1]
+                low, high, cost = next(t for t in ladder if t[0] <= position and (t[1] is None or position <= t[1]))
+                tier = "" if len(ladder) == 1 else f"{low}:{'' if high is None else high}"
+        key = (start, number["display_phone_number"], unit["country"], pricing["type"].upper(),
+               category.replace("-", "_").upper(), tier)
+        points[key][0] += 1
+        points[key][1] += cost
+    return dict(points)
+
+
+def written_points(out: Path) -> list[tuple[str, dict]]:
+    found = []
+    for path in sorted((out / FOLDER).glob("pricing_analytics-*.json")):
+        document = orjson.loads(path.read_bytes())
+        assert list(document) == ["pricing_analytics", "id"]
+        for block in document["pricing_analytics"]["data"]:
+            found += [(path.name, document["id"], point) for point in block["data_points"]]
+    return found
+
+
+def tiny_tier_card(path: Path) -> Path:
+    """The shipped card plus, from 2026-07-01, utility and authentication tiers of 3, 7
+    and the rest in every market, with rates distinct per market."""
+    shipped = (data_dir() / "rate_cards" / "illustrative_usd.csv").read_text(encoding="utf-8")
+    markets = sorted({row["market"] for row in read_markets()})
+    rows = [f"2026-07-01,{market},{category},USD,{low},{high},{base + index}"
+            for index, market in enumerate(markets)
+            for category, offset in (("utility", 0), ("authentication", 5000))
+            for low, high, base in ((1, 3, 30000 + offset), (4, 10, 20000 + offset), (11, "", 10000 + offset))]
+    path.write_text(shipped.rstrip("\n") + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+RUNS = {
+    # regimes B and C, with R21's allowance shrunk so service messages get charged
+    "pmp": (dict(contacts=90, days=45, seed=11), {"REGIME_C_SERVICE_FREE_TIER": 40}, False),
+    # the same with volume tiers small enough to be crossed
+    "tiers": (dict(contacts=90, days=45, seed=11), {"REGIME_C_SERVICE_FREE_TIER": 40}, True),
+    # CBP into PMP (2025-07-01): conversations, then messages
+    "cbp": (dict(contacts=90, days=40, seed=5, start=date(2025, 6, 10)), {}, False),
+    # CBP service free tier (R16, shrunk), then all service free from 2024-11-01; no card rows yet
+    "cbp_free_tier": (dict(contacts=90, days=45, seed=5, start=date(2024, 10, 1)), {"CBP_SERVICE_FREE_TIER": 5}, False),
+}
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulateSummary, Path]:
+    options, allowances, tiny = RUNS[request.param]
+    out = tmp_path_factory.mktemp(request.param)
+    card = data_dir() / "rate_cards" / "illustrative_usd.csv"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in allowances.items():
+            patch.setattr(meta_module, name, value)
+        if tiny:
+            card = tiny_tier_card(out / "card.csv")
+            patch.setattr(analytics_module, "rate_card_file", lambda: card)
+        return simulate(SimulateSettings(out=out / "sim", **options)), card  # type: ignore[arg-type]
+
+
+def test_volumes_and_costs_equal_the_messages(run: tuple[SimulateSummary, Path]) -> None:
+    summary, card = run
+    units = billing_units(summary.out)
+    found = {}
+    for _, _, point in written_points(summary.out):
+        key = (point["start"], point["phone_number"], point["country"], point["pricing_type"],
+               point["pricing_category"], point["tier"])
+        assert key not in found, key
+        found[key] = [point["volume"], micros(point["cost"])]
+    # Volumes per day x number x country x type x category (tiers summed): the units counted.
+    volumes: Counter[tuple] = Counter()
+    for key, (volume, _) in found.items():
+        volumes[key[:5]] += volume
+    counted: Counter[tuple] = Counter()
+    for unit in units:
+        day, zone = unit["day"], ZoneInfo(unit["number"]["timezone"])
+        counted[(int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()),
+                 unit["number"]["display_phone_number"], unit["country"], unit["pricing"]["type"].upper(),
+                 unit["pricing"]["category"].replace("-", "_").upper())] += 1
+    assert volumes == counted
+    # Every data point, tiers and costs included.
+    assert found == expected_points(units, card)
+    assert summary.pricing_analytics == len(found)
+
+
+def test_runs_cover_what_they_are_for(run: tuple[SimulateSummary, Path]) -> None:
+    points = [point for _, _, point in written_points(run[0].out)]
+    kinds = {(point["pricing_type"], point["pricing_category"]) for point in points}
+    costs = sum(micros(point["cost"]) for point in points)
+    name = run[0].out.parent.name
+    if name.startswith("pmp") or name.startswith("tiers"):
+        assert {("REGULAR", "SERVICE"), ("FREE_TIER", "SERVICE"), ("REGULAR", "UTILITY"),
+                ("FREE_CUSTOMER_SERVICE", "UTILITY"), ("REGULAR", "MARKETING"), ("REGULAR", "AUTHENTICATION"),
+                ("FREE_ENTRY_POINT", "SERVICE")} <= kinds
+        assert costs > 0
+    if name.startswith("tiers"):
+        # volume tiers were crossed: several tiers of one market x category x month
+        tiers = defaultdict(set)
+        for point in points:
+            if point["tier"]:
+                month = datetime.fromtimestamp(point["start"], timezone.utc).strftime("%Y-%m")
+                tiers[(point["country"], point["pricing_category"], month)].add(point["tier"])
+        assert any(len(used) == 3 for used in tiers.values())
+        assert {"1:3", "4:10", "11:"} <= {point["tier"] for point in points if point["pricing_category"] == "SERVICE"}
+    if name.startswith("cbp_free_tier"):
+        assert {("REGULAR", "SERVICE"), ("FREE_TIER", "SERVICE"), ("FREE_CUSTOMER_SERVICE", "SERVICE"),
+                ("FREE_ENTRY_POINT", "REFERRAL_CONVERSION")} <= kinds
+        assert costs == 0            # the shipped card starts on 2025-01-01
+    elif name.startswith("cbp"):
+        assert {("REGULAR", "MARKETING"), ("FREE_ENTRY_POINT", "REFERRAL_CONVERSION"),
+                ("FREE_CUSTOMER_SERVICE", "SERVICE"), ("REGULAR", "UTILITY"), ("FREE_CUSTOMER_SERVICE", "UTILITY")
+                } <= kinds
+        assert costs > 0
+
+
+def test_format_days_files_and_numbers(run: tuple[SimulateSummary, Path]) -> None:
+    summary = run[0]
+    config = tomllib.loads(summary.config_path.read_text(encoding="utf-8"))
+    by_display = {item["display_phone_number"]: item for item in config["phone_numbers"]}
+    for name, waba_id, point in written_points(summary.out):
+        assert list(point) == POINT_FIELDS
+        number = by_display[point["phone_number"]]
+        zone = ZoneInfo(number["timezone"])
+        start = datetime.fromtimestamp(point["start"], zone)
+        end = datetime.fromtimestamp(point["end"], zone)
+        assert (start.hour, start.minute, start.second) == (0, 0, 0) == (end.hour, end.minute, end.second)
+        assert end.date() == date.fromordinal(start.date().toordinal() + 1)
+        assert name == f"pricing_analytics-{start:%Y-%m}-{waba_id}.json" and waba_id == number["waba_id"]
+        assert point["volume"] > 0 and re.fullmatch(r"[A-Z]{2}", point["country"])
+        assert point["pricing_type"] in ("REGULAR", "FREE_CUSTOMER_SERVICE", "FREE_ENTRY_POINT", "FREE_TIER")
+        assert point["pricing_category"] in ("MARKETING", "UTILITY", "AUTHENTICATION",
+                                             "AUTHENTICATION_INTERNATIONAL", "SERVICE", "REFERRAL_CONVERSION")
+        if point["pricing_type"] != "REGULAR":
+            assert point["cost"] == 0 and point["tier"] == ""
+    for path in (summary.out / FOLDER).glob("*.json"):
+        # costs written from integers: at most 6 decimals, no float noise, no exponent
+        for cost in re.findall(rb'"cost":([^,}]+)', path.read_bytes()):
+            assert re.fullmatch(rb"(0|[1-9][0-9]*)(\.[0-9]{0,5}[1-9])?", cost), cost
+
+
+def test_display_numbers_are_valid_for_each_numbers_country(run: tuple[SimulateSummary, Path]) -> None:
+    config = tomllib.loads(run[0].config_path.read_text(encoding="utf-8"))
+    displays = [item["display_phone_number"] for item in config["phone_numbers"]]
+    assert len(set(displays)) == len(displays) == 4
+    for item in config["phone_numbers"]:
+        parsed = phonenumbers.parse("+" + item["display_phone_number"])
+        assert item["display_phone_number"].isdigit() and phonenumbers.is_valid_number(parsed)
+        assert phonenumbers.region_code_for_number(parsed) == COUNTRY_OF_ZONE[item["timezone"]]
+
+
+def test_files_are_in_the_summary_and_deterministic(tmp_path: Path) -> None:
+    first = simulate(SimulateSettings(out=tmp_path / "a", contacts=40, days=20, seed=3))
+    again = simulate(SimulateSettings(out=tmp_path / "b", contacts=40, days=20, seed=3))
+    written = sorted((first.out / FOLDER).glob("*.json"))
+    assert written and set(written) <= set(first.files)
+    for path in written:
+        assert path.read_bytes() == (again.out / FOLDER / path.name).read_bytes()
+    assert first.pricing_analytics == again.pricing_analytics == len(written_points(first.out)) > 0
+    # a second run into the same folder leaves no file of the first behind
+    other = simulate(SimulateSettings(out=tmp_path / "a", contacts=40, days=20, seed=3, start=date(2026, 5, 3)))
+    assert set((other.out / FOLDER).glob("*.json")) == {path for path in other.files if FOLDER in str(path)}

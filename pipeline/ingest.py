@@ -71,7 +71,9 @@ def ingest(lake_dir: Path, inputs: list[Path], progress: Progress | None = None,
     files = expand(inputs)
     if not files:
         raise InputError("no input files found in " + ", ".join(str(p) for p in inputs))
-    with locking.exclusive(lake_dir / ".ingest.lock", f"an ingest into {lake_dir}"):
+    what = f"an ingest into {lake_dir}"
+    with locking.exclusive(lake_dir / lake.LOCK, what, label=what):
+        lake.recover(lake_dir)                  # an ingest killed half-way through its commit
         manifest = _read_manifest(lake_dir)
         fresh = [f for f in files if not skip_known or manifest.get(str(f.resolve())) != _fingerprint(f)]
         sources = [detect(path) for path in fresh]
@@ -123,9 +125,12 @@ def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None
             summary.files.append(counts)
         _count_duplicates(con, lake_dir, sources, summary)
         locking.crash_point("ingest.merge")
+        renames: list[tuple[Path, Path]] = []
         for dataset_name in summary.datasets:
-            summary.partitions_written += _merge(con, lake_dir, schema.DATASETS[dataset_name])
-        summary.partitions_written += _write_quarantine(con, lake_dir)
+            renames += _merge(con, lake_dir, schema.DATASETS[dataset_name])
+        renames += _write_quarantine(con, lake_dir)
+        lake.commit(lake_dir, renames)                  # every changed lake file, as one change
+        summary.partitions_written = len(renames)
         summary.quarantine_reasons = dict(
             con.execute("select reason, count(*) from staged_quarantine group by 1 order by 1").fetchall()
         )
@@ -275,11 +280,15 @@ def _key_type(dataset: schema.Dataset, column: str) -> str:
     return "bigint" if str(arrow_type) == "int64" else "varchar"
 
 
-def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Dataset) -> int:
-    """Merge staged rows into the lake; rewrite only partitions whose rows change."""
+def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path,
+           dataset: schema.Dataset) -> list[tuple[Path, Path]]:
+    """Merge staged rows with the lake; stage a new file for each partition whose rows change.
+
+    Returns (staged file, lake file) pairs for lake.commit.
+    """
     staged = f"staged_{dataset.name}"
     if not _table_exists(con, staged) or not con.execute(f"select count(*) from {staged}").fetchall()[0][0]:
-        return 0
+        return []
     columns = [f.name for f in dataset.schema]
     column_list = ", ".join(columns)
     keys = ", ".join(dataset.key)
@@ -352,8 +361,8 @@ def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Datas
     """)
     changed = [row[0] for row in con.execute("select partition from changed_partitions order by 1").fetchall()]
     if not changed:
-        return 0
-    staging_dir = lake.dataset_dir(lake_dir, dataset.name) / ".writing"
+        return []
+    staging_dir = lake.dataset_dir(lake_dir, dataset.name) / lake.STAGING
     shutil.rmtree(staging_dir, ignore_errors=True)
     staging_dir.parent.mkdir(parents=True, exist_ok=True)
     con.execute(f"""
@@ -364,14 +373,13 @@ def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Datas
         ) to '{_sql_path(staging_dir)}'
         (format parquet, compression zstd, partition_by (partition), write_partition_columns false)
     """)
+    renames = []
     for part in changed:
         written = sorted((staging_dir / f"partition={part}").glob("*.parquet"))
         if len(written) != 1:
             raise RuntimeError(f"expected one Parquet file for partition {part}, DuckDB wrote {len(written)}")
-        final = lake.partition_path(lake_dir, dataset, None if part == "all" else part)
-        lake.replace_atomically(written[0], final)
-    shutil.rmtree(staging_dir, ignore_errors=True)
-    return len(changed)
+        renames.append((written[0], lake.partition_path(lake_dir, dataset, None if part == "all" else part)))
+    return renames
 
 
 def _rank_expr(dataset: schema.Dataset) -> str:
@@ -397,8 +405,8 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _write_quarantine(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> int:
-    written = 0
+def _write_quarantine(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> list[tuple[Path, Path]]:
+    renames = []
     shas = [row[0] for row in con.execute(
         "select distinct source_sha256 from staged_quarantine order by 1").fetchall()]
     for sha in shas:
@@ -411,6 +419,5 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> int:
             f"to '{_sql_path(tmp)}' (format parquet, compression zstd)",
             [sha],
         )
-        lake.replace_atomically(tmp, final)
-        written += 1
-    return written
+        renames.append((tmp, final))
+    return renames

@@ -7,12 +7,17 @@ Layout under the lake folder:
     templates/data.parquet
     quarantine/source=<sha256 prefix>.parquet   (one file per rejected source file)
 Every file is written to a temporary name and renamed into place, so a reader
-sees either the old partition or the new one, never half of one.
+sees either the old partition or the new one, never half of one. The files one
+ingest changes are renamed as one commit: their list is journalled first
+(`_commit.json`), so an ingest killed between two renames is rolled forward by
+the next ingest or build (recover) before either reads the lake.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 from pipeline.locking import crash_point
@@ -52,6 +57,39 @@ def replace_atomically(tmp: Path, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     crash_point("lake.replace")
     os.replace(tmp, final)
+
+
+LOCK = ".ingest.lock"      # held by an ingest (writing) and by a build (reading the lake)
+JOURNAL = "_commit.json"
+STAGING = ".writing"       # <dataset>/.writing: files staged by an ingest, not yet renamed
+
+
+def commit(lake: Path, renames: list[tuple[Path, Path]]) -> None:
+    """Rename staged files into place (staged -> final) as one change (see the module doc)."""
+    if renames:
+        journal = lake / JOURNAL
+        tmp = journal.with_name(JOURNAL + ".tmp")
+        tmp.write_text(json.dumps([[str(staged.relative_to(lake)), str(final.relative_to(lake))]
+                                   for staged, final in renames]), encoding="utf-8")
+        os.replace(tmp, journal)
+    recover(lake)
+
+
+def recover(lake: Path) -> int:
+    """Finish a commit a killed ingest left half-done; clear its staging. Call under the lake's lock."""
+    journal = lake / JOURNAL
+    done = 0
+    if journal.is_file():
+        for staged, final in json.loads(journal.read_text(encoding="utf-8")):
+            if (lake / staged).exists():
+                replace_atomically(lake / staged, lake / final)
+                done += 1
+        journal.unlink()
+    for staging in lake.glob(f"*/{STAGING}"):
+        shutil.rmtree(staging, ignore_errors=True)
+    for leftover in lake.glob("quarantine/*.tmp"):
+        leftover.unlink(missing_ok=True)
+    return done
 
 
 def sql_list(paths: list[Path]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,11 +88,22 @@ def _references(sql: str) -> set[str]:
 
 def build(settings: Settings, as_of: datetime | None = None,
           on_model: Callable[[Model], None] | None = None) -> BuildSummary:
-    """Build the warehouse; one build per warehouse at a time (locking.Busy)."""
+    """Build the warehouse; one build per warehouse at a time, never beside an ingest (locking.Busy).
+
+    The models read the lake all through the build, so the build holds the lake's
+    lock: an ingest renaming partitions half-way would give tables of two lake states.
+    """
     target = settings.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
-    with locking.exclusive(target.with_name(target.name + ".lock"), f"a build of {target}"):
+    with locking.exclusive(target.with_name(target.name + ".lock"), f"a build of {target}"), lake_lock(settings):
+        lake.recover(settings.lake)             # an ingest killed half-way through its commit
         return _build(settings, target, as_of, on_model)
+
+
+def lake_lock(settings: Settings) -> AbstractContextManager[None]:
+    """The lake's lock, held while a build reads the lake."""
+    what = f"a build of {settings.warehouse}"
+    return locking.exclusive(settings.lake / lake.LOCK, what, label=what)
 
 
 def _build(settings: Settings, target: Path, as_of: datetime | None,

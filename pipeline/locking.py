@@ -26,7 +26,13 @@ class Busy(RuntimeError):
 
 
 @contextmanager
-def exclusive(lock_path: Path, what: str) -> Iterator[None]:
+def exclusive(lock_path: Path, what: str, label: str | None = None) -> Iterator[None]:
+    """Hold the lock for `what`, or raise Busy naming the holder.
+
+    `label` is written beside the holder's pid when one lock guards different
+    kinds of work (the lake: ingests write it, builds read it), so the refused
+    one can say what it waits for.
+    """
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(lock_path, "a+")
     try:
@@ -34,11 +40,15 @@ def exclusive(lock_path: Path, what: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder, _, holding = handle.read().strip().partition("\n")
+            holder = holder or "another process"
+            if holding and holding != what:
+                raise Busy(f"{what} must wait: {holding} is running ({holder}); "
+                           "try again when it has finished") from None
             raise Busy(f"{what} is already running ({holder}); try again when it has finished") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}")
+        handle.write(f"pid {os.getpid()}" + (f"\n{label}" if label else ""))
         handle.flush()
         yield
     finally:

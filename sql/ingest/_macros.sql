@@ -1,16 +1,17 @@
 -- Parsing helpers shared by the ingest validators. Each returns null when the
 -- value cannot be read, so a validator can tell "missing" from "unreadable".
 
--- ISO 8601 with an offset (Z, +05:30, +0530, +05) or Unix seconds; a timestamp
+-- ISO 8601 with an offset (Z or z, +05:30, +0530, +05) or Unix seconds; a timestamp
 -- without an offset is ambiguous and rejected. Years outside 2000..2099 are
--- rejected too (milliseconds passed as seconds land there).
+-- rejected too (milliseconds passed as seconds land there). DuckDB's cast reads
+-- only an upper-case Z (RFC 3339 allows both), hence upper().
 create or replace temp macro parse_ts_any(value) as
     case
         when regexp_full_match(value, '-?[0-9]{1,11}(\.[0-9]+)?') then to_timestamp(cast(value as double))
         when regexp_full_match(
             value,
             '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)'
-        ) then try_cast(value as timestamptz)
+        ) then try_cast(upper(value) as timestamptz)
     end;
 
 create or replace temp macro parse_ts(value) as

@@ -15,6 +15,7 @@ spread of timed kills:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -92,6 +93,13 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
         keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(path, keep)
         night2_files.append((keep, path))
+    # Night 2 also corrects a day-2 message: a later status and a time on day 5, so the
+    # message moves between lake partitions (the hardest case for a half-done ingest).
+    moved = next(record for record in map(json.loads, (project / "exports" / "messages" /
+                 "messages-2026-09-02.jsonl").read_text().splitlines()) if record["status"] == "delivered")
+    correction = work / "night2" / "exports" / "messages" / "corrections.jsonl"
+    correction.write_text(json.dumps({**moved, "status": "read", "timestamp": "2026-09-05T12:00:00Z"}) + "\n")
+    night2_files.append((correction, project / "exports" / "messages" / "corrections.jsonl"))
     first = nightly(project)
     assert first.returncode == 0, first.stderr
     night1 = state_of(project)
@@ -133,12 +141,12 @@ def check_kill_then_recover(nights: Nights, killed: subprocess.CompletedProcess[
 def kill_points(nights: Nights) -> list[str]:
     models = len(discover())
     lake_files = nights.lake_files_written
-    points = ["ingest.merge", "lake.replace:1", f"lake.replace:{lake_files}", "ingest.manifest",
-              "build.model:1", f"build.model:{models // 2}", f"build.model:{models}", "build.replace",
-              "report.write:1", "report.swap"]
+    points = ["ingest.merge", f"lake.replace:{lake_files // 2}", f"build.model:{models // 2}",
+              "build.replace", "report.write:1", "report.swap"]
     if CAMPAIGN:
-        points += [f"lake.replace:{n}" for n in range(2, lake_files)]
-        points += [f"build.model:{n}" for n in range(2, models) if n != models // 2]
+        points += [f"lake.replace:{n}" for n in range(1, lake_files + 1) if n != lake_files // 2]
+        points += ["ingest.manifest"]
+        points += [f"build.model:{n}" for n in range(1, models + 1) if n != models // 2]
         points += ["report.write:2"]
     only = os.environ.get("CONVO_CRASH_ONLY")         # one point, when chasing a failure
     return [only] if only else points

@@ -72,10 +72,19 @@ def api_key() -> str:
     return key
 
 
+def _check_key(key: str) -> None:
+    """An HTTP header carries printable ASCII only: anything else would fail inside httpx
+    (a traceback, or an error that repeats the header's value) on every request."""
+    if not (key.isascii() and key.isprintable()):
+        raise PullError(f"the API key in {KEY_VARIABLE} has characters an HTTP header cannot carry "
+                        "(non-ASCII or control characters): check its value")
+
+
 def pull(settings: PullSettings, key: str | None = None,
          on_page: Callable[[str, int, int], None] | None = None,
          sleep: Callable[[float], None] = time.sleep) -> PullSummary:
     secret = key if key is not None else api_key()
+    _check_key(secret)
     until = _utc(settings.until) if settings.until else datetime.now(timezone.utc).replace(microsecond=0)
     cursor_path = settings.out / CURSOR_FILE
     cursor = _read_cursor(cursor_path)

@@ -175,7 +175,7 @@ def test_simultaneous_messages_are_counted_together(tmp_path: Path) -> None:
     later.template(at, "marketing")
     con, _ = build_threads(project(tmp_path), [thread, later], tmp_path)
     assert con.execute("select message_id, is_service_window_open, conversation_id from int_bill_messages "
-                       "join int_bill_timeline using (message_id) order by message_id").fetchall() == [
+                       "order by message_id").fetchall() == [
         ("tie-01", True, "tie-01"),
         ("tie-02", True, "tie-01"),
         ("tie2-01", False, "tie2-01"),

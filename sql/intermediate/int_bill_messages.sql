@@ -8,7 +8,7 @@
 -- conversation_id) or 'message' (keyed by message_id).
 -- is_in_open_cbp_conversation: a template delivered under PMP inside a conversation of
 -- its category that opened under CBP and is still open (R20; the rules say its price).
--- The last per-thread step: everything after it counts across threads.
+-- The last per-thread step, with what the cross-thread stage needs of each message.
 with outbound as (
     select * from int_bill_outbound
 ),
@@ -28,9 +28,16 @@ service_conversations as (
 assigned as (
     select
         outbound.message_id,
+        outbound.tenant_id,
+        outbound.phone_number_id,
+        outbound.market,
         outbound.is_template,
         outbound.category,
+        outbound.event_at,
+        outbound.billing_date,
+        outbound.billing_month,
         outbound.pricing_model,
+        timeline.is_service_window_open,
         case
             when timeline.is_in_entry_point_window then timeline.entry_point_message_id
             when outbound.is_template then template_conversations.conversation_id
@@ -51,6 +58,15 @@ assigned as (
 final as (
     select
         assigned.message_id,
+        assigned.tenant_id,
+        assigned.phone_number_id,
+        assigned.market,
+        assigned.category,
+        assigned.event_at,
+        assigned.billing_date,
+        assigned.billing_month,
+        assigned.is_in_entry_point_window,
+        assigned.is_service_window_open,
         assigned.conversation_id,
         assigned.conversation_category,
         case when assigned.pricing_model = 'CBP' then 'conversation' else 'message' end as unit,

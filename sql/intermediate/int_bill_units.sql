@@ -1,6 +1,8 @@
--- one row per scenario x billable unit: a CBP conversation or a PMP delivered outbound
--- message, free ones included. Scenario 'actual' is the bill (billable_units); A, B,
--- C ... re-price every unit under one regime (regime_whatif). The cross-thread stage:
+-- one row per billable unit of the bill (scenario 'actual': a CBP conversation or a PMP
+-- delivered outbound message, free ones included; units = 1), and, for each what-if
+-- scenario (A, B, C ...: one regime applied to every date, regime_whatif), one row per
+-- billing_date x phone_number_id x market x category x pricing_type x tier x rate with
+-- its units added up (unit_id null). The cross-thread stage:
 -- 1. price each unit by its rule (int_bill_rules_daily): inside a free entry point
 --    window; (the bill only) a template inside a CBP conversation of its category still
 --    open after the switch (R20); inside an open customer service window; or outside
@@ -14,15 +16,9 @@
 -- Counting needs an order only on the few days where a count crosses an allowance or a
 -- tier boundary: units are counted per day, days accumulate in date order, and only the
 -- units of a crossing day are ranked (by delivery, then unit_id: the same every run).
-with outbound as (
-    select * from int_bill_outbound
-),
-
-timeline as (
-    select * from int_bill_timeline
-),
-
-bill_messages as (
+-- The units of every scenario are never stored: each step recomputes them from
+-- int_bill_messages (a scan and joins with small tables) instead of holding them.
+with bill_messages as not materialized (
     select * from int_bill_messages
 ),
 
@@ -38,6 +34,11 @@ rates as (
     select * from int_bill_rate_quarters
 ),
 
+rate_keys as (
+    select distinct quarter_start, market, category, currency
+    from rates
+),
+
 -- messages per conversation: all of them (as if CBP applied at every date), and those
 -- the bill counts in it (delivered on CBP dates)
 conversation_sizes as (
@@ -47,27 +48,6 @@ conversation_sizes as (
         count(*) filter (where unit = 'conversation') as billed_messages_count
     from bill_messages
     group by conversation_id
-),
-
-described as (
-    select
-        outbound.message_id,
-        outbound.tenant_id,
-        outbound.phone_number_id,
-        outbound.market,
-        outbound.category,
-        outbound.event_at,
-        outbound.billing_date,
-        outbound.billing_month,
-        bill_messages.conversation_id,
-        bill_messages.conversation_category,
-        bill_messages.unit as bill_unit,
-        bill_messages.is_in_open_cbp_conversation,
-        timeline.is_in_entry_point_window,
-        timeline.is_service_window_open
-    from outbound
-    join bill_messages using (message_id)
-    join timeline using (message_id)
 ),
 
 conversations as (
@@ -87,12 +67,12 @@ conversations as (
         openers.is_service_window_open,
         conversation_sizes.all_messages_count,
         conversation_sizes.billed_messages_count
-    from described as openers
+    from bill_messages as openers
     join conversation_sizes using (conversation_id)
     where openers.message_id = openers.conversation_id
 ),
 
-single_messages as (
+single_messages as not materialized (
     select
         'message' as unit,
         message_id as unit_id,
@@ -103,16 +83,16 @@ single_messages as (
         event_at as started_at,
         billing_date,
         billing_month,
-        bill_unit,
+        unit as bill_unit,
         is_in_entry_point_window,
         is_in_open_cbp_conversation,
         is_service_window_open,
         1 as all_messages_count,
         1 as billed_messages_count
-    from described
+    from bill_messages
 ),
 
-candidates as (
+candidates as not materialized (
     select rules.scenario, rules.regime, rules.pricing_model, conversations.*, rules.in_entry_point_window,
         rules.in_open_cbp_conversation, rules.in_service_window, rules.outside_service_window, rules.rate_category,
         rules.free_allowance, rules.free_allowance_per
@@ -143,7 +123,7 @@ candidates as (
         and rules.scenario = 'actual'
 ),
 
-typed as (
+typed as not materialized (
     select
         candidates.scenario,
         candidates.regime,
@@ -177,97 +157,89 @@ typed as (
     left join numbers using (phone_number_id)
 ),
 
--- 2. allowances
-allowance_units as (
-    select * from typed
-    where rule_pricing_type = 'regular' and free_allowance is not null
-),
-
-allowance_days as (
-    select
-        scenario, allowance_holder, billing_month, category, billing_date,
-        min(free_allowance) as month_allowance,
-        count(*) as day_units
-    from allowance_units
-    group by scenario, allowance_holder, billing_month, category, billing_date
-),
-
+-- 2. allowances: per holder x month x category, the units before each day
 allowance_spans as (
     select
         *,
         sum(day_units) over (
             partition by scenario, allowance_holder, billing_month, category
             order by billing_date rows between unbounded preceding and current row
-        ) as through_day
-    from allowance_days
+        ) - day_units as before_day
+    from (
+        select
+            scenario, allowance_holder, billing_month, category, billing_date,
+            min(free_allowance) as month_allowance,
+            count(*) as day_units
+        from typed
+        where rule_pricing_type = 'regular' and free_allowance is not null
+        group by scenario, allowance_holder, billing_month, category, billing_date
+    )
 ),
 
-allowance_placed as (
+allowance_crossings as (
     select
-        allowance_units.*,
-        allowance_spans.month_allowance,
-        allowance_spans.through_day - allowance_spans.day_units as before_day,
-        allowance_spans.through_day
-    from allowance_units
-    join allowance_spans using (scenario, allowance_holder, billing_month, category, billing_date)
-),
-
-allowance_decided as (
-    select *, through_day <= month_allowance as is_free_tier
-    from allowance_placed
-    where through_day <= month_allowance or before_day >= month_allowance
-    union all
-    select
-        *,
-        before_day + row_number() over (
-            partition by scenario, allowance_holder, billing_month, category, billing_date
-            order by started_at, unit_id
-        ) <= month_allowance as is_free_tier
-    from allowance_placed
-    where before_day < month_allowance and through_day > month_allowance
-),
-
-allowed as (
-    select
-        * exclude (month_allowance, before_day, through_day, is_free_tier),
-        case when is_free_tier then 'free_tier' else rule_pricing_type end as pricing_type
-    from allowance_decided
-    union all
-    select *, rule_pricing_type as pricing_type
+        typed.scenario,
+        typed.unit,
+        typed.unit_id,
+        allowance_spans.before_day + row_number() over (
+            partition by typed.scenario, typed.allowance_holder, typed.billing_month, typed.category, typed.billing_date
+            order by typed.started_at, typed.unit_id
+        ) <= allowance_spans.month_allowance as is_free_tier
     from typed
-    where rule_pricing_type is distinct from 'regular' or free_allowance is null
+    join allowance_spans
+        on allowance_spans.scenario = typed.scenario
+        and allowance_spans.allowance_holder = typed.allowance_holder
+        and allowance_spans.billing_month = typed.billing_month
+        and allowance_spans.category = typed.category
+        and allowance_spans.billing_date = typed.billing_date
+        and allowance_spans.before_day < allowance_spans.month_allowance
+        and allowance_spans.before_day + allowance_spans.day_units > allowance_spans.month_allowance
+    where typed.rule_pricing_type = 'regular' and typed.free_allowance is not null
 ),
 
--- 3. volume tiers
-charged as (
-    select * from allowed
-    where pricing_type = 'regular'
-),
-
-rate_keys as (
-    select distinct quarter_start, market, category, currency
-    from rates
-),
-
-tier_days as (
+allowed as not materialized (
     select
-        scenario, tenant_id, market, rate_category, currency, billing_month, billing_date,
-        count(*) as day_units
-    from charged
-    group by scenario, tenant_id, market, rate_category, currency, billing_month, billing_date
+        typed.*,
+        case
+            when typed.rule_pricing_type = 'regular' and typed.free_allowance is not null and (
+                allowance_spans.before_day + allowance_spans.day_units <= allowance_spans.month_allowance
+                or allowance_crossings.is_free_tier
+            ) then 'free_tier'
+            else typed.rule_pricing_type
+        end as pricing_type
+    from typed
+    left join allowance_spans
+        on allowance_spans.scenario = typed.scenario
+        and allowance_spans.allowance_holder = typed.allowance_holder
+        and allowance_spans.billing_month = typed.billing_month
+        and allowance_spans.category = typed.category
+        and allowance_spans.billing_date = typed.billing_date
+    left join allowance_crossings
+        on allowance_crossings.scenario = typed.scenario
+        and allowance_crossings.unit = typed.unit
+        and allowance_crossings.unit_id = typed.unit_id
 ),
 
+-- 3. volume tiers: per tenant x market x rate category x currency x month, the charged
+-- units before each day; the tier of a day whose units all fall in one tier
 tier_spans as (
     select
-        *,
-        sum(day_units) over (
-            partition by scenario, tenant_id, market, rate_category, currency, billing_month
-            order by billing_date rows between unbounded preceding and current row
-        ) as through_day
-    from tier_days
+        tier_days.*,
+        sum(tier_days.day_units) over (
+            partition by tier_days.scenario, tier_days.tenant_id, tier_days.market, tier_days.rate_category,
+                tier_days.currency, tier_days.billing_month
+            order by tier_days.billing_date rows between unbounded preceding and current row
+        ) - tier_days.day_units as before_day
+    from (
+        select
+            scenario, tenant_id, market, rate_category, currency, billing_month, billing_date,
+            count(*) as day_units
+        from allowed
+        where pricing_type = 'regular'
+        group by scenario, tenant_id, market, rate_category, currency, billing_month, billing_date
+    ) as tier_days
 ),
 
--- the tier of a day whose units all fall in one tier; null on a crossing day
 day_tiers as (
     select
         tier_spans.*,
@@ -285,66 +257,91 @@ day_tiers as (
         and rates.market = tier_spans.market
         and rates.category = tier_spans.rate_category
         and rates.currency = tier_spans.currency
-        and rates.tier_from <= tier_spans.through_day - tier_spans.day_units + 1
-        and (rates.tier_to is null or tier_spans.through_day <= rates.tier_to)
+        and rates.tier_from <= tier_spans.before_day + 1
+        and (rates.tier_to is null or tier_spans.before_day + tier_spans.day_units <= rates.tier_to)
 ),
 
-charged_placed as (
+tier_crossings as (
     select
-        charged.*,
-        day_tiers.is_rated,
-        day_tiers.day_tier,
-        day_tiers.day_rate_micros,
-        day_tiers.through_day - day_tiers.day_units as before_day
-    from charged
-    join day_tiers using (scenario, tenant_id, market, rate_category, currency, billing_month, billing_date)
-),
-
-crossing as (
-    select
-        *,
-        before_day + row_number() over (
-            partition by scenario, tenant_id, market, rate_category, currency, billing_date
-            order by started_at, unit_id
-        ) as tier_position
-    from charged_placed
-    where is_rated and day_tier is null
-),
-
-priced as (
-    select * exclude (is_rated, day_tier, day_rate_micros, before_day), day_tier as tier, day_rate_micros as rate_micros
-    from charged_placed
-    where not is_rated or day_tier is not null
-    union all
-    select
-        crossing.* exclude (is_rated, day_tier, day_rate_micros, before_day, tier_position),
+        ranked.scenario,
+        ranked.unit,
+        ranked.unit_id,
         rates.tier,
         rates.rate_micros
-    from crossing
+    from (
+        select
+            allowed.scenario,
+            allowed.unit,
+            allowed.unit_id,
+            allowed.market,
+            allowed.rate_category,
+            allowed.currency,
+            allowed.billing_date,
+            day_tiers.before_day + row_number() over (
+                partition by allowed.scenario, allowed.tenant_id, allowed.market, allowed.rate_category,
+                    allowed.currency, allowed.billing_date
+                order by allowed.started_at, allowed.unit_id
+            ) as tier_position
+        from allowed
+        join day_tiers
+            on day_tiers.scenario = allowed.scenario
+            and day_tiers.tenant_id = allowed.tenant_id
+            and day_tiers.market = allowed.market
+            and day_tiers.rate_category = allowed.rate_category
+            and day_tiers.currency = allowed.currency
+            and day_tiers.billing_date = allowed.billing_date
+            and day_tiers.is_rated
+            and day_tiers.day_tier is null
+        where allowed.pricing_type = 'regular'
+    ) as ranked
     left join rates
-        on rates.quarter_start = cast(date_trunc('quarter', crossing.billing_date) as date)
-        and rates.market = crossing.market
-        and rates.category = crossing.rate_category
-        and rates.currency = crossing.currency
-        and crossing.tier_position >= rates.tier_from
-        and (rates.tier_to is null or crossing.tier_position <= rates.tier_to)
+        on rates.quarter_start = cast(date_trunc('quarter', ranked.billing_date) as date)
+        and rates.market = ranked.market
+        and rates.category = ranked.rate_category
+        and rates.currency = ranked.currency
+        and ranked.tier_position >= rates.tier_from
+        and (rates.tier_to is null or ranked.tier_position <= rates.tier_to)
 ),
 
--- the what-if scenarios keep no unit_id: regime_whatif only adds them up
+priced as not materialized (
+    select
+        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, started_at),
+        case when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_tier, tier_crossings.tier) end as tier,
+        case
+            when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_rate_micros, tier_crossings.rate_micros)
+            when allowed.pricing_type is not null then 0
+        end as rate_micros
+    from allowed
+    left join day_tiers
+        on allowed.pricing_type = 'regular'
+        and day_tiers.scenario = allowed.scenario
+        and day_tiers.tenant_id = allowed.tenant_id
+        and day_tiers.market = allowed.market
+        and day_tiers.rate_category = allowed.rate_category
+        and day_tiers.currency = allowed.currency
+        and day_tiers.billing_date = allowed.billing_date
+    left join tier_crossings
+        on tier_crossings.scenario = allowed.scenario
+        and tier_crossings.unit = allowed.unit
+        and tier_crossings.unit_id = allowed.unit_id
+),
+
 final as (
     select
-        scenario, unit, case when scenario = 'actual' then unit_id end as unit_id, regime, pricing_model, tenant_id, phone_number_id, market, category,
+        scenario, unit, unit_id, 1 as units, regime, pricing_model, tenant_id, phone_number_id, market, category,
         pricing_type, rate_category, billing_date, billing_month, messages_count, tier, rate_micros,
-        rate_micros as cost_micros, currency
+        rate_micros as cost_micros, case when rate_micros is null then 1 else 0 end as unpriced_units, currency
     from priced
+    where scenario = 'actual'
     union all
     select
-        scenario, unit, case when scenario = 'actual' then unit_id end, regime, pricing_model, tenant_id,
-        phone_number_id, market, category, pricing_type, rate_category, billing_date, billing_month, messages_count,
-        cast(null as varchar),
-        case when pricing_type is not null then 0 end, case when pricing_type is not null then 0 end, currency
-    from allowed
-    where pricing_type is distinct from 'regular'
+        scenario, unit, cast(null as varchar), count(*), regime, pricing_model, tenant_id, phone_number_id, market,
+        category, pricing_type, rate_category, billing_date, billing_month, sum(messages_count), tier, rate_micros,
+        sum(rate_micros), count(*) filter (where rate_micros is null), currency
+    from priced
+    where scenario <> 'actual'
+    group by scenario, unit, regime, pricing_model, tenant_id, phone_number_id, market, category, pricing_type,
+        rate_category, billing_date, billing_month, tier, rate_micros, currency
 )
 
 select * from final

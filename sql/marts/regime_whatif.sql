@@ -18,10 +18,10 @@ what_if as (
         any_value(pricing_model) as pricing_model,
         any_value(tenant_id) as tenant_id,
         any_value(currency) as currency,
-        count(*) as units,
-        count(*) filter (where pricing_type = 'regular') as charged_units,
+        sum(units) as units,
+        sum(units) filter (where pricing_type = 'regular') as charged_units,
         sum(cost_micros) as cost_micros,
-        count(*) filter (where cost_micros is null) as unpriced_units
+        sum(unpriced_units) as unpriced_units
     from units
     where scenario <> 'actual'
     group by billing_month, phone_number_id, scenario

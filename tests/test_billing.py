@@ -487,8 +487,8 @@ def test_wasted_spend_reasons(scenarios) -> None:
         ("e4-pmp-04", "free_form_outside_window", 0, "USD", "PMP", None, date(2025, 8, 13)),
         # E4: the template at +72 h, outside every window, got no reply
         ("e4-pmp-06", "unanswered_re_engagement", 50_000, "USD", "PMP", "marketing_tpl", date(2025, 8, 15)),
-        # no reply within 24 h; waste-02 got one (waste-03) and waste-04 is too recent to judge
-        ("waste-01", "unanswered_re_engagement", 50_000, "USD", "PMP", "marketing_tpl", date(2025, 9, 2)),
+        # not waste: waste-01 went to a contact who had never written (acquisition, not
+        # re-engagement); waste-02 got a reply (waste-03); waste-04 is too recent to judge
     ]
 
 

@@ -7,9 +7,12 @@
 --   template that opened the charged conversation; the cost is the unit's.
 -- * free_form_outside_window: a free-form message that failed with Meta's error 131047
 --   (re-engagement, R5) because no window was open: never billed (cost 0), but lost.
--- * unanswered_re_engagement: a charged template delivered outside the window that got
---   no inbound message within re_engagement_reply_within_hours (data/pricing_policy.csv);
---   templates delivered less than that before the build's as-of are not judged yet.
+-- * unanswered_re_engagement: a charged marketing or utility template delivered outside
+--   the window to a contact who had written before (re-engaging a known contact) that
+--   got no inbound message within re_engagement_reply_within_hours
+--   (data/pricing_policy.csv); templates delivered less than that before the build's
+--   as-of are not judged yet. Authentication templates (one-time codes) expect no
+--   reply, and a first contact is acquisition, not re-engagement: neither is waste.
 with units as (
     select * from billable_units
 ),
@@ -42,6 +45,7 @@ charged_templates as (
         outbound.event_at,
         timeline.is_service_window_open,
         timeline.next_inbound_at,
+        timeline.last_inbound_at,
         calendar.re_engagement_reply_within
     from units
     join outbound
@@ -75,6 +79,8 @@ unanswered as (
         charged_templates.*
     from charged_templates
     where not charged_templates.is_service_window_open
+        and charged_templates.last_inbound_at is not null
+        and charged_templates.category in ('marketing', 'utility')
         and charged_templates.event_at + charged_templates.re_engagement_reply_within <= getvariable('as_of')
         and (charged_templates.next_inbound_at is null
             or charged_templates.next_inbound_at > charged_templates.event_at + charged_templates.re_engagement_reply_within)

@@ -93,10 +93,10 @@ settled as (
     select
         *,
         reach_earliest is not null
-            and (reach_before is null or reach_earliest.started_at - reach_before >= cbp_conversation_length)
+            and (reach_before is null or reach_earliest.started_at >= reach_before + cbp_conversation_length)
             as is_service_open,
         reach_earliest is not null
-            and not (reach_before is null or reach_earliest.started_at - reach_before >= cbp_conversation_length)
+            and not (reach_before is null or reach_earliest.started_at >= reach_before + cbp_conversation_length)
             as is_chained
     from reached
 ),

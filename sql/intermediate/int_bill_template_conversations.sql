@@ -61,7 +61,7 @@ reached as (
 settled as (
     select
         *,
-        not (reach_before is null or reach_earliest.started_at - reach_before >= cbp_conversation_length)
+        not (reach_before is null or reach_earliest.started_at >= reach_before + cbp_conversation_length)
             as is_chained
     from reached
 ),

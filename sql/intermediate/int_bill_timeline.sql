@@ -55,7 +55,7 @@ windowed as (
 final as (
     select
         windowed.message_id,
-        coalesce(windowed.event_at - windowed.last_inbound_at < calendar.customer_service_window, false)
+        coalesce(windowed.event_at < windowed.last_inbound_at + calendar.customer_service_window, false)
             as is_service_window_open,
         windowed.last_inbound_at,
         windowed.next_inbound_at,

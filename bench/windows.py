@@ -229,17 +229,19 @@ def child_thread_stage(folder: Path) -> dict[str, object]:
     con = _connect(settings, copy)
     models = [model for model in discover() if model.name in THREAD_MODELS]
     per_model: dict[str, float] = {}
+    cpu_per_model: dict[str, float] = {}
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     for model in models:
-        begun = time.perf_counter()
+        begun, cpu_begun = time.perf_counter(), _cpu_seconds()
         _run(con, model)
         per_model[model.name] = time.perf_counter() - begun
+        cpu_per_model[model.name] = _cpu_seconds() - cpu_begun
     seconds = time.perf_counter() - started
     rows = {name: con.execute(f"select count(*) from {name}").fetchall()[0][0] for name in per_model}
     con.close()
     copy.unlink()
-    return {"seconds": seconds, "models": per_model, "rows": rows, "peak_rss_mb": _peak_rss_mb(),
+    return {"seconds": seconds, "models": per_model, "cpu": cpu_per_model, "rows": rows, "peak_rss_mb": _peak_rss_mb(),
             "cpu_seconds": _cpu_seconds() - cpu_before}
 
 
@@ -316,7 +318,7 @@ def main() -> None:
     print(f"windows + lifecycle: {stage['seconds']:.1f} s ({stage['cpu_seconds']:.0f} s CPU), "
           f"peak RSS {stage['peak_rss_mb']:,.0f} MB")
     for name, seconds in stage["models"].items():
-        print(f"  {name:<30} {seconds:6.2f} s {stage['rows'][name]:>12,} rows")
+        print(f"  | `{name}` | {stage['rows'][name]:,} | {seconds:.1f} s | {stage['cpu'][name]:.1f} s |")
     full = {"seconds": float("nan"), "peak_rss_mb": float("nan")}
     if args.full:
         full = _in_child("build", args.dir)

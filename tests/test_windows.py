@@ -203,9 +203,13 @@ def test_in_service_window_macro(con: duckdb.DuckDBPyConnection, moment: datetim
 
 def test_windows_follow_the_as_of(tmp_path: Path) -> None:
     # Messages after the build's as-of do not exist yet for the per-thread models.
-    con = warehouse(tmp_path, SCENARIOS, as_of=T0 + 30 * H)
+    con, summary = build_warehouse(tmp_path, SCENARIOS, as_of=T0 + 30 * H)
     assert windows(con, "BR.exact") == [(1, T0, T0 + 24 * H, T0 + 48 * H, 2)]
     assert con.execute("select as_of from int_thread_as_of").fetchone() == (T0 + 30 * H,)
+    assert [line for line in summary.checks if line.startswith("conversations:")] == [
+        "conversations: 7 rebuilt; nothing exported to compare with (no conversation records, "
+        "no webhook events naming a conversation)",
+    ]
 
 
 def test_duplicates_and_out_of_order_input_give_the_same_tables(tmp_path: Path,

@@ -33,7 +33,8 @@ final as (
     select
         case
             when totals.exported = 0 then format(
-                'conversations: {:,} rebuilt; no exported records or webhook events to compare with',
+                'conversations: {:,} rebuilt; nothing exported to compare with (no conversation records, '
+                    || 'no webhook events naming a conversation)',
                 totals.rebuilt
             )
             else format(

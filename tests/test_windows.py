@@ -275,14 +275,20 @@ def test_window_and_timeout_lengths_come_from_the_policy_file(tmp_path: Path,
     ("customer_service_window_hours,24,hours,2020-01-01,2026-01-01,R4,x\n",
      ": no row in force on 2026-11-01 for customer_service_window_hours, platform_conversation_timeout_hours"),
 ])
-def test_policy_errors_are_one_line_naming_file_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         rows: str, error: str) -> None:
+def test_policy_errors_are_one_line_naming_file_and_line(tmp_path: Path, rows: str, error: str) -> None:
     path = tmp_path / "policy.csv"
     path.write_text(POLICY_HEADER + rows)
-    monkeypatch.setattr(policy, "default_path", lambda: path)
     with pytest.raises(BuildError) as raised:
-        warehouse(tmp_path / "run", SCENARIOS[:1], as_of=AS_OF)
+        policy.apply(duckdb.connect(), AS_OF, path)
     assert str(raised.value) == f"{path}{error}"
+
+
+def test_a_bad_policy_file_stops_the_build_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "policy.csv"
+    path.write_text(POLICY_HEADER + "customer_service_window_hours,24h,hours,2020-01-01,,R4,x\n")
+    monkeypatch.setattr(policy, "default_path", lambda: path)
+    with pytest.raises(BuildError, match=r"policy.csv:2: value: must be a number, got '24h'$"):
+        warehouse(tmp_path / "run", SCENARIOS[:1], as_of=AS_OF)
 
 
 def test_policy_values_switch_on_their_effective_dates(tmp_path: Path) -> None:

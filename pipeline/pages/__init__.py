@@ -6,10 +6,13 @@ the order below. A report whose tables are missing from the warehouse is skipped
 
 from __future__ import annotations
 
-from pipeline.pages import outcomes, overview
+from pipeline.pages import money, outcomes, overview
 from pipeline.report import Report
 
 REPORTS: list[Report] = [
     overview.REPORT,
+    money.COSTS,
     outcomes.REPORT,
+    money.WASTED,
+    money.RECONCILIATION,
 ]

@@ -1,0 +1,165 @@
+"""Money reports: the monthly bill (with month-over-month change and a month-end
+forecast for the running month), wasted spend, and reconciliation with Meta.
+
+Money stays integer micro-units until here: it is rounded once, for display."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+from typing import Any
+
+from pipeline import charts
+from pipeline.report import Report, ReportContext, number
+
+MICROS = 1_000_000
+
+
+def money(micros: int | float | None, currency: str = "USD") -> str:
+    if micros is None:
+        return "–"
+    return f"{currency} {micros / MICROS:,.2f}"
+
+
+def change(current: int | None, previous: int | None) -> str:
+    if not previous:
+        return "new" if current else "–"
+    return f"{(current or 0) / previous * 100 - 100:+.1f}%"
+
+
+def _month(ctx: ReportContext) -> tuple[date | None, date | None]:
+    """The month shown (--month or the newest billing month) and the month before."""
+    months = [row[0] for row in ctx.con.execute(
+        "select distinct billing_month from costs_monthly order by 1").fetchall()]
+    if not months:
+        return None, None
+    chosen = date.fromisoformat(f"{ctx.month}-01") if ctx.month else months[-1]
+    earlier = [m for m in months if m < chosen]
+    return chosen, earlier[-1] if earlier else None
+
+
+def costs(ctx: ReportContext) -> dict[str, Any]:
+    con = ctx.con
+    month, previous = _month(ctx)
+    currency = (con.execute("select min(currency) from costs_monthly").fetchall()[0][0]) or "USD"
+    def breakdown(column: str) -> list[dict[str, str]]:
+        rows = con.execute(f"""
+            select {column} as label,
+                coalesce(sum(cost_micros) filter (where billing_month = ?), 0) as cost,
+                coalesce(sum(cost_micros) filter (where billing_month = ?), 0) as before,
+                coalesce(sum(units) filter (where billing_month = ? and pricing_type = 'regular'), 0) as charged,
+                coalesce(sum(units) filter (where billing_month = ?), 0) as units
+            from costs_monthly group by all
+            having cost > 0 or before > 0 or units > 0
+            order by cost desc, label
+        """, [month, previous, month, month]).fetchall()
+        return [{"label": label or "(unknown)", "cost": money(cost, currency), "cost_micros": int(cost),
+                 "previous": money(before, currency), "change": change(cost, before),
+                 "charged": number(charged), "units": number(units)} for label, cost, before, charged, units in rows]
+    total, total_before = con.execute(
+        "select coalesce(sum(cost_micros) filter (where billing_month = ?), 0), "
+        "coalesce(sum(cost_micros) filter (where billing_month = ?), 0) from costs_monthly",
+        [month, previous]).fetchall()[0]
+    monthly = con.execute(
+        "select billing_month, sum(cost_micros) from costs_monthly group by 1 order by 1").fetchall()
+    # Month-end forecast for the running month: the cost so far at the run-rate of its
+    # days with data (an estimate, and labelled so).
+    last_day = con.execute("select max(billing_date) from costs_daily where date_trunc('month', billing_date) = ?",
+                           [month]).fetchall()[0][0]
+    forecast = None
+    if month is not None and last_day is not None:
+        days_in_month = calendar.monthrange(month.year, month.month)[1]
+        elapsed = (last_day - month).days + 1
+        if elapsed < days_in_month:
+            forecast = int(total) * days_in_month // elapsed
+    markets = breakdown("market")
+    return {
+        "month_text": f"{month:%Y-%m}" if month else "no billed month",
+        "previous_text": f"{previous:%Y-%m}" if previous else "none",
+        "kpis": [
+            {"key": "cost", "value": money(total, currency), "label": f"bill for {month:%Y-%m}" if month else "bill"},
+            {"key": "change", "value": change(total, total_before), "label": "change on the month before"},
+            {"key": "forecast", "value": money(forecast, currency) if forecast is not None else "month complete",
+             "label": (f"month-end forecast (estimate: run-rate of {((last_day - month).days + 1)} days)"
+                       if forecast is not None else "no forecast needed")},
+        ],
+        "trend": charts.column_chart("Bill per month", [f"{m:%Y-%m}" for m, _ in monthly],
+                                     {currency: [int(c) / MICROS for _, c in monthly]}, fmt="{:,.2f}", every=1),
+        "market_chart": charts.bar_chart(f"Cost by market, {month:%Y-%m}" if month else "Cost by market",
+                                         [(r["label"], r["cost_micros"] / MICROS, r["cost"]) for r in markets[:12]]),
+        "markets": markets,
+        "countries": breakdown("country_code")[:20],
+        "categories": breakdown("category"),
+        "pricing_types": breakdown("pricing_type"),
+        "total_micros": int(total),
+    }
+
+
+def wasted(ctx: ReportContext) -> dict[str, Any]:
+    con = ctx.con
+    currency = (con.execute("select min(currency) from wasted_spend").fetchall()[0][0]) or "USD"
+    reasons = con.execute("""
+        select reason, count(*), sum(cost_micros) from wasted_spend group by 1 order by 3 desc, 1
+    """).fetchall()
+    templates = con.execute("""
+        select coalesce(template_name, '(free-form)'), reason, count(*), sum(cost_micros)
+        from wasted_spend group by all order by 4 desc, 3 desc, 1, 2 limit 15
+    """).fetchall()
+    total = sum(int(cost) for _, _, cost in reasons)
+    return {
+        "kpis": [{"key": "wasted", "value": money(total, currency), "label": "spent where it was not needed"}] + [
+            {"key": reason, "value": number(count), "label": f"{reason.replace('_', ' ')} ({money(cost, currency)})"}
+            for reason, count, cost in reasons],
+        "template_chart": charts.bar_chart("Templates that waste most", [
+            (f"{name} · {reason.replace('_', ' ')}", int(cost) / MICROS, money(cost, currency))
+            for name, reason, _, cost in templates[:10]]),
+        "templates": [{"template": name, "reason": reason, "messages": number(count), "cost": money(cost, currency)}
+                      for name, reason, count, cost in templates],
+        "total_micros": total,
+    }
+
+
+def reconciliation(ctx: ReportContext) -> dict[str, Any]:
+    con = ctx.con
+    messages, agreeing = con.execute(
+        "select count(*), count(*) filter (where agrees) from pricing_reconciliation").fetchall()[0]
+    disagreements = con.execute("""
+        select estimated_pricing_type, meta_pricing_type, estimated_category, meta_category, count(*)
+        from pricing_reconciliation where not agrees group by all order by 5 desc limit 10
+    """).fetchall()
+    analytics = con.execute("""
+        select status, count(*), coalesce(sum(units), 0), coalesce(sum(meta_volume), 0),
+            coalesce(sum(cost_micros), 0), coalesce(sum(meta_cost_micros), 0)
+        from analytics_reconciliation group by 1 order by 1
+    """).fetchall()
+    conversations = con.execute(
+        "select outcome, count(*) from conversation_reconciliation group by 1 order by 1").fetchall()
+    rate = f"{agreeing / messages * 100:.2f}%" if messages else "–"
+    return {
+        "kpis": [
+            {"key": "pricing_agreement", "value": rate,
+             "label": f"of {number(messages)} messages with Meta's pricing object agree with our estimate"},
+            {"key": "conversations_matched", "value": number(sum(n for o, n in conversations if o == "matched")),
+             "label": f"of {number(sum(n for _, n in conversations))} conversations match the platform's export"},
+        ],
+        "disagreements": [{"ours": f"{et} / {ec}", "meta": f"{mt} / {mc}", "messages": number(n)}
+                          for et, mt, ec, mc, n in disagreements],
+        "analytics": [{"status": status, "rows": number(rows), "ours": number(units), "meta": number(volume),
+                       "cost": money(cost), "meta_cost": money(meta_cost)}
+                      for status, rows, units, volume, cost, meta_cost in analytics],
+        "conversations": [{"outcome": outcome, "count": number(n)} for outcome, n in conversations],
+        "rate": rate,
+    }
+
+
+COSTS = Report(name="costs", title="Monthly cost", template="costs.html", build=costs,
+               summary=lambda d: f"{d['month_text']}: by market, country, category and pricing type; forecast",
+               needs=("costs_monthly", "costs_daily"))
+WASTED = Report(name="wasted", title="Wasted spend", template="wasted.html", build=wasted,
+                summary=lambda d: "templates paid for while free-form was free, 131047 failures, "
+                                  "unanswered re-engagement",
+                needs=("wasted_spend",))
+RECONCILIATION = Report(name="reconciliation", title="Reconciliation with Meta", template="reconciliation.html",
+                        build=reconciliation,
+                        summary=lambda d: f"Meta's pricing objects agree on {d['rate']} of messages",
+                        needs=("pricing_reconciliation", "analytics_reconciliation", "conversation_reconciliation"))

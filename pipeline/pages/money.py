@@ -111,8 +111,9 @@ def wasted(ctx: ReportContext) -> dict[str, Any]:
             {"key": reason, "value": number(count), "label": f"{reason.replace('_', ' ')} ({money(cost, currency)})"}
             for reason, count, cost in reasons],
         "template_chart": charts.bar_chart("Templates that waste most", [
-            (f"{name} · {reason.replace('_', ' ')}", int(cost) / MICROS, money(cost, currency))
-            for name, reason, _, cost in templates[:10]]),
+            (name, int(cost) / MICROS, money(cost, currency)) for name, cost in con.execute("""
+                select coalesce(template_name, '(free-form)'), sum(cost_micros) from wasted_spend
+                group by 1 order by 2 desc, 1 limit 10""").fetchall()]),
         "templates": [{"template": name, "reason": reason, "messages": number(count), "cost": money(cost, currency)}
                       for name, reason, count, cost in templates],
         "total_micros": total,

@@ -26,8 +26,10 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
+# The benchmarks of bench/README.md (10 million messages each; slow, not part of test).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/windows.py
+	$(BIN)/python bench/billing.py
 
 clean:
 	rm -rf $(VENV) convo-demo .pytest_cache

@@ -8,9 +8,12 @@ the dataset (messages, conversations, events, templates) by the fields present.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
+import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +25,9 @@ import pyarrow as pa
 BATCH_LINES = 200_000
 CHUNK_BYTES = 32 * 1024 * 1024
 SNIFF_RECORDS = 50
+# No export writes a record this long: a longer line (a file with no newlines, a runaway
+# field) is quarantined by its first KiB instead of being held whole in memory.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 RAW_SCHEMA = pa.schema([("line", pa.int64()), ("raw", pa.string()), ("pre_reason", pa.string())])
 
@@ -39,6 +45,20 @@ def one_line(exc: BaseException) -> str:
     """An exception's text on one line (Arrow and others add newlines and control bytes)."""
     text = "".join(char if char.isprintable() else " " for char in str(exc))
     return " ".join(text.split()) or type(exc).__name__
+
+
+@dataclass
+class Position:
+    """How far a reader is through its file, in stored bytes (compressed, for .gz): for progress."""
+    bytes: int = 0
+
+
+def _stored_offset(handle: io.IOBase) -> int:
+    raw = getattr(handle, "fileobj", None) or handle     # gzip: the compressed file's offset
+    try:
+        return raw.tell()
+    except (OSError, ValueError):
+        return 0
 
 
 @dataclass(frozen=True)
@@ -188,15 +208,17 @@ def _dataset_from_name(path: Path) -> str | None:
     return None
 
 
-def iter_records(source: SourceFile, limit: int | None = None) -> Iterator[pa.RecordBatch]:
+def iter_records(source: SourceFile, limit: int | None = None,
+                 position: Position | None = None) -> Iterator[pa.RecordBatch]:
     """Batches of (line, raw JSON object text, pre_reason) for every record.
 
     A file damaged past reading (a corrupt gzip stream, a broken Parquet page)
-    raises InputError, one line, wherever in the file the damage is.
+    raises InputError, one line, wherever in the file the damage is. `position`,
+    when given, follows how much of the file the batches so far came from.
     """
     reader = {"jsonl": _jsonl, "json": _json_document, "csv": _csv, "parquet": _parquet}[source.format]
     try:
-        yield from reader(source.path, limit)
+        yield from reader(source.path, limit, position or Position())
     except InputError:
         raise
     except READ_ERRORS as exc:
@@ -210,23 +232,41 @@ def _batch(lines: list[int], raws: list[str], pre: list[str | None]) -> pa.Recor
     )
 
 
-def _jsonl(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+def _jsonl(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
     line_no = 0
     lines: list[int] = []
     raws: list[str] = []
     pre: list[str | None] = []
+    skipping = False          # inside a line past MAX_RECORD_BYTES, already quarantined
     with _open(path) as handle:
         rest = b""
         while True:
             chunk = handle.read(CHUNK_BYTES)
+            position.bytes = _stored_offset(handle)
+            if skipping:
+                end = chunk.find(b"\n")
+                if end < 0 and chunk:
+                    continue
+                chunk, skipping = chunk[end + 1:] if end >= 0 else b"", False
+                if not chunk:
+                    chunk = handle.read(CHUNK_BYTES)
+                    position.bytes = _stored_offset(handle)
             data = rest + chunk
             if not chunk:
                 parts, rest = ([data] if data else []), b""
             else:
                 parts = data.split(b"\n")
                 rest = parts.pop()
+            if len(rest) > MAX_RECORD_BYTES:
+                parts.append(rest)            # quarantined below by its head; the rest of it is skipped
+                rest, skipping = b"", True
             for part in parts:
                 line_no += 1
+                if len(part) > MAX_RECORD_BYTES:
+                    lines.append(line_no)
+                    raws.append(_decode(part[:1024])[0] + f"… [a line longer than {MAX_RECORD_BYTES:,} bytes, cut]")
+                    pre.append("malformed_json")
+                    continue
                 text, reason = _decode(part)
                 if not text.strip():
                     continue  # blank lines are not records
@@ -252,14 +292,18 @@ def _decode(part: bytes) -> tuple[str, str | None]:
         return part.decode("utf-8", errors="replace"), "invalid_utf8"
 
 
-def _json_document(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+def _json_document(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
+    if path.stat().st_size > STREAM_JSON_BYTES:
+        yield from _json_stream(path, limit, position)
+        return
     with _open(path) as handle:
         data = handle.read()
+        position.bytes = _stored_offset(handle)
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {one_line(exc)}") from None
-    if _is_api_page(document):
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
         records = document["data"]          # an API page {"data": [...], "page", "has_more"}
     elif isinstance(document, dict) and isinstance(document.get("pricing_analytics"), dict):
         # Meta's response: {"pricing_analytics": {"data": [{"data_points": [...]}, ...]}}
@@ -282,7 +326,163 @@ def _json_document(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
         )
 
 
-def _csv(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+# A JSON document bigger than this (on disk) is read as a stream, a record at a time:
+# an API page of a million records held as Python objects needs several GB.
+STREAM_JSON_BYTES = 32 * 1024 * 1024
+STREAM_CHUNK_CHARS = 4 * 1024 * 1024
+_NOT_SPACE = re.compile(r"[^ \t\r\n]")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")           # NaN, Infinity: orjson refuses them too
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+class _JsonText:
+    """One JSON document from a binary file, decoded a chunk at a time."""
+
+    def __init__(self, handle: io.BufferedIOBase, position: Position) -> None:
+        self.handle, self.position = handle, position
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.text, self.at, self.dropped, self.eof = "", 0, 0, False
+
+    def more(self) -> bool:
+        """Append the next chunk (dropping what was read); False at the end of the file."""
+        if self.eof:
+            return False
+        chunk = self.handle.read(STREAM_CHUNK_CHARS)
+        self.position.bytes = _stored_offset(self.handle)
+        self.eof = not chunk
+        self.dropped += self.at
+        self.text = self.text[self.at:] + self.decoder.decode(chunk, final=self.eof)
+        self.at = 0
+        return not self.eof
+
+    def peek(self) -> str:
+        """The next character that is not white space ('' at the end), not consumed."""
+        while True:
+            found = _NOT_SPACE.search(self.text, self.at)
+            if found:
+                self.at = found.start()
+                return self.text[self.at]
+            self.at = len(self.text)
+            if not self.more():
+                return ""
+
+    def expect(self, characters: str) -> str:
+        char = self.peek()
+        if not char or char not in characters:
+            raise self.error(f"expected {' or '.join(repr(c) for c in characters)}")
+        self.at += 1
+        return char
+
+    def value(self) -> tuple[object, str]:
+        """The next JSON value and its text as written."""
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.at)
+            except json.JSONDecodeError as exc:
+                if len(self.text) - self.at > MAX_RECORD_BYTES or not self.more():
+                    raise self.error(exc.msg, exc.pos) from None
+                continue
+            except RecursionError:
+                raise self.error("nested too deeply") from None
+            if (isinstance(value, (int, float)) and not isinstance(value, bool) and not self.eof
+                    and _NUMBER_TAIL.fullmatch(self.text, end) and self.more()):
+                continue                                # "12" or "0." at the chunk's end may go on
+
+            text, self.at = self.text[self.at:end], end
+            return value, text
+
+    def error(self, message: str, at: int | None = None) -> ValueError:
+        return ValueError(f"not valid JSON: {message} (character {self.dropped + (self.at if at is None else at)})")
+
+
+class _Records:
+    """Record texts gathered into batches, numbered from 1."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.count = limit, 0
+        self.numbers: list[int] = []
+        self.raws: list[str] = []
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.count >= self.limit
+
+    def add(self, raw: str) -> Iterator[pa.RecordBatch]:
+        self.count += 1
+        self.numbers.append(self.count)
+        self.raws.append(raw)
+        if len(self.raws) >= BATCH_LINES:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[pa.RecordBatch]:
+        if self.raws:
+            yield _batch(self.numbers, self.raws, [None] * len(self.raws))
+            self.numbers, self.raws = [], []
+
+
+def _json_stream(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
+    """Records of a big JSON document, as _json_document reads them: the elements of a
+    top-level array, of an object's `data` list (an API page) or of Meta's pricing_analytics
+    data points, else the object itself. Each record's text is kept as written."""
+    with _open(path) as handle:
+        stream = _JsonText(handle, position)
+        records = _Records(limit)
+
+        def elements() -> Iterator[pa.RecordBatch]:
+            stream.expect("[")
+            if stream.peek() == "]":
+                stream.at += 1
+                return
+            while not records.full:
+                yield from records.add(stream.value()[1])
+                if stream.expect(",]") == "]":
+                    return
+
+        first = stream.peek()
+        if first == "[":
+            yield from elements()
+        elif first == "{":
+            stream.expect("{")
+            members: list[str] = []
+            listed = closed = False
+            if stream.peek() == "}":
+                stream.at += 1
+                closed = True
+            while not closed and not records.full:
+                key, key_text = stream.value()
+                if not isinstance(key, str):
+                    raise stream.error("an object key must be a string")
+                stream.expect(":")
+                if key == "data" and stream.peek() == "[":
+                    listed = True
+                    yield from elements()
+                else:
+                    value, text = stream.value()
+                    members.append(f"{key_text}:{text}")
+                    if key == "pricing_analytics" and isinstance(value, dict):
+                        listed = True
+                        for block in value.get("data") or []:
+                            for point in (block.get("data_points") or []) if isinstance(block, dict) else []:
+                                yield from records.add(json.dumps(point))
+                if not records.full:
+                    closed = stream.expect(",}") == "}"
+            if closed and not listed:
+                yield from records.add("{" + ",".join(members) + "}")      # one object: one record
+        else:
+            raise InputError(f"{path}: a JSON export must be an API page, an array or an object")
+        if not records.full and stream.peek():
+            raise stream.error("extra data after the document")
+        yield from records.flush()
+
+
+def _csv(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
     with _open(path) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
         reader = csv.reader(text)
@@ -325,9 +525,11 @@ def _csv(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
             if limit is not None and len(lines) >= limit:
                 break
             if len(lines) >= BATCH_LINES:
+                position.bytes = _stored_offset(binary)
                 yield _batch(lines, raws, pre)
                 lines, raws, pre = [], [], []
         if lines:
+            position.bytes = _stored_offset(binary)
             yield _batch(lines, raws, pre)
 
 
@@ -342,7 +544,7 @@ def _csv_value(name: str, value: str) -> object:
     return value
 
 
-def _parquet(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
+def _parquet(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
     import duckdb
     import pyarrow.parquet as pq
 
@@ -365,6 +567,7 @@ def _parquet(path: Path, limit: int | None) -> Iterator[pa.RecordBatch]:
         raws = con.sql("select to_json(record)::varchar as raw from parquet_batch as record").to_arrow_table()
         con.unregister("parquet_batch")
         count = raws.num_rows if limit is None else min(raws.num_rows, limit - line)
+        position.bytes = path.stat().st_size * (line + count) // max(parquet.metadata.num_rows, 1)
         yield pa.RecordBatch.from_arrays(
             [
                 pa.array(range(line + 1, line + count + 1), pa.int64()),

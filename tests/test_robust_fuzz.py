@@ -15,6 +15,7 @@ ingested into a fresh lake and checked:
   documented reason;
 - every record the mutations left untouched is in the lake, and when nothing
   else in the file carries its key, exactly as a clean ingest stored it.
+The conversations page is fuzzed twice: read whole, and streamed as big documents are.
 
 Examples per test: 20 by default (the suite stays fast). A longer campaign:
     CONVO_FUZZ_EXAMPLES=2000 .venv/bin/python -m pytest tests/test_robust_fuzz.py -q
@@ -558,6 +559,19 @@ def test_fuzz_messages_parquet(corpus: dict[str, Base], data: st.DataObject) -> 
 @given(data=st.data())
 def test_fuzz_conversations_page(corpus: dict[str, Base], data: st.DataObject) -> None:
     _fuzz(corpus, "conversations-page-0001.json", data)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_conversations_page_streamed(corpus: dict[str, Base], data: st.DataObject) -> None:
+    """The same, through the streaming reader big documents take (its threshold set to 0)."""
+    from pipeline import readers
+
+    threshold, readers.STREAM_JSON_BYTES = readers.STREAM_JSON_BYTES, 0
+    try:
+        _fuzz(corpus, "conversations-page-0001.json", data)
+    finally:
+        readers.STREAM_JSON_BYTES = threshold
 
 
 @FUZZ

@@ -142,7 +142,7 @@ class Elements(HTMLParser):
 def test_contact_text_is_inert_and_phones_are_masked_in_chromium(pulled: tuple[Path, list[str]]) -> None:
     project, _ = pulled
     pages = sorted((project / "rep'orts").glob("*.html"))
-    assert [p.name for p in pages][:1] == ["index.html"] and len(pages) >= 2
+    assert "index.html" in [p.name for p in pages] and len(pages) >= 2
     shown_names = set()
     for page in pages:
         html = page.read_text()

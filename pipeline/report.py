@@ -12,6 +12,8 @@ killed half-way) sees the previous set or the new one, never an index of one
 night beside a report of another. A reports folder that is still a plain folder
 holding only report files becomes the link on the first run; one that holds
 anything else is left a folder, and each file is renamed into place instead.
+One writer at a time (a lock beside the folder): `convo report` during a
+nightly's report step is refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import jinja2
 
 from pipeline import __version__, charts, paths
 from pipeline.config import Settings
-from pipeline.locking import crash_point
+from pipeline.locking import Busy, crash_point, exclusive
 
 MASK = "•"
 
@@ -106,15 +108,22 @@ def registry() -> list[Report]:
 
 
 def render(settings: Settings, month: str | None = None, show_phones: bool = False) -> ReportSummary:
+    """Write the reports; one writer of a reports folder at a time (ReportError when busy)."""
     if not settings.warehouse.is_file():
         raise ReportError(f"no warehouse at {settings.warehouse}: run `convo build` first")
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    folder = settings.reports
+    folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con.execute("set TimeZone = 'UTC'")
-        con.execute("set enable_progress_bar = false")
-        return _render(con, settings, month, show_phones)
-    finally:
-        con.close()
+        with exclusive(folder.with_name(f".{folder.name}.lock"), f"writing the reports in {folder}"):
+            con = duckdb.connect(str(settings.warehouse), read_only=True)
+            try:
+                con.execute("set TimeZone = 'UTC'")
+                con.execute("set enable_progress_bar = false")
+                return _render(con, settings, month, show_phones)
+            finally:
+                con.close()
+    except Busy as exc:
+        raise ReportError(str(exc)) from None
 
 
 def _render(con: duckdb.DuckDBPyConnection, settings: Settings, month: str | None,
@@ -188,6 +197,7 @@ def publish(folder: Path, pages: dict[str, str]) -> None:
     for old in folder.parent.glob(f".{folder.name}.*"):
         if old != version and old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)  # earlier sets, and runs killed half-way
+    # (render holds the folder's lock: no other writer's set is half-written here)
 
 
 def _only_reports(folder: Path) -> bool:

@@ -202,3 +202,17 @@ def test_a_notebook_holding_the_warehouse_open_neither_blocks_nor_sees_partial_d
     assert polls and all(poll in (old, new) for poll in polls)
     print(f"{len(polls)} polls during a {took:.1f} s nightly run: "
           f"{sum(p == old for p in polls)} old, {sum(p == new for p in polls)} new, none partial")
+
+
+def test_a_second_report_writer_is_refused_in_one_line(project: Path) -> None:
+    """Two writers of one reports folder would remove each other's half-written sets."""
+    settings = load(project / "convo.toml")
+    ingest(settings.lake, [write_jsonl(project / "in" / "m.jsonl", [message()])])
+    build(settings)
+    folder = settings.reports
+    with exclusive(folder.with_name(f".{folder.name}.lock"), f"writing the reports in {folder}"):
+        result = run_convo("report", "--config", str(project / "convo.toml"))
+    assert result.returncode == 1
+    assert result.stderr == (f"Error: writing the reports in {folder} is already running (pid {os.getpid()}); "
+                             "try again when it has finished\n")
+    assert run_convo("report", "--config", str(project / "convo.toml")).returncode == 0

@@ -178,3 +178,64 @@ def test_nightly_killed_after_a_spread_of_delays_recovers_exactly(nights: Nights
         outcomes.append((round(delay, 2), "killed" if code == KILLED else "finished",
                          check_kill_then_recover(nights, code)))
     print(f"timed kills: {outcomes}")
+
+
+def tables_without_sources(path: Path) -> dict[str, list[tuple]]:
+    """Every table, less the columns naming input files (pulled pages are named by the pull's time)."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        result = {}
+        for (name,) in con.execute("select table_name from duckdb_tables() where not temporary").fetchall():
+            columns = [c for (c,) in con.execute(
+                "select column_name from duckdb_columns() where table_name = ? order by column_index", [name]
+            ).fetchall() if c not in ("source_file", "source_line")]
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            result[name] = sorted(con.execute(f'select {quoted} from "{name}"').fetchall(), key=repr)
+        return result
+    finally:
+        con.close()
+
+
+def test_nightly_killed_while_pulling_recovers(tmp_path: Path) -> None:
+    """[api] configured: the kill lands between two pulled pages; the next run pulls again."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.conftest import CONFIG, message
+    from tests.fake_api import FakeApi, serve
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = lambda hours: (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    api = FakeApi(key="sk-crash-test", page_size=2)
+    api.records["messages"] = [message(message_id=f"m{n}", timestamp=stamp(72 - n),
+                                       contact_phone=f"+551198765{n:04d}") for n in range(9)]
+    api.records["messages"].append(message(message_id="bad", direction="sideways", timestamp=stamp(5)))
+    api.records["conversations"] = [
+        {"id": n + 1, "tenant_id": 1, "phone_number_id": 555000001, "contact_phone": f"+551198765{n:04d}",
+         "status": "active", "started_at": stamp(72 - n), "messages_count": 1} for n in range(3)]
+    with serve(api):
+        def project(name: str) -> Path:
+            folder = tmp_path / name
+            folder.mkdir()
+            (folder / "convo.toml").write_text(CONFIG + f'[api]\nbase_url = "{api.base_url}"\n')
+            return folder
+
+        def run(folder: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+            extra = {"GOSENDAPI_KEY": api.key, **({"CONVO_CRASH_AT": crash_at} if crash_at else {})}
+            return run_convo("nightly", "--config", str(folder / "convo.toml"), env=convo_env(**extra))
+
+        reference = project("uninterrupted")
+        assert run(reference).returncode == 0
+        expected = tables_without_sources(reference / "warehouse.duckdb")
+        assert len(expected["messages"]) == 9 and len(expected["quarantine"]) == 1
+        # Pages: conversations 1-2, then messages 1-5.
+        points = [f"pull.page:{n}" for n in range(1, 8)] if CAMPAIGN else ["pull.page:2", "pull.page:5"]
+        for point in points:
+            folder = project(point.replace(":", "-"))
+            killed = run(folder, point)
+            assert killed.returncode == KILLED, killed.stderr
+            assert not (folder / "warehouse.duckdb").exists()
+            again = run(folder)
+            assert again.returncode == 0, again.stderr
+            assert tables_without_sources(folder / "warehouse.duckdb") == expected, point

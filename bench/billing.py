@@ -236,7 +236,6 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000_000)
     parser.add_argument("--dir", type=Path, default=ROOT / "bench" / "results" / "billing")
     parser.add_argument("--child", choices=("build", "billing"), help=argparse.SUPPRESS)
-    parser.add_argument("--skip-build", action="store_true", help="time the billing models only")
     args = parser.parse_args()
     if args.child == "build":
         print(json.dumps(child_build(args.dir)))

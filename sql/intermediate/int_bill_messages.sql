@@ -8,6 +8,8 @@
 -- conversation_id) or 'message' (keyed by message_id).
 -- is_in_open_cbp_conversation: a template delivered under PMP inside a conversation of
 -- its category that opened under CBP and is still open (R20; the rules say its price).
+-- conversation_messages / conversation_billed_messages: how many messages its
+-- conversation holds, and how many of them were delivered on CBP dates.
 -- The last per-thread step, with what the cross-thread stage needs of each message.
 with outbound as (
     select * from int_bill_outbound
@@ -23,6 +25,14 @@ template_conversations as (
 
 service_conversations as (
     select * from int_bill_service_conversations
+),
+
+numbers as (
+    select * from phone_numbers
+),
+
+calendar as (
+    select * from int_bill_calendar
 ),
 
 assigned as (
@@ -48,11 +58,30 @@ assigned as (
             when outbound.is_template then template_conversations.category
             else service_conversations.conversation_category
         end as conversation_category,
+        -- the opening message is on the same number: its local date, from its delivery
+        cast(timezone(coalesce(numbers.timezone, 'UTC'), case
+            when timeline.is_in_entry_point_window then timeline.entry_point_opened_at
+            when outbound.is_template then template_conversations.conversation_started_at
+            else service_conversations.conversation_started_at
+        end) as date) as conversation_opening_date,
         timeline.is_in_entry_point_window
     from outbound
     join timeline using (message_id)
     left join template_conversations using (message_id)
     left join service_conversations using (message_id)
+    left join numbers
+        on numbers.phone_number_id = outbound.phone_number_id
+),
+
+-- messages per conversation: all of them (as if CBP applied at every date), and those
+-- the bill counts in it (delivered on CBP dates)
+conversation_sizes as (
+    select
+        conversation_id,
+        count(*) as conversation_messages,
+        count(*) filter (where pricing_model = 'CBP') as conversation_billed_messages
+    from assigned
+    group by conversation_id
 ),
 
 final as (
@@ -75,12 +104,15 @@ final as (
                 and assigned.is_template
                 and not assigned.is_in_entry_point_window
                 and assigned.conversation_category = assigned.category
-                and openers.pricing_model = 'CBP',
+                and opening.pricing_model = 'CBP',
             false
-        ) as is_in_open_cbp_conversation
+        ) as is_in_open_cbp_conversation,
+        conversation_sizes.conversation_messages,
+        conversation_sizes.conversation_billed_messages
     from assigned
-    left join outbound as openers
-        on openers.message_id = assigned.conversation_id
+    left join calendar as opening
+        on opening.calendar_date = assigned.conversation_opening_date
+    left join conversation_sizes using (conversation_id)
 )
 
 select * from final

@@ -15,9 +15,9 @@
 --    quarter (R23) in the number's currency.
 -- Counting needs an order only on the few days where a count crosses an allowance or a
 -- tier boundary: units are counted per day, days accumulate in date order, and only the
--- units of a crossing day are ranked (by delivery, then unit_id: the same every run).
--- The units of every scenario are never stored: each step recomputes them from
--- int_bill_messages (a scan and joins with small tables) instead of holding them.
+-- units of a crossing day are ranked (by delivery, then unit_id: the same every run),
+-- into a small table of key ranges. The units of every scenario are never stored: each
+-- step recomputes them from int_bill_messages, joining only small per-day tables.
 with bill_messages as not materialized (
     select * from int_bill_messages
 ),
@@ -39,37 +39,25 @@ rate_keys as (
     from rates
 ),
 
--- messages per conversation: all of them (as if CBP applied at every date), and those
--- the bill counts in it (delivered on CBP dates)
-conversation_sizes as (
-    select
-        conversation_id,
-        count(*) as all_messages_count,
-        count(*) filter (where unit = 'conversation') as billed_messages_count
-    from bill_messages
-    group by conversation_id
-),
-
-conversations as (
+conversations as not materialized (
     select
         'conversation' as unit,
-        openers.message_id as unit_id,
-        openers.tenant_id,
-        openers.phone_number_id,
-        openers.market,
-        openers.conversation_category as category,
-        openers.event_at as started_at,
-        openers.billing_date,
-        openers.billing_month,
+        message_id as unit_id,
+        tenant_id,
+        phone_number_id,
+        market,
+        conversation_category as category,
+        event_at as started_at,
+        billing_date,
+        billing_month,
         'conversation' as bill_unit,
-        openers.is_in_entry_point_window,
+        is_in_entry_point_window,
         false as is_in_open_cbp_conversation,
-        openers.is_service_window_open,
-        conversation_sizes.all_messages_count,
-        conversation_sizes.billed_messages_count
-    from bill_messages as openers
-    join conversation_sizes using (conversation_id)
-    where openers.message_id = openers.conversation_id
+        is_service_window_open,
+        conversation_messages as all_messages_count,
+        conversation_billed_messages as billed_messages_count
+    from bill_messages
+    where message_id = conversation_id
 ),
 
 single_messages as not materialized (
@@ -157,7 +145,8 @@ typed as not materialized (
     left join numbers using (phone_number_id)
 ),
 
--- 2. allowances: per holder x month x category, the units before each day
+-- 2. allowances: per holder x month x category, the units before each day; on the day
+-- that crosses the allowance, the last free unit (by delivery, then unit_id)
 allowance_spans as (
     select
         *,
@@ -176,34 +165,44 @@ allowance_spans as (
     )
 ),
 
-allowance_crossings as (
+allowance_boundaries as (
     select
-        typed.scenario,
-        typed.unit,
-        typed.unit_id,
-        allowance_spans.before_day + row_number() over (
-            partition by typed.scenario, typed.allowance_holder, typed.billing_month, typed.category, typed.billing_date
-            order by typed.started_at, typed.unit_id
-        ) <= allowance_spans.month_allowance as is_free_tier
-    from typed
-    join allowance_spans
-        on allowance_spans.scenario = typed.scenario
-        and allowance_spans.allowance_holder = typed.allowance_holder
-        and allowance_spans.billing_month = typed.billing_month
-        and allowance_spans.category = typed.category
-        and allowance_spans.billing_date = typed.billing_date
-        and allowance_spans.before_day < allowance_spans.month_allowance
-        and allowance_spans.before_day + allowance_spans.day_units > allowance_spans.month_allowance
-    where typed.rule_pricing_type = 'regular' and typed.free_allowance is not null
+        scenario, allowance_holder, category, billing_date,
+        max(unit_key) as last_free_key
+    from (
+        select
+            typed.scenario,
+            typed.allowance_holder,
+            typed.category,
+            typed.billing_date,
+            {'started_at': typed.started_at, 'unit_id': typed.unit_id} as unit_key,
+            row_number() over (
+                partition by typed.scenario, typed.allowance_holder, typed.category, typed.billing_date
+                order by typed.started_at, typed.unit_id
+            ) as day_position,
+            allowance_spans.month_allowance - allowance_spans.before_day as free_that_day
+        from typed
+        join allowance_spans
+            on allowance_spans.scenario = typed.scenario
+            and allowance_spans.allowance_holder = typed.allowance_holder
+            and allowance_spans.category = typed.category
+            and allowance_spans.billing_date = typed.billing_date
+            and allowance_spans.before_day < allowance_spans.month_allowance
+            and allowance_spans.before_day + allowance_spans.day_units > allowance_spans.month_allowance
+        where typed.rule_pricing_type = 'regular' and typed.free_allowance is not null
+    )
+    where day_position <= free_that_day
+    group by scenario, allowance_holder, category, billing_date
 ),
 
 allowed as not materialized (
     select
         typed.*,
+        {'started_at': typed.started_at, 'unit_id': typed.unit_id} as unit_key,
         case
             when typed.rule_pricing_type = 'regular' and typed.free_allowance is not null and (
                 allowance_spans.before_day + allowance_spans.day_units <= allowance_spans.month_allowance
-                or allowance_crossings.is_free_tier
+                or {'started_at': typed.started_at, 'unit_id': typed.unit_id} <= allowance_boundaries.last_free_key
             ) then 'free_tier'
             else typed.rule_pricing_type
         end as pricing_type
@@ -211,17 +210,18 @@ allowed as not materialized (
     left join allowance_spans
         on allowance_spans.scenario = typed.scenario
         and allowance_spans.allowance_holder = typed.allowance_holder
-        and allowance_spans.billing_month = typed.billing_month
         and allowance_spans.category = typed.category
         and allowance_spans.billing_date = typed.billing_date
-    left join allowance_crossings
-        on allowance_crossings.scenario = typed.scenario
-        and allowance_crossings.unit = typed.unit
-        and allowance_crossings.unit_id = typed.unit_id
+    left join allowance_boundaries
+        on allowance_boundaries.scenario = typed.scenario
+        and allowance_boundaries.allowance_holder = typed.allowance_holder
+        and allowance_boundaries.category = typed.category
+        and allowance_boundaries.billing_date = typed.billing_date
 ),
 
 -- 3. volume tiers: per tenant x market x rate category x currency x month, the charged
--- units before each day; the tier of a day whose units all fall in one tier
+-- units before each day; the tier of a day whose units all fall in one tier; on a day
+-- that crosses tiers, the units of each tier as a range of (delivery, unit_id)
 tier_spans as (
     select
         tier_days.*,
@@ -261,22 +261,16 @@ day_tiers as (
         and (rates.tier_to is null or tier_spans.before_day + tier_spans.day_units <= rates.tier_to)
 ),
 
-tier_crossings as (
+tier_ranges as (
     select
-        ranked.scenario,
-        ranked.unit,
-        ranked.unit_id,
-        rates.tier,
-        rates.rate_micros
+        ranked.scenario, ranked.tenant_id, ranked.market, ranked.rate_category, ranked.currency,
+        ranked.billing_date, rates.tier, rates.rate_micros,
+        min(ranked.unit_key) as first_key,
+        max(ranked.unit_key) as last_key
     from (
         select
-            allowed.scenario,
-            allowed.unit,
-            allowed.unit_id,
-            allowed.market,
-            allowed.rate_category,
-            allowed.currency,
-            allowed.billing_date,
+            allowed.scenario, allowed.tenant_id, allowed.market, allowed.rate_category, allowed.currency,
+            allowed.billing_date, allowed.unit_key,
             day_tiers.before_day + row_number() over (
                 partition by allowed.scenario, allowed.tenant_id, allowed.market, allowed.rate_category,
                     allowed.currency, allowed.billing_date
@@ -294,21 +288,23 @@ tier_crossings as (
             and day_tiers.day_tier is null
         where allowed.pricing_type = 'regular'
     ) as ranked
-    left join rates
+    join rates
         on rates.quarter_start = cast(date_trunc('quarter', ranked.billing_date) as date)
         and rates.market = ranked.market
         and rates.category = ranked.rate_category
         and rates.currency = ranked.currency
         and ranked.tier_position >= rates.tier_from
         and (rates.tier_to is null or ranked.tier_position <= rates.tier_to)
+    group by ranked.scenario, ranked.tenant_id, ranked.market, ranked.rate_category, ranked.currency,
+        ranked.billing_date, rates.tier, rates.rate_micros
 ),
 
 priced as not materialized (
     select
-        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, started_at),
-        case when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_tier, tier_crossings.tier) end as tier,
+        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, started_at, unit_key),
+        case when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_tier, tier_ranges.tier) end as tier,
         case
-            when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_rate_micros, tier_crossings.rate_micros)
+            when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_rate_micros, tier_ranges.rate_micros)
             when allowed.pricing_type is not null then 0
         end as rate_micros
     from allowed
@@ -320,10 +316,15 @@ priced as not materialized (
         and day_tiers.rate_category = allowed.rate_category
         and day_tiers.currency = allowed.currency
         and day_tiers.billing_date = allowed.billing_date
-    left join tier_crossings
-        on tier_crossings.scenario = allowed.scenario
-        and tier_crossings.unit = allowed.unit
-        and tier_crossings.unit_id = allowed.unit_id
+    left join tier_ranges
+        on allowed.pricing_type = 'regular'
+        and tier_ranges.scenario = allowed.scenario
+        and tier_ranges.tenant_id = allowed.tenant_id
+        and tier_ranges.market = allowed.market
+        and tier_ranges.rate_category = allowed.rate_category
+        and tier_ranges.currency = allowed.currency
+        and tier_ranges.billing_date = allowed.billing_date
+        and allowed.unit_key between tier_ranges.first_key and tier_ranges.last_key
 ),
 
 final as (

@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from pipeline import lake
-from pipeline.build import BuildError, build
+from pipeline.build import build
 from pipeline.config import load
 from pipeline.ingest import ingest
 from pipeline.locking import Busy, exclusive

@@ -132,7 +132,8 @@ def check_kill_then_recover(nights: Nights, killed: subprocess.CompletedProcess[
     assert after.tables == nights.night2.tables
     assert after.reports == nights.night2.reports
     assert after.lake == nights.night2.lake
-    leftovers = sorted(p.name for p in project.iterdir() if p.name.startswith(".reports_out.") and not p.is_symlink())
+    leftovers = sorted(p.name for p in project.iterdir()
+                       if p.name.startswith(".reports_out.") and p.is_dir() and not p.is_symlink())
     assert len(leftovers) == 1, leftovers        # the current set only
     assert not (project / "warehouse.duckdb.building").exists()
     return seen

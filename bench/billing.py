@@ -4,11 +4,11 @@
     .venv/bin/python bench/billing.py --messages 1000000   # a quick look
 
 1. Generates a lake directly with DuckDB SQL into Parquet, in the layout ingest writes
-   (no JSON, no ingest): ~555,000 contacts per 10 million messages in six countries on
-   four business numbers over 30 days from 2025-06-16 (so the CBP -> PMP switch of
-   2025-07-01 is inside), sessions of 1-7 messages opened by the user or by a template
-   (marketing, utility, authentication), utility templates inside sessions, ad arrivals,
-   2 % of free-form sends failed with 131047.
+   (no JSON, no ingest), with bench/generate.py's model: ~555,000 contacts per 10 million
+   messages in six countries on four business numbers over 30 days from 2025-06-16 (so
+   the CBP -> PMP switch of 2025-07-01 is inside), sessions of 1-7 messages opened by the
+   user or by a template (marketing, utility, authentication), utility templates inside
+   sessions, ad arrivals, 2 % of free-form sends failed with 131047.
 2. Runs `convo build` in a child process: wall time, seconds per model, peak RSS.
 3. Reruns only the billing models in another child on a copy of that warehouse: their
    time and peak RSS alone (the per-thread stage and the cross-thread stage apart).
@@ -36,148 +36,24 @@ from pipeline import policy, pricing  # noqa: E402
 from pipeline.build import _register_lake, _run, build, discover  # noqa: E402  (the build's own steps)
 from pipeline.config import load  # noqa: E402
 
-DAYS = 30
-START = "2025-06-16"
-MESSAGES_PER_CONTACT = 18
+sys.path.insert(0, str(ROOT / "bench"))
+import generate as generator  # noqa: E402  (bench/generate.py: the shared model)
+
 PER_THREAD = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_bill_timeline",
               "int_bill_template_conversations", "int_bill_service_conversations", "int_bill_messages")
 CROSS_THREAD = ("int_bill_rules_daily", "int_bill_rate_quarters", "int_bill_units", "billable_units",
                 "costs_daily", "costs_monthly", "pricing_reconciliation", "analytics_reconciliation",
                 "wasted_spend", "regime_whatif")
-CONFIG = """\
-[paths]
-lake = "lake"
-warehouse = "warehouse.duckdb"
-
-[[phone_numbers]]
-phone_number_id = 104711550000101
-tenant_id = 1
-timezone = "America/Sao_Paulo"
-
-[[phone_numbers]]
-phone_number_id = 104711550000202
-tenant_id = 1
-timezone = "Asia/Kolkata"
-
-[[phone_numbers]]
-phone_number_id = 104711550000303
-tenant_id = 1
-timezone = "Europe/Madrid"
-
-[[phone_numbers]]
-phone_number_id = 104711550000404
-tenant_id = 1
-timezone = "America/New_York"
-
-[billing]
-rate_card = "illustrative_usd"
-business_country = "BR"
-auth_international_eligible = true
-"""
-
-# Every random choice is a hash of (contact, session, position, salt): deterministic.
-GENERATE = """
-create or replace table bench_sessions as
-with contacts as (
-    select
-        contact_index,
-        104711550000101 + (contact_index % 4) * 101 as phone_number_id,
-        ['+5511', '+9198', '+1212', '+5255', '+3461', '+6281'][cast(1 + hash(contact_index, 'country') % 6 as bigint)]
-            || lpad(cast(contact_index as varchar), 8, '0') as contact_phone
-    from range($contacts) as contacts(contact_index)
-),
-sessions as (
-    select
-        contacts.*,
-        session_index,
-        timestamptz '{start}' + to_seconds(cast(hash(contact_index, session_index, 'start') % ($days * 86400) as bigint))
-            as started_at,
-        cast(1 + hash(contact_index, session_index, 'length') % 7 as bigint) as message_count,
-        30 + hash(contact_index, session_index, 'pace') % 900 as seconds_apart,
-        hash(contact_index, session_index, 'opener') % 10 as opener_roll
-    from contacts
-    cross join lateral (select unnest(range(cast(1 + hash(contact_index, 'sessions') % 8 as bigint))) as session_index)
-)
-select
-    *,
-    case
-        when opener_roll < 2 then 'marketing'
-        when opener_roll < 4 then 'utility'
-        when opener_roll < 5 then 'authentication'
-    end as opener_category,
-    opener_roll = 9 as is_ad_arrival
-from sessions;
-
-create or replace table bench_messages as
-with positions as (
-    select
-        sessions.*,
-        position,
-        started_at + to_seconds(cast(position * seconds_apart as bigint)) as sent_at,
-        case
-            when opener_category is not null and position = 0 then 'template'
-            when (position + (case when opener_category is not null then 1 else 0 end)) % 2 = 0 then 'inbound'
-            when hash(contact_index, session_index, position, 'utility') % 10 = 0 then 'utility'
-            else 'free_form'
-        end as kind
-    from bench_sessions as sessions
-    cross join lateral (select unnest(range(message_count)) as position)
-)
-select
-    'wamid.' || contact_index || '.' || session_index || '.' || position as message_id,
-    cast(1 as bigint) as tenant_id,
-    phone_number_id,
-    cast(null as varchar) as contact_bsuid,
-    contact_phone,
-    'Ana' as contact_name,
-    case when kind = 'inbound' then 'inbound' else 'outbound' end as direction,
-    case when kind in ('template', 'utility') then 'template' else 'text' end as type,
-    case when kind = 'template' then opener_category || '_tpl' when kind = 'utility' then 'order_update' end
-        as template_name,
-    case when kind = 'template' then opener_category when kind = 'utility' then 'utility' end as template_category,
-    case
-        when kind = 'inbound' then 'received'
-        when kind = 'free_form' and hash(message_id, 'fail') % 50 = 0 then 'failed'
-        else 'delivered'
-    end as status,
-    cast(case when kind = 'free_form' and hash(message_id, 'fail') % 50 = 0 then 131047 end as bigint) as error_code,
-    sent_at,
-    case when kind <> 'inbound' then sent_at + interval 2 second end as delivered_at,
-    case when kind = 'inbound' and position = 0 and is_ad_arrival then 'ad' end as referral_source,
-    cast(null as bigint) as conversation_id,
-    cast(null as boolean) as pricing_billable,
-    cast(null as varchar) as pricing_model,
-    cast(null as varchar) as pricing_type,
-    cast(null as varchar) as pricing_category,
-    'bench' as source_file,
-    cast(row_number() over () as bigint) as source_line,
-    cast(sent_at as date) as date
-from positions;
-"""
 
 
 def generate(folder: Path, messages: int) -> dict[str, float]:
-    """The lake and convo.toml under folder; returns counts and seconds."""
+    """The lake and convo.toml under folder (bench/generate.py's model); returns counts and seconds."""
     started = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
-    (folder / "lake").mkdir(parents=True)
-    (folder / "convo.toml").write_text(CONFIG)
-    contacts = max(1, messages // MESSAGES_PER_CONTACT)
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    con.execute(GENERATE.replace("$contacts", str(contacts)).replace("$days", str(DAYS)).replace("{start}", START))
-    target = folder / "lake" / "messages"
-    con.execute(f"copy bench_messages to '{target}' (format parquet, compression zstd, partition_by (date), "
-                "filename_pattern 'data', write_partition_columns false)")
-    for written in target.glob("date=*/data*.parquet"):
-        written.rename(written.with_name("data.parquet"))
-    counts = con.execute("""
-        select count(*), count(distinct (phone_number_id, contact_phone)),
-            count(*) filter (where direction = 'outbound' and status = 'delivered')
-        from bench_messages""").fetchall()[0]
-    con.close()
-    return {"messages": counts[0], "threads": counts[1], "delivered": counts[2],
-            "seconds": time.perf_counter() - started}
+    folder.mkdir(parents=True)
+    (folder / "convo.toml").write_text(generator.config_text())
+    counts = generator.write_lake(folder, messages, generator.DAYS, generator.START)
+    return {**counts, "seconds": time.perf_counter() - started}
 
 
 def child_build(folder: Path) -> dict[str, object]:

@@ -4,11 +4,11 @@
     .venv/bin/python bench/windows.py --messages 1000000   # a quick look
 
 1. Generates a lake directly with DuckDB SQL into Parquet, in the layout ingest writes
-   (no JSON, no ingest: seconds, not minutes): ~555,000 contacts per 10 million
-   messages on four business numbers over 30 days, sessions of 1-7 messages that
-   alternate user and business (a fifth opened by a template), 2 % of free-form sends
-   failed, a phone-only fifth of the contacts (DOMAIN R2), an operator's close after a
-   tenth of the sessions (webhook events).
+   (no JSON, no ingest: seconds, not minutes), with bench/generate.py's model: ~555,000
+   contacts per 10 million messages on four business numbers over 30 days, sessions of
+   1-7 messages that alternate user and business (half opened by a template), 2 % of
+   free-form sends failed, a phone-only fifth of the contacts (DOMAIN R2), an
+   operator's close after a tenth of the sessions (webhook events).
 2. Builds, in a child process, the models the windows and lifecycle read (staging,
    contact keys, countries, the messages mart), as `convo build` would.
 3. Runs only the windows and lifecycle models (sql/intermediate/int_thread_*,
@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -42,154 +42,22 @@ from pipeline import markets, policy  # noqa: E402
 from pipeline.build import _load_settings, _register_lake, _run, build, discover  # noqa: E402  (the build's steps)
 from pipeline.config import Settings, load  # noqa: E402
 
-DAYS = 30
-START = "2026-09-01"
-MESSAGES_PER_CONTACT = 18          # 4.5 sessions (1-8) x 4 messages (1-7) on average
+sys.path.insert(0, str(ROOT / "bench"))
+import generate as generator  # noqa: E402  (bench/generate.py: the shared model)
+
+START = date(2026, 9, 1)           # a period under the PMP regime only
 THREAD_MODELS = ("int_conv_closes", "int_thread_boundaries", "int_thread_as_of", "service_windows",
                  "int_conv_lifecycle", "conversations", "int_conv_platform", "conversation_reconciliation")
-CONFIG = """\
-[paths]
-lake = "lake"
-warehouse = "warehouse.duckdb"
-
-[[phone_numbers]]
-phone_number_id = 104711550000101
-tenant_id = 1
-timezone = "America/Sao_Paulo"
-
-[[phone_numbers]]
-phone_number_id = 104711550000202
-tenant_id = 1
-timezone = "Asia/Kolkata"
-
-[[phone_numbers]]
-phone_number_id = 104711550000303
-tenant_id = 1
-timezone = "Europe/Madrid"
-
-[[phone_numbers]]
-phone_number_id = 104711550000404
-tenant_id = 1
-timezone = "America/New_York"
-"""
-
-# Every random choice is a hash of (contact, session, position, salt): deterministic.
-GENERATE = """
-create or replace table bench_sessions as
-with contacts as (
-    select
-        contact_index,
-        104711550000101 + (contact_index % 4) * 101 as phone_number_id,
-        '+5511' || lpad(cast(900000000 + contact_index as varchar), 9, '0') as contact_phone,
-        'BR.' || cast(contact_index as varchar) as contact_bsuid,
-        hash(contact_index, 'phone-only') % 5 = 0 as is_phone_only
-    from range($contacts) as contacts(contact_index)
-),
-sessions as (
-    select
-        contacts.*,
-        session_index,
-        timestamptz '{start}' + to_seconds(cast(hash(contact_index, session_index, 'start') % ($days * 86400) as bigint))
-            as started_at,
-        cast(1 + hash(contact_index, session_index, 'length') % 7 as bigint) as message_count,
-        30 + hash(contact_index, session_index, 'pace') % 900 as seconds_apart,
-        hash(contact_index, session_index, 'template') % 5 = 0 as is_business_initiated,
-        hash(contact_index, session_index, 'close') % 10 = 0 as is_closed
-    from contacts
-    cross join lateral (select unnest(range(cast(1 + hash(contact_index, 'sessions') % 8 as bigint))) as session_index)
-)
-select * from sessions;
-
-create or replace table bench_messages as
-with positions as (
-    select
-        sessions.*,
-        position,
-        started_at + to_seconds(cast(position * seconds_apart as bigint)) as sent_at,
-        case
-            when is_business_initiated and position = 0 then 'template'
-            when (position + (case when is_business_initiated then 1 else 0 end)) % 2 = 0 then 'inbound'
-            else 'free_form'
-        end as kind
-    from bench_sessions as sessions
-    cross join lateral (select unnest(range(message_count)) as position)
-)
-select
-    'wamid.' || contact_index || '.' || session_index || '.' || position as message_id,
-    cast(1 as bigint) as tenant_id,
-    phone_number_id,
-    case when is_phone_only then null else contact_bsuid end as contact_bsuid,
-    contact_phone,
-    'Ana' as contact_name,
-    case when kind = 'inbound' then 'inbound' else 'outbound' end as direction,
-    case when kind = 'template' then 'template' else 'text' end as type,
-    case when kind = 'template' then 'promo' end as template_name,
-    case when kind = 'template' then 'marketing' end as template_category,
-    case
-        when kind = 'inbound' then 'received'
-        when kind = 'free_form' and hash(message_id, 'fail') % 50 = 0 then 'failed'
-        else 'delivered'
-    end as status,
-    cast(case when kind = 'free_form' and hash(message_id, 'fail') % 50 = 0 then 131047 end as bigint) as error_code,
-    sent_at,
-    case when kind <> 'inbound' then sent_at + interval 2 second end as delivered_at,
-    cast(null as varchar) as referral_source,
-    cast(null as bigint) as conversation_id,
-    cast(null as boolean) as pricing_billable,
-    cast(null as varchar) as pricing_model,
-    cast(null as varchar) as pricing_type,
-    cast(null as varchar) as pricing_category,
-    'bench' as source_file,
-    cast(row_number() over () as bigint) as source_line,
-    cast(sent_at as date) as date
-from positions;
-
-create or replace table bench_events as
-select
-    'evt.' || contact_index || '.' || session_index as event_id,
-    'whatsapp.conversation.ended' as type,
-    started_at + to_seconds(cast(message_count * seconds_apart + 300 as bigint)) as created_at,
-    cast(null as bigint) as conversation_id,
-    cast(1 as bigint) as tenant_id,
-    phone_number_id,
-    contact_phone,
-    contact_bsuid,
-    'ended' as status,
-    'manual_close' as ended_reason,
-    started_at,
-    started_at + to_seconds(cast(message_count * seconds_apart + 300 as bigint)) as ended_at,
-    'bench' as source_file,
-    cast(row_number() over () as bigint) as source_line,
-    cast(started_at as date) as date
-from bench_sessions
-where is_closed;
-"""
 
 
 def generate(folder: Path, messages: int) -> dict[str, float]:
-    """The lake and convo.toml under folder; returns counts and seconds."""
+    """The lake (messages and operators' closes) and convo.toml under folder, with
+    bench/generate.py's model; returns counts and seconds."""
     started = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
-    (folder / "lake").mkdir(parents=True)
-    (folder / "convo.toml").write_text(CONFIG)
-    contacts = max(1, messages // MESSAGES_PER_CONTACT)
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    sql = GENERATE.replace("$contacts", str(contacts)).replace("$days", str(DAYS)).replace("{start}", START)
-    con.execute(sql)
-    for dataset, table in (("messages", "bench_messages"), ("events", "bench_events")):
-        target = folder / "lake" / dataset
-        con.execute(f"copy {table} to '{target}' (format parquet, compression zstd, partition_by (date), "
-                    "filename_pattern 'data', write_partition_columns false)")
-        for written in target.glob("date=*/data*.parquet"):
-            written.rename(written.with_name("data.parquet"))
-    counts = {
-        "messages": con.execute("select count(*) from bench_messages").fetchall()[0][0],
-        "threads": con.execute("select count(*) from (select distinct phone_number_id, contact_phone "
-                               "from bench_messages)").fetchall()[0][0],
-        "closes": con.execute("select count(*) from bench_events").fetchall()[0][0],
-    }
-    con.close()
+    folder.mkdir(parents=True)
+    (folder / "convo.toml").write_text(generator.config_text())
+    counts = generator.write_lake(folder, messages, generator.DAYS, START, events=True)
     return {**counts, "seconds": time.perf_counter() - started}
 
 

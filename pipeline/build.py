@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline import incremental as incremental_builds
 from pipeline import lake, locking, markets, paths, policy, pricing, schema
 from pipeline.config import Settings
 
@@ -87,8 +88,11 @@ def _references(sql: str) -> set[str]:
 
 
 def build(settings: Settings, as_of: datetime | None = None,
-          on_model: Callable[[Model], None] | None = None) -> BuildSummary:
+          on_model: Callable[[Model], None] | None = None, incremental: bool = False) -> BuildSummary:
     """Build the warehouse; one build per warehouse at a time, never beside an ingest (locking.Busy).
+
+    incremental=True starts from the last warehouse and recomputes only the threads
+    that changed (pipeline/incremental.py), or builds in full and says why in the notes.
 
     The models read the lake all through the build, so the build holds the lake's
     lock: an ingest renaming partitions half-way would give tables of two lake states.
@@ -97,7 +101,7 @@ def build(settings: Settings, as_of: datetime | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     with locking.exclusive(target.with_name(target.name + ".lock"), f"a build of {target}"), lake_lock(settings):
         lake.recover(settings.lake)             # an ingest killed half-way through its commit
-        return _build(settings, target, as_of, on_model)
+        return _build(settings, target, as_of, on_model, incremental)
 
 
 def lake_lock(settings: Settings) -> AbstractContextManager[None]:
@@ -107,29 +111,47 @@ def lake_lock(settings: Settings) -> AbstractContextManager[None]:
 
 
 def _build(settings: Settings, target: Path, as_of: datetime | None,
-           on_model: Callable[[Model], None] | None) -> BuildSummary:
+           on_model: Callable[[Model], None] | None, incremental: bool) -> BuildSummary:
     building = target.with_name(target.name + ".building")
     _remove_db(building)
+    why_full = incremental_builds.copy_previous(target, building) if incremental else None
     con = duckdb.connect(str(building))
     try:
-        con.execute("set TimeZone = 'UTC'")
-        con.execute("set enable_progress_bar = false")
-        _load_settings(con, settings)
-        markets.register(con)
-        _register_lake(con, settings.lake)
-        effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]
-        con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
-        con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
-        policy.apply(con, effective_as_of)
-        pricing.register(con, settings, effective_as_of)
+        effective_as_of = _prepare(con, settings, as_of)
         summary = BuildSummary(warehouse=target, as_of=effective_as_of)
+        plan = None
+        if incremental and why_full is None:
+            started = incremental_builds.start(con, settings, as_of=effective_as_of)
+            if isinstance(started, str):
+                why_full = started
+                con.close()
+                _remove_db(building)
+                con = duckdb.connect(str(building))
+                _prepare(con, settings, as_of)
+            else:
+                plan = started
+        if incremental and plan is None:
+            summary.notes.append(f"full build: {why_full}")
+        names = {model.name for model in discover()}
         for model in discover():
             if on_model is not None:
                 on_model(model)
             locking.crash_point("build.model")
-            _run(con, model)
+            if plan is not None:
+                incremental_builds.before_model(con, plan, model.name)
+            if plan is not None and model.name in incremental_builds.THREAD_MODELS:
+                references = (_references(model.sql) & names) - {model.name}
+                incremental_builds.run_model(con, model.name, model.sql.strip().rstrip(";"), references)
+            else:
+                _run(con, model)
             if model.layer == "marts":
                 summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
+        if plan is not None:
+            incremental_builds.finish(con)
+            summary.notes.append(
+                f"incremental build: {plan.affected_threads:,} of {plan.total_threads:,} threads rebuilt "
+                f"({plan.changed_partitions} message partition(s) new or changed)"
+            )
         for path in sorted((paths.sql_dir() / "macros").glob("*.sql")):
             con.execute(path.read_text(encoding="utf-8"))
         for path in sorted((paths.sql_dir() / "summaries").glob("*.sql")):
@@ -143,6 +165,8 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
                 f"{unconfigured} phone_number_id(s) in the data are not in convo.toml: "
                 "their days are cut in UTC until you add them"
             )
+        incremental_builds.record(con, settings, "full" if plan is None else "incremental",
+                                  None if plan is None else plan.affected_threads)
         con.execute("checkpoint")
     except BaseException:
         con.close()
@@ -154,6 +178,21 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
     locking.crash_point("build.replace")
     os.replace(building, target)
     return summary
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> datetime | None:
+    """Settings, reference tables, lake views and variables: what every model may read."""
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
+    _load_settings(con, settings)
+    markets.register(con)
+    _register_lake(con, settings.lake)
+    effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]
+    con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
+    con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
+    policy.apply(con, effective_as_of)
+    pricing.register(con, settings, effective_as_of)
+    return effective_as_of
 
 
 def _remove_db(path: Path) -> None:

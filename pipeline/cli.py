@@ -150,22 +150,26 @@ def _echo_ingest(summary: Any) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
               help="Status of open windows and conversations as of this time (default: the newest message).")
+@click.option("--incremental", is_flag=True,
+              help="Start from the last warehouse and rebuild only the threads that changed "
+                   "(falls back to a full build, saying why). convo nightly always does this.")
 @config_option
-def build(as_of: str | None, settings: Settings) -> None:
+def build(as_of: str | None, incremental: bool, settings: Settings) -> None:
     """Build the warehouse (DuckDB file) from the lake.
 
     \b
     Example:
         convo build --as-of 2026-10-31T23:59:59Z
+        convo build --incremental
     """
-    _echo_build(_build(settings, _timestamp(as_of)))
+    _echo_build(_build(settings, _timestamp(as_of), incremental=incremental))
 
 
-def _build(settings: Settings, as_of: datetime | None) -> Any:
+def _build(settings: Settings, as_of: datetime | None, incremental: bool = False) -> Any:
     from pipeline.build import BuildError, build as run
 
     try:
-        return run(settings, as_of=as_of)
+        return run(settings, as_of=as_of, incremental=incremental)
     except (BuildError, Busy) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -46,7 +46,7 @@ def nightly(settings: Settings, as_of: datetime | None = None,
             step(f"ingesting new files from {settings.exports}")
             ingested = ingest(settings.lake, [settings.exports], skip_known=True)
         step("building the warehouse")
-        built = build(settings, as_of=as_of)
+        built = build(settings, as_of=as_of, incremental=True)
         step("writing the reports")
         reports = render(settings)
     return NightlySummary(pulled=pulled, ingested=ingested, built=built, reports=reports)

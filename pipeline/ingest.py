@@ -125,8 +125,8 @@ def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None
         _prepare(con)
         summary = IngestSummary()
         for index, source in enumerate(sources):
-            counts = _read_file(con, index, source, progress)
-            summary.files.append(counts)
+            summary.files.append(_read_file(con, index, source, progress))
+        _set_aside_rejected(con, summary)
         _count_duplicates(con, lake_dir, sources, summary)
         locking.crash_point("ingest.merge")
         renames: list[tuple[Path, Path]] = []
@@ -178,7 +178,8 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
             reason varchar, detail varchar, raw varchar
         )
     """)
-    con.execute("create table staged_files (file_index integer, source_file varchar, dataset varchar)")
+    con.execute("create table staged_files (file_index integer, source_file varchar, dataset varchar, "
+                "source_sha256 varchar)")
 
 
 def _sha256(path: Path) -> str:
@@ -191,15 +192,16 @@ def _sha256(path: Path) -> str:
 
 def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
                progress: Progress | None) -> FileCounts:
-    dataset = schema.DATASETS[source.dataset]
+    """Validate every record of one file into staged_<dataset>: typed rows, and rejected ones
+    with their reason, detail and raw text (set aside into the quarantine after all files)."""
     counts = FileCounts(path=source.path, dataset=source.dataset, format=source.format)
-    validator = (paths.sql_dir() / "ingest" / f"{source.dataset}.sql").read_text()
-    sha = _sha256(source.path)
-    source_name = str(source.path)
-    con.execute("insert into staged_files values (?, ?, ?)", [index, source_name, source.dataset])
-    staged = f"staged_{source.dataset}"
-    lake_columns = [f.name for f in dataset.schema if f.name not in ("source_file", "source_line")]
-    select_columns = ", ".join(lake_columns)
+    con.execute("insert into staged_files values (?, ?, ?, ?)",
+                [index, str(source.path), source.dataset, _sha256(source.path)])
+    _create_staged(con, schema.DATASETS[source.dataset])
+    if source.format == "parquet" and _stage_parquet(con, index, source):
+        if progress is not None:
+            progress(source.size)
+        return counts
     position, reported = Position(), 0
     try:
         for batch in iter_records(source, position=position):
@@ -210,28 +212,7 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
                 [index * SEQ_STRIDE],
             )
             con.unregister("incoming_batch")
-            con.execute(f"create or replace temp table validated as {validator}")
-            if not _table_exists(con, staged):
-                con.execute(
-                    f"create table {staged} as select seq, {select_columns}, "
-                    f"?::varchar as source_file, line as source_line from validated limit 0",
-                    [source_name],
-                )
-            con.execute(
-                f"insert into {staged} select seq, {select_columns}, ?, line "
-                f"from validated where reason is null",
-                [source_name],
-            )
-            con.execute(
-                "insert into staged_quarantine select ?, ?, line, ?, reason, detail, raw "
-                "from validated where reason is not null",
-                [source_name, sha, source.dataset],
-            )
-            read, quarantined = con.execute(
-                "select count(*), count(*) filter (where reason is not null) from validated"
-            ).fetchall()[0]
-            counts.read += read
-            counts.quarantined += quarantined
+            _stage(con, source, _sql_text(f"{source.dataset}_json.sql"), raw="raw")
             if progress is not None:            # in bytes of the file as stored, like the total
                 progress(position.bytes - reported)
                 reported = position.bytes
@@ -242,6 +223,167 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
     if progress is not None and source.size > reported:
         progress(source.size - reported)
     return counts
+
+
+def _sql_text(name: str) -> str:
+    return (paths.sql_dir() / "ingest" / name).read_text()
+
+
+def _column_type(field: object) -> str:
+    arrow_type = field.type  # type: ignore[attr-defined]
+    if arrow_type == schema.UTC_TS:
+        return "timestamptz"
+    return {"int64": "bigint", "bool": "boolean"}.get(str(arrow_type), "varchar")
+
+
+def _create_staged(con: duckdb.DuckDBPyConnection, dataset: schema.Dataset) -> None:
+    columns = ", ".join(f"{field.name} {_column_type(field)}" for field in dataset.schema)
+    con.execute(f"create table if not exists staged_{dataset.name} (seq bigint, {columns}, "
+                "reason varchar, detail varchar, raw varchar)")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, source: SourceFile, records_sql: str, raw: str) -> None:
+    """Insert the validator's rows for `records` (records_sql) into staged_<dataset>.
+
+    `raw` is the SQL that gives a rejected record's text from the records' raw column;
+    it runs for rejected records only.
+    """
+    dataset = schema.DATASETS[source.dataset]
+    lake_columns = ", ".join(f.name for f in dataset.schema if f.name not in ("source_file", "source_line"))
+    validator = _sql_text(f"{source.dataset}.sql")
+    con.execute(
+        f"""
+        insert into staged_{dataset.name} by name
+        with records as ({records_sql}),
+        validated as ({validator})
+        select seq, {lake_columns}, ?::varchar as source_file, line as source_line, reason, detail,
+            case when reason is not null then {raw} end as raw
+        from validated
+        """,
+        [str(source.path)],
+    )
+
+
+# Parquet: DuckDB reads the file itself. A column already typed as the lake types it
+# (integers for ids, timestamps) reaches the validator typed; any other column as the text
+# JSON would give it (what messages_json.sql's json_transform makes of the record's JSON).
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+NAIVE_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}   # UTC by convention
+UTC_TIMESTAMP_TYPE = "TIMESTAMP WITH TIME ZONE"
+TEXT_LIKE_JSON = INTEGER_TYPES | {"UBIGINT", "BOOLEAN", "DATE", UTC_TIMESTAMP_TYPE}  # cast to varchar = JSON's text
+PRICING_FIELDS = ("billable", "pricing_model", "type", "category")
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile) -> bool:
+    """Validate a Parquet file straight from DuckDB's reader; False when this file is one the
+    columnar path does not take (odd column names, a reader error): the caller then reads it
+    record by record, which also gives a damaged file's error in the words it always had."""
+    import pyarrow.parquet as pq
+
+    path = "'" + _sql_path(source.path) + "'"
+    try:
+        described = con.execute(f"describe select * from read_parquet({path})").fetchall()
+        arrow_schema = pq.read_schema(source.path)
+    except (duckdb.Error, *READ_ERRORS):
+        return False
+    names = [row[0] for row in described]
+    lowered = {name.lower() for name in names}
+    if not names or names != arrow_schema.names or len(lowered) != len(names) or "file_row_number" in lowered:
+        return False
+    types = {row[0]: row[1] for row in described}
+    raw = ", ".join(f"{_quote(name)} := {_raw_value(name, types[name])}" for name in names)
+    read = (f"select {index * SEQ_STRIDE} + file_row_number + 1 as seq, file_row_number + 1 as line, "
+            f"struct_pack({raw}) as raw, null::varchar as pre_reason, null::varchar as pre_detail")
+    source_sql = f"from read_parquet({path}, file_row_number = true)"
+    if source.dataset == "messages":
+        fields = ", ".join(f"{_quote(name)} := {_field_value(name, kind, types.get(name))}"
+                           for name, kind in schema.MESSAGE_FIELDS.items())
+        pricing = _pricing_value(types.get("pricing"), arrow_schema)
+        records = f"{read}, struct_pack({fields}) as field, {pricing} as pricing {source_sql}"
+    else:
+        # The other exports are small: their record text goes through the JSON validator.
+        incoming = f"select seq, line, to_json(raw)::varchar as raw, pre_reason from ({read} {source_sql})"
+        records = f"with incoming as ({incoming}) select * from ({_sql_text(source.dataset + '_json.sql')})"
+    try:
+        _stage(con, source, records, raw="to_json(raw)::varchar")
+    except duckdb.Error:
+        return False              # nothing of the file was staged: the statement is undone whole
+    return True
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _raw_value(name: str, duck_type: str) -> str:
+    column = _quote(name)
+    return f"{column}::timestamptz" if duck_type in NAIVE_TIMESTAMP_TYPES else column
+
+
+def _text_value(column: str, duck_type: str) -> str:
+    if duck_type == "VARCHAR":
+        return column
+    if duck_type in TEXT_LIKE_JSON:
+        return f"{column}::varchar"
+    if duck_type in NAIVE_TIMESTAMP_TYPES:
+        return f"{column}::timestamptz::varchar"
+    if duck_type == '"NULL"':
+        return "null::varchar"
+    return f"json_transform(to_json({column}), '\"VARCHAR\"')"
+
+
+def _field_value(name: str, kind: str, duck_type: str | None) -> str:
+    if duck_type is None:
+        return "null::varchar"                    # a column the file does not have: a missing field
+    column = _quote(name)
+    if kind == "int" and duck_type in INTEGER_TYPES:
+        return f"{column}::bigint"
+    if kind == "timestamp" and duck_type == UTC_TIMESTAMP_TYPE:
+        return column
+    if kind == "timestamp" and duck_type in NAIVE_TIMESTAMP_TYPES:
+        return f"{column}::timestamptz"
+    return _text_value(column, duck_type)
+
+
+def _pricing_value(duck_type: str | None, arrow_schema: object) -> str:
+    import pyarrow as pa
+
+    if duck_type is None:
+        return "pricing_fields(null::json)"
+    column = _quote("pricing")
+    arrow_type = arrow_schema.field("pricing").type  # type: ignore[attr-defined]
+    if pa.types.is_struct(arrow_type):
+        children = {arrow_type.field(i).name: arrow_type.field(i).type for i in range(arrow_type.num_fields)}
+        if set(children) <= set(PRICING_FIELDS) and all(
+                pa.types.is_string(t) or pa.types.is_boolean(t) or pa.types.is_integer(t) for t in children.values()):
+            values = ", ".join(
+                f"{name} := " + ("null::varchar" if name not in children else
+                                 f"{column}.{_quote(name)}" if pa.types.is_string(children[name]) else
+                                 f"{column}.{_quote(name)}::varchar")
+                for name in PRICING_FIELDS)
+            return (f"struct_pack(is_object := true, fields := case when {column} is not null "
+                    f"then struct_pack({values}) end)")
+    return f"pricing_fields(to_json({column}))"
+
+
+def _set_aside_rejected(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
+    """Count each file's records and rejects; move the rejects into staged_quarantine."""
+    for dataset_name in summary.datasets:
+        staged = f"staged_{dataset_name}"
+        by_index = {row[0]: row[1:] for row in con.execute(
+            f"select seq // {SEQ_STRIDE}, count(*), count(reason) from {staged} group by 1").fetchall()}
+        for index, counts in enumerate(summary.files):
+            if counts.dataset == dataset_name and index in by_index:
+                counts.read, counts.quarantined = by_index[index]
+        con.execute(f"""
+            insert into staged_quarantine
+            select files.source_file, files.source_sha256, rejected.source_line, files.dataset,
+                rejected.reason, rejected.detail, rejected.raw
+            from {staged} as rejected
+            join staged_files as files on rejected.seq // {SEQ_STRIDE} = files.file_index
+            where rejected.reason is not null
+        """)
+        con.execute(f"delete from {staged} where reason is not null")
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -157,6 +157,8 @@ def _open(path: Path) -> io.BufferedIOBase:
 
 def _sniff(path: Path, fmt: str) -> tuple[set[str], dict[str, int]]:
     """The fields seen in the first records, and how many records look like each dataset."""
+    if fmt == "parquet":
+        return _sniff_parquet(path)
     keys: set[str] = set()
     votes: dict[str, int] = {}
     try:
@@ -181,6 +183,33 @@ def _sniff(path: Path, fmt: str) -> tuple[set[str], dict[str, int]]:
     except READ_ERRORS as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {one_line(exc)}") from None
     return keys - {"__event__"}, votes
+
+
+def _sniff_parquet(path: Path) -> tuple[set[str], dict[str, int]]:
+    """_sniff for Parquet from the file's columns, without reading it: every record has every
+    column, so each of the first records votes for the same dataset but by its `type`."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read Parquet: {one_line(exc)}") from None
+    keys = set(parquet.schema_arrow.names)
+    records = min(parquet.metadata.num_rows, SNIFF_RECORDS)
+    types: list[object] = [None] * records
+    try:
+        if "type" in keys and records:
+            batch = next(parquet.iter_batches(batch_size=records, columns=["type"]))
+            types = batch.column(0).to_pylist()[:records]
+    except READ_ERRORS as exc:
+        raise InputError(f"{path}: cannot read as parquet: {one_line(exc)}") from None
+    votes: dict[str, int] = {}
+    for value in types:
+        fields = keys | ({"__event__"} if isinstance(value, str) and value.startswith("whatsapp.") else set())
+        dataset = _dataset(fields)
+        if dataset is not None:
+            votes[dataset] = votes.get(dataset, 0) + 1
+    return keys, votes
 
 
 DATASET_ORDER = ["pricing_analytics", "messages", "events", "conversations", "templates"]

@@ -45,6 +45,17 @@ class Dataset:
     partition_by: str | None      # timestamp column whose UTC date names the partition
 
 
+# The fields of a messages export (DESIGN.md "messages") but pricing, and how the lake types
+# them: a Parquet column already of that type is validated as it is (pipeline/ingest.py).
+# The same names as sql/ingest/messages_json.sql reads from JSON.
+MESSAGE_FIELDS = {
+    "message_id": "text", "tenant_id": "int", "phone_number_id": "int", "contact_bsuid": "text",
+    "contact_phone": "text", "contact_name": "text", "direction": "text", "type": "text",
+    "template_name": "text", "template_category": "text", "status": "text", "error_code": "int",
+    "timestamp": "timestamp", "delivered_at": "timestamp", "referral_source": "text",
+    "conversation_id": "int",
+}
+
 MESSAGES = Dataset(
     name="messages",
     schema=pa.schema([

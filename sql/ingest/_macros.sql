@@ -14,12 +14,31 @@ create or replace temp macro parse_ts_any(value) as
         ) then try_cast(upper(value) as timestamptz)
     end;
 
+-- parse_ts, parse_int and is_present take a field as text (JSON, CSV) or as the type a
+-- Parquet column already has (timestamptz, bigint): typeof() is a constant, so DuckDB
+-- keeps only the branch for the field's type and a typed column is not printed and re-read.
 create or replace temp macro parse_ts(value) as
-    case when year(parse_ts_any(value)) between 2000 and 2099 then parse_ts_any(value) end;
+    case
+        when typeof(value) = 'TIMESTAMP WITH TIME ZONE' then
+            case when year(value::timestamptz) between 2000 and 2099 then value::timestamptz end
+        else
+            case when year(parse_ts_any(trim(value::varchar))) between 2000 and 2099
+                then parse_ts_any(trim(value::varchar)) end
+    end;
 
 -- An integer id or count written as a JSON number or a string of digits.
 create or replace temp macro parse_int(value) as
-    case when regexp_full_match(value, '-?[0-9]{1,18}') then cast(value as bigint) end;
+    case
+        when typeof(value) = 'BIGINT' then value::bigint
+        when regexp_full_match(trim(value::varchar), '-?[0-9]{1,18}') then cast(trim(value::varchar) as bigint)
+    end;
+
+-- A field is there: not null, and not blank when it is text.
+create or replace temp macro is_present(value) as
+    case
+        when typeof(value) = 'VARCHAR' then coalesce(trim(value::varchar) <> '', false)
+        else value is not null
+    end;
 
 -- E.164: a leading + is optional; spaces, dots, dashes and brackets are dropped.
 create or replace temp macro phone_digits(value) as regexp_replace(value, '[ .()\-]', '', 'g');
@@ -36,3 +55,24 @@ create or replace temp macro parse_bool(value) as
     case lower(value) when 'true' then true when 'false' then false end;
 
 create or replace temp macro blank_to_null(value) as nullif(trim(value), '');
+
+-- Meta's pricing object {billable, pricing_model, type, category} as VARCHAR fields, from
+-- a JSON value; is_object is false when a value is there but is not an object (a
+-- validator's bad_value pricing). A JSON null is no pricing, not a bad one.
+create or replace temp macro pricing_object_fields(pricing) as
+    struct_pack(
+        is_object := coalesce(json_type(pricing) = 'OBJECT', true),
+        fields := case when json_type(pricing) = 'OBJECT'
+            then json_transform(pricing, '{"billable": "VARCHAR", "pricing_model": "VARCHAR",
+                "type": "VARCHAR", "category": "VARCHAR"}') end
+    );
+
+-- The same from JSON that may hold the object as JSON text (a CSV cell, a Parquet string
+-- column, a double-encoded JSONL field): the text is read as the object it holds.
+create or replace temp macro pricing_fields(pricing) as
+    pricing_object_fields(
+        case
+            when json_type(pricing) = 'VARCHAR' and json_valid(pricing ->> '$') then (pricing ->> '$')::json
+            else pricing
+        end
+    );

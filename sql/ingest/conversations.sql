@@ -1,35 +1,22 @@
 -- one row per input record of a conversations export (DOMAIN R10): the typed
 -- fields, and the first problem found (reason, detail) or null when accepted.
--- Reads: incoming(seq, line, raw, pre_reason).
-with objects as (
-    select seq, line, raw
-    from incoming
-    where pre_reason is null and json_valid(raw) and json_type(raw) = 'OBJECT'
-),
-
-fields as (
+-- Reads: records(seq, line, raw, pre_reason, pre_detail, field): field holds the export's
+-- fields as VARCHAR; made by conversations_json.sql from JSON text, or straight from a Parquet
+-- file's columns (pipeline/ingest.py).
+with typed as (
     select
         seq,
-        json_transform(raw, '{
-            "id": "VARCHAR", "tenant_id": "VARCHAR", "customer_id": "VARCHAR",
-            "phone_number_id": "VARCHAR", "contact_phone": "VARCHAR", "contact_bsuid": "VARCHAR",
-            "contact_name": "VARCHAR", "status": "VARCHAR", "ended_reason": "VARCHAR",
-            "messages_count": "VARCHAR", "last_inbound_at": "VARCHAR", "last_outbound_at": "VARCHAR",
-            "started_at": "VARCHAR", "ended_at": "VARCHAR"
-        }') as field
-    from objects
-),
-
-typed as (
-    select
-        seq,
+        line,
+        raw,
+        pre_reason,
+        pre_detail,
         blank_to_null(field.id) as id_text,
-        parse_int(trim(field.id)) as id,
+        parse_int(field.id) as id,
         blank_to_null(field.tenant_id) as tenant_id_text,
-        parse_int(trim(field.tenant_id)) as tenant_id,
+        parse_int(field.tenant_id) as tenant_id,
         blank_to_null(field.customer_id) as customer_id,
         blank_to_null(field.phone_number_id) as phone_number_id_text,
-        parse_int(trim(field.phone_number_id)) as phone_number_id,
+        parse_int(field.phone_number_id) as phone_number_id,
         blank_to_null(field.contact_phone) as contact_phone_text,
         parse_phone(trim(field.contact_phone)) as contact_phone,
         blank_to_null(field.contact_bsuid) as contact_bsuid_text,
@@ -38,16 +25,16 @@ typed as (
         lower(blank_to_null(field.status)) as status,
         lower(blank_to_null(field.ended_reason)) as ended_reason,
         blank_to_null(field.messages_count) as messages_count_text,
-        parse_int(trim(field.messages_count)) as messages_count,
+        parse_int(field.messages_count) as messages_count,
         blank_to_null(field.last_inbound_at) as last_inbound_at_text,
-        parse_ts(trim(field.last_inbound_at)) as last_inbound_at,
+        parse_ts(field.last_inbound_at) as last_inbound_at,
         blank_to_null(field.last_outbound_at) as last_outbound_at_text,
-        parse_ts(trim(field.last_outbound_at)) as last_outbound_at,
+        parse_ts(field.last_outbound_at) as last_outbound_at,
         blank_to_null(field.started_at) as started_at_text,
-        parse_ts(trim(field.started_at)) as started_at,
+        parse_ts(field.started_at) as started_at,
         blank_to_null(field.ended_at) as ended_at_text,
-        parse_ts(trim(field.ended_at)) as ended_at
-    from fields
+        parse_ts(field.ended_at) as ended_at
+    from records
 ),
 
 checked as (
@@ -78,35 +65,26 @@ checked as (
 
 final as (
     select
-        incoming.seq,
-        incoming.line,
-        checked.id,
-        checked.tenant_id,
-        checked.customer_id,
-        checked.phone_number_id,
-        checked.contact_phone,
-        checked.contact_bsuid,
-        checked.contact_name,
-        checked.status,
-        checked.ended_reason,
-        checked.messages_count,
-        checked.last_inbound_at,
-        checked.last_outbound_at,
-        checked.started_at,
-        checked.ended_at,
-        case
-            when incoming.pre_reason is not null then incoming.pre_reason
-            when checked.seq is null then 'malformed_json'
-            else checked.problem[1]
-        end as reason,
-        case
-            when incoming.pre_reason is not null then null
-            when checked.seq is null and json_valid(incoming.raw) then 'not a JSON object'
-            when checked.seq is not null then checked.problem[2]
-        end as detail,
-        incoming.raw
-    from incoming
-    left join checked using (seq)
+        seq,
+        line,
+        id,
+        tenant_id,
+        customer_id,
+        phone_number_id,
+        contact_phone,
+        contact_bsuid,
+        contact_name,
+        status,
+        ended_reason,
+        messages_count,
+        last_inbound_at,
+        last_outbound_at,
+        started_at,
+        ended_at,
+        coalesce(pre_reason, problem[1]) as reason,
+        case when pre_reason is not null then pre_detail else problem[2] end as detail,
+        raw
+    from checked
 )
 
 select * from final

@@ -1,57 +1,35 @@
 -- one row per input record of the webhook event log (DOMAIN R11): the event and
 -- the conversation it carries, and the first problem found or null when accepted.
--- Reads: incoming(seq, line, raw, pre_reason).
-with objects as (
-    select seq, line, raw
-    from incoming
-    where pre_reason is null and json_valid(raw) and json_type(raw) = 'OBJECT'
-),
-
-fields as (
+-- Reads: records(seq, line, raw, pre_reason, pre_detail, field): field holds the event's
+-- fields, has_data and the conversation (data) as VARCHAR; made by events_json.sql.
+with typed as (
     select
         seq,
-        json_transform(raw, '{"id": "VARCHAR", "type": "VARCHAR", "created_at": "VARCHAR", "data": "JSON"}') as event,
-        raw->'$.data' as data
-    from objects
-),
-
-conversation as (
-    select
-        seq,
-        event,
-        data is not null and json_type(data) = 'OBJECT' as has_data,
-        case when json_type(data) = 'OBJECT' then json_transform(data, '{
-            "id": "VARCHAR", "tenant_id": "VARCHAR", "phone_number_id": "VARCHAR",
-            "contact_phone": "VARCHAR", "contact_bsuid": "VARCHAR", "status": "VARCHAR",
-            "ended_reason": "VARCHAR", "started_at": "VARCHAR", "ended_at": "VARCHAR"
-        }') end as field
-    from fields
-),
-
-typed as (
-    select
-        seq,
-        has_data,
-        blank_to_null(event.id) as event_id,
-        lower(blank_to_null(event.type)) as type,
-        blank_to_null(event.created_at) as created_at_text,
-        parse_ts(trim(event.created_at)) as created_at,
-        blank_to_null(field.id) as conversation_id_text,
-        parse_int(trim(field.id)) as conversation_id,
-        parse_int(trim(field.tenant_id)) as tenant_id,
-        blank_to_null(field.phone_number_id) as phone_number_id_text,
-        parse_int(trim(field.phone_number_id)) as phone_number_id,
-        blank_to_null(field.contact_phone) as contact_phone_text,
-        parse_phone(trim(field.contact_phone)) as contact_phone,
-        blank_to_null(field.contact_bsuid) as contact_bsuid_text,
-        parse_bsuid(trim(field.contact_bsuid)) as contact_bsuid,
-        lower(blank_to_null(field.status)) as status,
-        lower(blank_to_null(field.ended_reason)) as ended_reason,
-        blank_to_null(field.started_at) as started_at_text,
-        parse_ts(trim(field.started_at)) as started_at,
-        blank_to_null(field.ended_at) as ended_at_text,
-        parse_ts(trim(field.ended_at)) as ended_at
-    from conversation
+        line,
+        raw,
+        pre_reason,
+        pre_detail,
+        field.has_data as has_data,
+        blank_to_null(field.id) as event_id,
+        lower(blank_to_null(field.type)) as type,
+        blank_to_null(field.created_at) as created_at_text,
+        parse_ts(field.created_at) as created_at,
+        blank_to_null(field.data.id) as conversation_id_text,
+        parse_int(field.data.id) as conversation_id,
+        parse_int(field.data.tenant_id) as tenant_id,
+        blank_to_null(field.data.phone_number_id) as phone_number_id_text,
+        parse_int(field.data.phone_number_id) as phone_number_id,
+        blank_to_null(field.data.contact_phone) as contact_phone_text,
+        parse_phone(trim(field.data.contact_phone)) as contact_phone,
+        blank_to_null(field.data.contact_bsuid) as contact_bsuid_text,
+        parse_bsuid(trim(field.data.contact_bsuid)) as contact_bsuid,
+        lower(blank_to_null(field.data.status)) as status,
+        lower(blank_to_null(field.data.ended_reason)) as ended_reason,
+        blank_to_null(field.data.started_at) as started_at_text,
+        parse_ts(field.data.started_at) as started_at,
+        blank_to_null(field.data.ended_at) as ended_at_text,
+        parse_ts(field.data.ended_at) as ended_at
+    from records
 ),
 
 checked as (
@@ -80,33 +58,24 @@ checked as (
 
 final as (
     select
-        incoming.seq,
-        incoming.line,
-        checked.event_id,
-        checked.type,
-        checked.created_at,
-        checked.conversation_id,
-        checked.tenant_id,
-        checked.phone_number_id,
-        checked.contact_phone,
-        checked.contact_bsuid,
-        checked.status,
-        checked.ended_reason,
-        checked.started_at,
-        checked.ended_at,
-        case
-            when incoming.pre_reason is not null then incoming.pre_reason
-            when checked.seq is null then 'malformed_json'
-            else checked.problem[1]
-        end as reason,
-        case
-            when incoming.pre_reason is not null then null
-            when checked.seq is null and json_valid(incoming.raw) then 'not a JSON object'
-            when checked.seq is not null then checked.problem[2]
-        end as detail,
-        incoming.raw
-    from incoming
-    left join checked using (seq)
+        seq,
+        line,
+        event_id,
+        type,
+        created_at,
+        conversation_id,
+        tenant_id,
+        phone_number_id,
+        contact_phone,
+        contact_bsuid,
+        status,
+        ended_reason,
+        started_at,
+        ended_at,
+        coalesce(pre_reason, problem[1]) as reason,
+        case when pre_reason is not null then pre_detail else problem[2] end as detail,
+        raw
+    from checked
 )
 
 select * from final

@@ -1,38 +1,19 @@
 -- one row per input record of Meta's pricing_analytics data points (DOMAIN R26):
 -- the typed fields, and the first problem found (reason, detail) or null when accepted.
--- Reads: incoming(seq, line, raw, pre_reason).
-with parsed as (
+-- Reads: records(seq, line, raw, pre_reason, pre_detail, field): field holds the data
+-- point's fields as VARCHAR; made by pricing_analytics_json.sql from JSON text, or straight
+-- from a Parquet file's columns (pipeline/ingest.py).
+with typed as (
     select
         seq,
         line,
         raw,
         pre_reason,
-        case when pre_reason is null and json_valid(raw) then json_type(raw) = 'OBJECT' else false end as is_object
-    from incoming
-),
-
-fields as (
-    select
-        *,
-        case when is_object then json_transform(raw, '{
-            "start": "VARCHAR", "end": "VARCHAR", "phone_number": "VARCHAR", "country": "VARCHAR",
-            "pricing_category": "VARCHAR", "pricing_type": "VARCHAR", "tier": "VARCHAR",
-            "volume": "VARCHAR", "cost": "VARCHAR"
-        }') end as field
-    from parsed
-),
-
-typed as (
-    select
-        seq,
-        line,
-        raw,
-        pre_reason,
-        is_object,
+        pre_detail,
         blank_to_null(field.start) as start_text,
-        parse_ts(trim(field.start)) as start_at,
+        parse_ts(field.start) as start_at,
         blank_to_null(field."end") as end_text,
-        parse_ts(trim(field."end")) as end_at,
+        parse_ts(field."end") as end_at,
         blank_to_null(field.phone_number) as phone_text,
         parse_phone(trim(field.phone_number)) as phone_number,
         upper(blank_to_null(field.country)) as country_code,
@@ -40,10 +21,10 @@ typed as (
         lower(blank_to_null(field.pricing_type)) as pricing_type,
         coalesce(trim(field.tier), '') as tier,
         blank_to_null(field.volume) as volume_text,
-        parse_int(trim(field.volume)) as volume,
+        parse_int(field.volume) as volume,
         blank_to_null(field.cost) as cost_text,
         try_cast(trim(field.cost) as decimal(38, 9)) as cost
-    from fields
+    from records
 ),
 
 -- Micro-units must fit a bigint: a cost of 9.2e12 or more is a bad value, not an overflow.
@@ -91,16 +72,8 @@ final as (
         tier,
         volume,
         coalesce(cost_micros, 0) as cost_micros,
-        case
-            when pre_reason is not null then pre_reason
-            when not is_object then 'malformed_json'
-            else problem[1]
-        end as reason,
-        case
-            when pre_reason is not null then null
-            when not is_object and json_valid(raw) then 'not a JSON object'
-            when is_object then problem[2]
-        end as detail,
+        coalesce(pre_reason, problem[1]) as reason,
+        case when pre_reason is not null then pre_detail else problem[2] end as detail,
         raw
     from checked
 )

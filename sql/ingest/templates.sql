@@ -1,29 +1,21 @@
 -- one row per input record of the template catalog: name, language, category
 -- at updated_at, and the first problem found or null when accepted.
--- Reads: incoming(seq, line, raw, pre_reason).
-with objects as (
-    select seq, line, raw
-    from incoming
-    where pre_reason is null and json_valid(raw) and json_type(raw) = 'OBJECT'
-),
-
-fields as (
+-- Reads: records(seq, line, raw, pre_reason, pre_detail, field): field holds the export's
+-- fields as VARCHAR; made by templates_json.sql from JSON text, or straight from a Parquet
+-- file's columns (pipeline/ingest.py).
+with typed as (
     select
         seq,
-        json_transform(raw, '{"name": "VARCHAR", "language": "VARCHAR", "category": "VARCHAR",
-            "updated_at": "VARCHAR"}') as field
-    from objects
-),
-
-typed as (
-    select
-        seq,
+        line,
+        raw,
+        pre_reason,
+        pre_detail,
         blank_to_null(field.name) as name,
         coalesce(blank_to_null(field.language), '') as language,
         lower(blank_to_null(field.category)) as category,
         blank_to_null(field.updated_at) as updated_at_text,
-        parse_ts(trim(field.updated_at)) as updated_at
-    from fields
+        parse_ts(field.updated_at) as updated_at
+    from records
 ),
 
 checked as (
@@ -41,25 +33,16 @@ checked as (
 
 final as (
     select
-        incoming.seq,
-        incoming.line,
-        checked.name,
-        checked.language,
-        checked.category,
-        checked.updated_at,
-        case
-            when incoming.pre_reason is not null then incoming.pre_reason
-            when checked.seq is null then 'malformed_json'
-            else checked.problem[1]
-        end as reason,
-        case
-            when incoming.pre_reason is not null then null
-            when checked.seq is null and json_valid(incoming.raw) then 'not a JSON object'
-            when checked.seq is not null then checked.problem[2]
-        end as detail,
-        incoming.raw
-    from incoming
-    left join checked using (seq)
+        seq,
+        line,
+        name,
+        language,
+        category,
+        updated_at,
+        coalesce(pre_reason, problem[1]) as reason,
+        case when pre_reason is not null then pre_detail else problem[2] end as detail,
+        raw
+    from checked
 )
 
 select * from final

@@ -17,8 +17,9 @@ Affected threads, a superset of the threads whose rows can differ from the last 
    since the last build (old rows of those partitions and new ones);
 2. contacts whose contact key (DOMAIN R2, int_contact_keys) or contact row
    (int_contacts: phone, name, country) changed: all their threads, old and new keys;
-3. threads whose operator closes (int_conv_closes) or platform records
-   (int_conv_platform) changed: the rows of the two versions are compared;
+3. threads whose operator closes (int_conv_closes) changed: the rows of the two
+   versions are compared (a per-thread model may read no other cross-thread table
+   keyed by thread: run_model refuses, so a new model cannot be missed silently);
 4. when the as-of moved: what was still open at the old as-of is judged again, i.e.
    threads with a message within the longest window of the old as-of (customer
    service window, platform timeout, CBP conversation: the longest hour-valued policy
@@ -66,7 +67,7 @@ THREAD_MODELS: dict[str, str] = {
 }
 
 # Cross-thread models whose old and new rows are compared (affected threads, item 2-3).
-COMPARED = ("int_contact_keys", "int_contacts", "int_conv_closes", "int_conv_platform")
+COMPARED = ("int_contact_keys", "int_contacts", "int_conv_closes")
 
 # The entry point window outlasts the other windows: its open ones are read from the
 # last build's int_bill_entry_points instead of widening the look back (item 4).
@@ -255,8 +256,8 @@ def _affected_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
 
 
 def _affected_threads(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
-    """Widen the affected threads once closes and platform records are rebuilt (items 3-4)."""
-    for name in ("int_conv_closes", "int_conv_platform"):
+    """Widen the affected threads once the closes are rebuilt (items 3-4)."""
+    for name in ("int_conv_closes",):
         if not _exists(con, name):
             raise RuntimeError(f"incremental build: {name} must be built before the per-thread models")
     lookback = _lookback(con)
@@ -281,12 +282,6 @@ def _affected_threads(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                 (select * from int_conv_closes except all select * from prev_int_conv_closes)
             )
             union all
-            select phone_number_id, contact_key from (
-                (select * from prev_int_conv_platform except all select * from int_conv_platform)
-                union all
-                (select * from int_conv_platform except all select * from prev_int_conv_platform)
-            )
-            union all
             {recent}
         )
         where contact_key is not null
@@ -305,7 +300,9 @@ def _affected_threads(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     con.execute("drop table delta.messages")
     con.execute("create view delta.messages as select * from main.messages "
                 "semi join affected_threads using (phone_number_id, contact_key)")
-    plan.affected_threads = con.execute("select count(*) from affected_threads").fetchall()[0][0]
+    plan.affected_threads = con.execute(          # as they are now (a re-keyed thread counts once)
+        "select count(*) from (select distinct phone_number_id, contact_key from messages "
+        "semi join affected_threads using (phone_number_id, contact_key))").fetchall()[0][0]
     plan.total_threads = con.execute(
         "select count(*) from (select distinct phone_number_id, contact_key from messages)").fetchall()[0][0]
     plan.phase = "threads"
@@ -333,6 +330,9 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
         if reference in THREAD_MODELS or reference == "stg_messages":
             target = f'delta."{reference}"'
         elif _has_thread_key(con, reference):
+            if reference not in COMPARED:
+                raise RuntimeError(f"incremental build: per-thread model {name} reads {reference}, a "
+                                   "cross-thread table keyed by thread whose changes are not compared")
             con.execute(f'create or replace view delta."{reference}" as select * from main."{reference}" '
                         f"semi join affected_threads using (phone_number_id, contact_key)")
             target = f'delta."{reference}"'

@@ -31,7 +31,7 @@ SKIP = {"build_info", "build_lake_files"}
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("incremental")
     result = CliRunner().invoke(cli, ["simulate", "--out", str(root / "sim"), "--contacts", "300",
-                                      "--days", "30", "--start", "2026-03-17", "--seed", "5"])
+                                      "--days", "30", "--start", "2026-03-10", "--seed", "5"])
     assert result.exit_code == 0, result.output
     return root / "sim"
 
@@ -41,12 +41,15 @@ def nights(simulated: Path, root: Path) -> list[list[Path]]:
     exports = simulated / "exports"
     days = sorted((exports / "messages").glob("messages-*.jsonl"))
     events = [json.loads(line) for line in (exports / "events" / "events.jsonl").read_text().splitlines()]
-    first_events = root / "night1" / "events-1.jsonl"
-    later_events = root / "night2" / "events-2.jsonl"
-    for path, chosen in ((first_events, [e for e in events if e["created_at"] < "2026-03-31"]),
-                         (later_events, [e for e in events if e["created_at"] >= "2026-03-31"])):
+    # Closes of days 8-16 (of 30 from 2026-03-10) arrive a night late, some for threads with nothing else new.
+    cuts = ["", "2026-03-17", "2026-03-26", "9999"]
+    event_files = []
+    for night in (1, 2, 3):
+        path = root / f"night{night}" / f"events-{night}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(event) + "\n" for event in chosen))
+        path.write_text("".join(json.dumps(event) + "\n" for event in events
+                                if cuts[night - 1] <= event["created_at"] < cuts[night]))
+        event_files.append(path)
     # Night 3: one old delivered template message comes again, now read.
     late = root / "night3" / "messages-late.jsonl"
     late.parent.mkdir(parents=True, exist_ok=True)
@@ -57,9 +60,9 @@ def nights(simulated: Path, root: Path) -> list[list[Path]]:
             late.write_text(json.dumps(record) + "\n")
             break
     return [
-        [*days[:14], first_events, exports / "templates"],
-        [*days[14:29], later_events, exports / "conversations"],
-        [days[29], late, exports / "pricing_analytics"],
+        [*days[:14], event_files[0], exports / "templates"],
+        [*days[14:16], event_files[1], exports / "conversations"],
+        [*days[16:], event_files[2], late, exports / "pricing_analytics"],
     ]
 
 
@@ -88,21 +91,22 @@ def full_build(settings: Settings, root: Path) -> Path:
 def test_three_nights_match_full_builds(simulated: Path, tmp_path: Path) -> None:
     settings = load(simulated / "convo.toml")
     settings = replace(settings, lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
-    notes = []
+    notes, rebuilt = [], []
     for number, files in enumerate(nights(simulated, tmp_path), start=1):
         ingest(settings.lake, files)
         summary = build(settings, incremental=True)
         notes.append(summary.notes)
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            rebuilt.append(con.execute("select mode, threads_rebuilt from build_info").fetchall()[0] + con.execute(
+                "select count(*) from (select distinct phone_number_id, contact_key from messages)").fetchall()[0])
         full = full_build(settings, tmp_path / f"full{number}")
         assert_same_tables(settings.warehouse, full)
     assert notes[0] == ["full build: no previous warehouse"]
     assert [note for note in notes[1] if note.startswith("incremental build:")], notes[1]
     assert [note for note in notes[2] if note.startswith("incremental build:")], notes[2]
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    mode, rebuilt = con.execute("select mode, threads_rebuilt from build_info").fetchall()[0]
-    total = con.execute("select count(*) from (select distinct phone_number_id, contact_key from messages)").fetchall()[0][0]
-    assert mode == "incremental"
-    assert 0 < rebuilt < total
+    assert rebuilt[0][:2] == ("full", None)
+    mode, threads, total = rebuilt[1]          # two new days: not every thread
+    assert mode == "incremental" and 0 < threads < total
 
 
 def test_nothing_new_rebuilds_no_thread(simulated: Path, tmp_path: Path) -> None:

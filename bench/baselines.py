@@ -357,8 +357,21 @@ def _polars_chain(candidates, at: str, length: timedelta, thread: list[str]):
     return pl.concat(links)
 
 
-def polars_answer(lake: Path, ref: Reference) -> list[dict[str, object]]:
+def polars_answer(lake: Path, ref: Reference, steps: dict[str, float] | None = None) -> list[dict[str, object]]:
+    """The step in Polars, collected once at the end; with `steps`, each step is
+    collected on its own instead and its seconds recorded there (--steps)."""
     import polars as pl
+
+    clock = [time.perf_counter()]
+
+    def step(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+        if steps is None:
+            return frame
+        frame = frame.collect().lazy()
+        now = time.perf_counter()
+        steps[name] = round(now - clock[0], 2)
+        clock[0] = now
+        return frame
 
     thread = ["phone_number_id", "contact_key"]
     messages = pl.scan_parquet([str(path) for path in message_files(lake)], hive_partitioning=False).select(COLUMNS)
@@ -385,6 +398,9 @@ def polars_answer(lake: Path, ref: Reference) -> list[dict[str, object]]:
            .select("message_id", "tenant_id", *thread, "event_at", "billing_date", "is_template", "category",
                    "currency"))
     inbound = keyed.filter(pl.col("direction") == "inbound").select(*thread, "sent_at", "referral_source")
+    if steps is not None:
+        out, inbound = (frame.lazy() for frame in pl.collect_all([out, inbound]))
+        out = step("read, thread keys, local dates", out)
 
     # customer service window (R4, R6): the last inbound at or before the delivery
     last_inbound = (inbound.select(*thread, pl.col("sent_at").alias("inbound_at"),
@@ -395,6 +411,7 @@ def polars_answer(lake: Path, ref: Reference) -> list[dict[str, object]]:
            .with_columns(is_service_window_open=(pl.col("event_at") < pl.col("last_inbound_at") + ref.service_window)
                          .fill_null(False))
            .drop("inbound_at", "last_inbound_at"))
+    out = step("customer service window (join_asof)", out)
 
     # entry point windows (R15, R19): the chain is walked on the (few) first replies
     replies = (out.select(*thread, "event_at", "message_id").sort("event_at", "message_id")
@@ -414,6 +431,7 @@ def polars_answer(lake: Path, ref: Reference) -> list[dict[str, object]]:
                       right_on="window_at", by=thread, strategy="backward", check_sortedness=False, coalesce=False)
            .with_columns(is_in_entry_point_window=(pl.col("event_at") < pl.col("expires_at")).fill_null(False))
            .drop("opened_at", "expires_at", "window_at"))
+    out = step("entry point windows (chain, join_asof)", out)
 
     # R20: the last CBP utility conversation of each thread opened before the switch (R13 chain)
     utility = (out.filter(pl.col("is_template") & (pl.col("category") == "utility")
@@ -422,6 +440,7 @@ def polars_answer(lake: Path, ref: Reference) -> list[dict[str, object]]:
                .select(*thread, "event_at").collect())
     last_openers = (_polars_chain(utility, "event_at", ref.cbp_conversation, thread)
                     .group_by(thread).agg(pl.col("event_at").max().alias("cbp_utility_opened_at")).lazy())
+    last_openers = step("R20 utility chain", last_openers)
 
     contacts = pl.scan_parquet(ref.contacts)
     last_day = ref.pmp_to - timedelta(days=1)
@@ -454,6 +473,7 @@ def polars_answer(lake: Path, ref: Reference) -> list[dict[str, object]]:
               .agg(charged=(~pl.col("is_free")).sum().cast(pl.Int64), free=pl.col("is_free").sum().cast(pl.Int64),
                    cost_micros=pl.col("rate_micros").filter(~pl.col("is_free")).sum().cast(pl.Int64))
               .collect())
+    step("price and add up", answer.lazy())
     return answer.to_dicts()
 
 
@@ -520,6 +540,97 @@ def convo_answer(lake: Path, warehouse: Path, config: Path,
     con.close()
     copy.unlink()
     return answer, per_model, wall, cpu
+
+
+# ---------------------------------------------------------------- one step, four ways
+
+WINDOW_INPUTS = """
+create temp table step_outbound as
+    select phone_number_id, contact_key, event_at, message_id from int_bill_outbound;
+create temp table step_inbound as
+    select phone_number_id, contact_key, sent_at from messages where direction = 'inbound';
+"""
+
+# convo's formulation (int_bill_timeline): one window over the union of both
+WINDOW_DUCKDB = """
+create or replace temp table step_window as
+with events as (
+    select phone_number_id, contact_key, sent_at as event_at, true as is_inbound, null as message_id
+    from step_inbound
+    union all
+    select phone_number_id, contact_key, event_at, false, message_id from step_outbound
+),
+
+windowed as (
+    select
+        message_id,
+        is_inbound,
+        max(event_at) filter (where is_inbound) over (
+            partition by phone_number_id, contact_key order by event_at
+            range between unbounded preceding and current row
+        ) as last_inbound_at
+    from events
+)
+
+select message_id, last_inbound_at from windowed where not is_inbound
+"""
+
+WINDOW_ASOF = """
+create or replace temp table step_asof as
+select step_outbound.message_id, step_inbound.sent_at as last_inbound_at
+from step_outbound
+asof left join step_inbound
+    on step_inbound.phone_number_id = step_outbound.phone_number_id
+    and step_inbound.contact_key = step_outbound.contact_key
+    and step_inbound.sent_at <= step_outbound.event_at
+"""
+
+
+def window_step(warehouse: Path) -> dict[str, float]:
+    """The last inbound message at or before each delivery (the service window's step),
+    on the same in-memory inputs taken from convo's tables: DuckDB as convo writes it (a
+    window over the union), DuckDB's ASOF JOIN, Polars join_asof, Polars sort + forward
+    fill over the thread. Seconds each; the four must find the same instants."""
+    import polars as pl
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(WINDOW_INPUTS)
+    thread = ["phone_number_id", "contact_key"]
+    outbound = pl.from_arrow(con.sql("select * from step_outbound").to_arrow_table())
+    inbound = pl.from_arrow(con.sql("select * from step_inbound").to_arrow_table())
+    seconds: dict[str, float] = {}
+    answers = {}
+    for name, sql, table in (("duckdb window (convo)", WINDOW_DUCKDB, "step_window"),
+                             ("duckdb asof join", WINDOW_ASOF, "step_asof")):
+        started = time.perf_counter()
+        con.execute(sql)
+        seconds[name] = round(time.perf_counter() - started, 2)
+        answers[name] = con.execute("select count(*), count(last_inbound_at), "
+                                    f"sum(epoch_us(last_inbound_at) // 1000000) from {table}").fetchall()[0]
+    started = time.perf_counter()
+    asof = (outbound.sort("event_at")
+            .join_asof(inbound.select(*thread, pl.col("sent_at").alias("last_inbound_at")).sort("last_inbound_at"),
+                       left_on="event_at", right_on="last_inbound_at", by=thread, strategy="backward",
+                       check_sortedness=False, coalesce=False))
+    seconds["polars join_asof"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    events = pl.concat([
+        inbound.select(*thread, pl.col("sent_at").alias("at"), pl.lit(True).alias("is_inbound"),
+                       pl.lit(None, pl.String).alias("message_id")),
+        outbound.select(*thread, pl.col("event_at").alias("at"), pl.lit(False).alias("is_inbound"), "message_id"),
+    ])
+    filled = (events.sort(*thread, "at", "is_inbound", descending=[False, False, False, True])
+              .with_columns(last_inbound_at=pl.when("is_inbound").then(pl.col("at")).forward_fill().over(thread))
+              .filter(~pl.col("is_inbound")))
+    seconds["polars sort + forward_fill over"] = round(time.perf_counter() - started, 2)
+    for name, frame in (("polars join_asof", asof), ("polars sort + forward_fill over", filled)):
+        found = frame["last_inbound_at"]
+        answers[name] = (frame.height, found.count(), int(found.dt.epoch("s").sum()))
+    con.close()
+    if len(set(answers.values())) != 1:
+        raise EnginesDisagree(f"the service window step differs: {answers}")
+    return seconds
 
 
 # ---------------------------------------------------------------- running
@@ -607,9 +718,20 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results" / "baselines")
     parser.add_argument("--json", type=Path, help="with --engine: write the result here")
+    parser.add_argument("--steps", action="store_true",
+                        help="Polars, each step collected on its own, and the window step four ways: print seconds")
     args = parser.parse_args()
-    if args.all == bool(args.engine):
-        parser.error("give either --all or --engine")
+    if args.all == bool(args.engine or args.steps):
+        parser.error("give either --all, --engine or --steps")
+    if args.steps:
+        lookup = args.out_dir / LOOKUP
+        if not lookup.is_file():
+            build_lookup(args.warehouse, lookup)
+        steps: dict[str, float] = {}
+        polars_answer(args.lake, reference(args.config, lookup), steps)
+        print(json.dumps({"engine": "polars", "steps": steps}))
+        print(json.dumps({"step": "last inbound at or before each delivery", "seconds": window_step(args.warehouse)}))
+        return
     if args.engine:
         result = run_engine(args.engine, args.lake, args.warehouse, args.config, args.out_dir)
         text = json.dumps(result)

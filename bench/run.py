@@ -457,7 +457,7 @@ def render(results: dict[str, object], results_name: str) -> str:
     dirty = " (with uncommitted changes in pipeline/, sql/ or data/)" if found.get("uncommitted_changes") else ""
     lines = [
         f"Run of {results['started_at'].replace('T', ' ').replace('+00:00', ' UTC')} "
-        f"(`{results['command']}`; results: `bench/results/{results_name}`).",
+        f"(`{results['command']}`; results: `{results_name}`).",
         "",
         f"Machine: {machine_info['cores']} cores ({machine_info['cpu']}), {machine_info['memory_gb']} GB RAM, "
         f"{machine_info['os']}. Versions: convo {found.get('convo')} at {found.get('commit')}{dirty}, "
@@ -525,6 +525,14 @@ def render(results: dict[str, object], results_name: str) -> str:
     return "\n".join(lines)
 
 
+def results_label(path: Path) -> str:
+    """How the table names a results file: its path in the checkout, else its name."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return path.name
+
+
 def write_readme(readme: Path, results: dict[str, object], results_name: str) -> None:
     """Replace what is between the markers of readme with the rendered table."""
     if not readme.is_file():
@@ -569,7 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         if not args.render.is_file():
             sys.exit(f"error: no results file {args.render}")
-        write_readme(readme or README, json.loads(args.render.read_text()), args.render.name)
+        write_readme(readme or README, json.loads(args.render.read_text()), results_label(args.render))
         print(f"rendered {args.render} into {readme or README}")
         return
 
@@ -587,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
         bench.incremental(args.incremental_messages, args.incremental_days)
     bench.save()
     if readme:
-        write_readme(readme, bench.results, bench.results_path.name)
+        write_readme(readme, bench.results, results_label(bench.results_path))
         print(f"table: {readme}")
     print(f"results: {bench.results_path}")
 

@@ -238,8 +238,8 @@ def _column_type(field: object) -> str:
 
 def _create_staged(con: duckdb.DuckDBPyConnection, dataset: schema.Dataset) -> None:
     columns = ", ".join(f"{field.name} {_column_type(field)}" for field in dataset.schema)
-    con.execute(f"create table if not exists staged_{dataset.name} (seq bigint, {columns}, "
-                "reason varchar, detail varchar, raw varchar)")
+    con.execute(f"create temp table if not exists staged_{dataset.name} (seq bigint, {columns}, "
+                "reason varchar, detail varchar, raw varchar, is_contested boolean)")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, source: SourceFile, records_sql: str, raw: str) -> None:
@@ -392,150 +392,175 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     ).fetchall()[0][0])
 
 
-def _key_sql(dataset: schema.Dataset, alias: str) -> str:
-    return ", ".join(f"{alias}.{column}" for column in dataset.key)
-
-
 def _count_duplicates(con: duckdb.DuckDBPyConnection, lake_dir: Path,
                       sources: list[SourceFile], summary: IngestSummary) -> None:
-    """accepted = first sighting of a key not yet in the lake; the rest are duplicates."""
+    """accepted = first sighting of a key not yet in the lake; the rest are duplicates.
+
+    Only contested keys (seen twice, or already in the lake) are ranked: every other
+    staged row is the first and only version of its key.
+    """
     for dataset_name in summary.datasets:
         dataset = schema.DATASETS[dataset_name]
-        staged = f"staged_{dataset_name}"
-        if not _table_exists(con, staged):
-            continue
+        _find_contested(con, lake_dir, dataset)
         keys = ", ".join(dataset.key)
-        existing = lake.files(lake_dir, dataset_name)
-        con.execute(f"create or replace temp table lake_keys ({', '.join(f'{k} {_key_type(dataset, k)}' for k in dataset.key)})")
-        if existing:
-            con.execute(
-                f"insert into lake_keys select distinct {keys} from read_parquet({lake.sql_list(existing)}) "
-                f"where ({keys}) in (select ({keys}) from {staged})"
-            )
-        rows = con.execute(f"""
-            with firsts as (
-                select seq // {SEQ_STRIDE} as file_index,
+        duplicates = dict(con.execute(f"""
+            with versions as (
+                select
+                    seq,
                     row_number() over (partition by {keys} order by seq) = 1 as is_first,
-                    exists (select 1 from lake_keys where {' and '.join(f'lake_keys.{k} = s.{k}' for k in dataset.key)}) as in_lake
-                from {staged} as s
+                    lake_keys.is_in_lake
+                from staged_{dataset_name}
+                semi join contested_{dataset.name} using ({keys})
+                left join (select distinct {keys}, true as is_in_lake from lake_versions_{dataset.name}) as lake_keys using ({keys})
             )
-            select file_index, count(*) filter (where is_first and not in_lake), count(*) filter (where not is_first or in_lake)
-            from firsts group by 1
-        """).fetchall()
-        by_index = {row[0]: row for row in rows}
+            select seq // {SEQ_STRIDE}, count(*) filter (where not is_first or is_in_lake) from versions group by 1
+        """).fetchall())
         for index, counts in enumerate(summary.files):
-            if counts.dataset == dataset_name and index in by_index:
-                counts.accepted = by_index[index][1]
-                counts.duplicates = by_index[index][2]
+            if counts.dataset == dataset_name:
+                counts.duplicates = duplicates.get(index, 0)
+                counts.accepted = counts.read - counts.quarantined - counts.duplicates
+
+
+def _find_contested(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Dataset) -> None:
+    """contested_<dataset>: the keys with more than one version (staged twice, or staged and in
+    the lake); lake_versions_<dataset>: the files of the lake that hold a staged key. Staged
+    rows of contested keys are flagged (is_contested)."""
+    staged = f"staged_{dataset.name}"
+    keys = ", ".join(dataset.key)
+    key_columns = ", ".join(f"{k} {_key_type(dataset, k)}" for k in dataset.key)
+    con.execute(f"create or replace temp table lake_versions_{dataset.name} ({key_columns}, filename varchar)")
+    existing = lake.files(lake_dir, dataset.name)
+    if existing:                    # an empty lake has nothing to compare against
+        con.execute(f"""
+            insert into lake_versions_{dataset.name}
+            select {keys}, filename from read_parquet({lake.sql_list(existing)}, filename = true)
+            where ({keys}) in (select ({keys}) from {staged})
+        """)
+    con.execute(f"""
+        create or replace temp table contested_{dataset.name} as
+        select {keys} from {staged} group by {keys} having count(*) > 1
+        union
+        select {keys} from lake_versions_{dataset.name}
+    """)
+    if con.execute(f"select count(*) from contested_{dataset.name}").fetchall()[0][0]:
+        con.execute(f"update {staged} set is_contested = true from contested_{dataset.name} "
+                    f"where {' and '.join(f'{staged}.{k} = contested_{dataset.name}.{k}' for k in dataset.key)}")
 
 
 def _key_type(dataset: schema.Dataset, column: str) -> str:
-    arrow_type = dataset.schema.field(column).type
-    if arrow_type == schema.UTC_TS:
-        return "timestamptz"
-    return "bigint" if str(arrow_type) == "int64" else "varchar"
+    return _column_type(dataset.schema.field(column))
 
 
 def _merge(con: duckdb.DuckDBPyConnection, lake_dir: Path,
            dataset: schema.Dataset) -> list[tuple[Path, Path]]:
     """Merge staged rows with the lake; stage a new file for each partition whose rows change.
 
-    Returns (staged file, lake file) pairs for lake.commit.
+    Uncontested staged rows (a key seen once, not in the lake) go to their partition as
+    they are; a contested key gets one winner from all its versions, old and new. A
+    partition is rewritten when it gets a new row, or a winner that differs from the row
+    it stores; its file is its old rows less the contested keys, then the new rows, then
+    the winners. Returns (staged file, lake file) pairs for lake.commit.
     """
     staged = f"staged_{dataset.name}"
-    if not _table_exists(con, staged) or not con.execute(f"select count(*) from {staged}").fetchall()[0][0]:
-        return []
     columns = [f.name for f in dataset.schema]
     column_list = ", ".join(columns)
     keys = ", ".join(dataset.key)
-    partition_expr = (
-        f"strftime(cast({dataset.partition_by} as date), '%Y-%m-%d')" if dataset.partition_by else "'all'"
+    partition_expr = f"cast({dataset.partition_by} as date)" if dataset.partition_by else "null::date"
+    # Versions of contested keys: old ones ordered before every new one (ties keep the stored row).
+    old_files = [Path(row[0]) for row in con.execute(
+        f"select distinct filename from lake_versions_{dataset.name} order by 1").fetchall()]
+    old_versions = (
+        f"select {OLD_SEQ} + file_row_number as seq, {column_list} "
+        f"from read_parquet({lake.sql_list(old_files)}, file_row_number = true) semi join contested_{dataset.name} using ({keys})"
+        if old_files else f"select seq, {column_list} from {staged} limit 0"
     )
-    existing = lake.files(lake_dir, dataset.name)
-    con.execute(f"create or replace temp table old_rows as select -1::bigint as seq, {column_list}, "
-                f"''::varchar as partition from {staged} limit 0")
-    if existing:
-        files_sql = lake.sql_list(existing)
-        # Partitions to revisit: those of the new rows, and those holding older versions of their keys.
-        con.execute(f"""
-            create or replace temp table touched_files as
-            select distinct filename from read_parquet({files_sql}, filename = true)
-            where ({keys}) in (select ({keys}) from {staged})
-        """)
-        new_partitions = [row[0] for row in con.execute(f"select distinct {partition_expr} from {staged}").fetchall()]
-        touched = {Path(row[0]) for row in con.execute("select filename from touched_files").fetchall()}
-        touched |= {p for p in (lake.partition_path(lake_dir, dataset, part) for part in new_partitions) if p.is_file()}
-        if touched:
-            con.execute(f"""
-                insert into old_rows
-                select -1, {column_list}, {partition_expr}
-                from read_parquet({lake.sql_list(sorted(touched))})
-            """)
     rank = _rank_expr(dataset)
     merged_columns = ",\n".join(_merged_column(dataset, column) for column in columns)
-    key_match = " and ".join(f"merged.{k} is not distinct from old.{k}" for k in dataset.key)
     con.execute(f"""
-        create or replace temp table candidates as
-        select seq, {column_list}, {rank} as version_rank from old_rows
-        union all by name
-        select seq, {column_list}, {rank} as version_rank from {staged}
-    """)
-    # Only keys seen more than once need a winner; the rest pass straight through.
-    con.execute(f"create or replace temp table contested as "
-                f"select {keys} from candidates group by {keys} having count(*) > 1")
-    con.execute(f"""
-        create or replace temp table merged as
-        select {column_list}, {partition_expr} as partition, seq >= 0 as is_changed
-        from candidates anti join contested using ({keys})
-        union all by name
-        select {merged_columns}, {partition_expr} as partition, null::boolean as is_changed
-        from candidates semi join contested using ({keys})
+        create or replace temp table winners_{dataset.name} as
+        with versions as (
+            select *, {rank} as version_rank from ({old_versions})
+            union all by name
+            select seq, {column_list}, {rank} as version_rank from {staged} where is_contested
+        )
+        select seq, {merged_columns}
+        from versions
         window latest as (partition by {keys} order by version_rank desc, seq
                           rows between unbounded preceding and unbounded following)
         qualify row_number() over (partition by {keys} order by version_rank desc, seq) = 1
     """)
-    # A contested key changes the lake when its merged row differs from the stored one.
-    columns_struct = ", ".join(f"{{alias}}.{c}" for c in columns)
-    con.execute(f"""
-        create or replace temp table changed_partitions as
-        with contested_rows as (
-            select
-                merged.partition as new_partition,
-                old.partition as old_partition,
-                old.seq is null
-                    or row({columns_struct.format(alias="merged")}) is distinct from
-                       row({columns_struct.format(alias="old")}) as is_changed
-            from merged
-            left join old_rows as old on {key_match}
-            where merged.is_changed is null
-        )
-        select partition from merged where is_changed
-        union
-        select new_partition from contested_rows where is_changed
-        union
-        select old_partition from contested_rows where is_changed and old_partition is not null
-    """)
-    changed = [row[0] for row in con.execute("select partition from changed_partitions order by 1").fetchall()]
+    old_rows = (f"select {column_list} from ({old_versions})" if old_files
+                else f"select {column_list} from winners_{dataset.name} limit 0")
+    changed = _changed_partitions(con, dataset, staged, columns, partition_expr, old_rows)
     if not changed:
         return []
     staging_dir = lake.dataset_dir(lake_dir, dataset.name) / lake.STAGING
     shutil.rmtree(staging_dir, ignore_errors=True)
-    staging_dir.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"""
-        copy (
-            select {column_list}, partition from merged
-            where partition in (select partition from changed_partitions)
-            order by partition, {keys}
-        ) to '{_sql_path(staging_dir)}'
-        (format parquet, compression zstd, partition_by (partition), write_partition_columns false)
-    """)
+    staging_dir.mkdir(parents=True, exist_ok=True)
     renames = []
     for part in changed:
-        written = sorted((staging_dir / f"partition={part}").glob("*.parquet"))
-        if len(written) != 1:
-            raise RuntimeError(f"expected one Parquet file for partition {part}, DuckDB wrote {len(written)}")
-        renames.append((written[0], lake.partition_path(lake_dir, dataset, None if part == "all" else part)))
+        final = lake.partition_path(lake_dir, dataset, None if part is None else part.isoformat())
+        tmp = staging_dir / f"{part or 'all'}.parquet"
+        _write_partition(con, dataset, staged, column_list, keys, part, final, tmp)
+        renames.append((tmp, final))
     return renames
+
+
+OLD_SEQ = -(1 << 62)      # seq of a stored row: before every staged one, in its file's order
+
+
+def _changed_partitions(con: duckdb.DuckDBPyConnection, dataset: schema.Dataset, staged: str,
+                        columns: list[str], partition_expr: str, old_rows: str) -> list:
+    """Partitions that get a new row, or a winner that differs from the stored row (on both
+    sides when a winner moves to another day)."""
+    def at(alias: str) -> str:
+        return partition_expr.replace(f"cast({dataset.partition_by} ", f"cast({alias}.{dataset.partition_by} ") \
+            if dataset.partition_by else partition_expr
+
+    key_match = " and ".join(f"winner.{k} = old.{k}" for k in dataset.key)
+    rows = con.execute(f"""
+        with changed_winners as (
+            select {at('winner')} as new_partition, {at('old')} as old_partition, old.{dataset.key[0]} is null as is_new
+            from winners_{dataset.name} as winner
+            left join ({old_rows}) as old on {key_match}
+            where old.{dataset.key[0]} is null
+                or row({', '.join('winner.' + c for c in columns)}) is distinct from
+                   row({', '.join('old.' + c for c in columns)})
+        )
+        select distinct {partition_expr} from {staged} where is_contested is null
+        union
+        select new_partition from changed_winners
+        union
+        select old_partition from changed_winners where not is_new
+        order by 1
+    """).fetchall()
+    return [row[0] for row in rows]
+
+
+def _write_partition(con: duckdb.DuckDBPyConnection, dataset: schema.Dataset, staged: str, column_list: str,
+                     keys: str, part: object, final: Path, tmp: Path) -> None:
+    """One partition's file: its stored rows less the contested keys, the new rows, the winners.
+
+    A partition made of new rows only is written in staged (input) order without a sort.
+    """
+    if dataset.partition_by is None:
+        in_part = "true"
+    else:
+        in_part = (f"{dataset.partition_by} >= '{part}'::date::timestamptz "
+                   f"and {dataset.partition_by} < ('{part}'::date + 1)::timestamptz")
+    new_rows = f"select seq, {column_list} from {staged} where is_contested is null and {in_part}"
+    winners = f"select seq, {column_list} from winners_{dataset.name} where {in_part}"
+    has_winners = con.execute(f"select count(*) from winners_{dataset.name} where {in_part}").fetchall()[0][0] > 0
+    if not final.is_file() and not has_winners:
+        query = f"select {column_list} from {staged} where is_contested is null and {in_part}"
+    else:
+        parts = [new_rows, winners]
+        if final.is_file():
+            parts.insert(0, f"select {OLD_SEQ} + file_row_number as seq, {column_list} "
+                            f"from read_parquet('{_sql_path(final)}', file_row_number = true) "
+                            f"anti join contested_{dataset.name} using ({keys})")
+        query = f"select {column_list} from ({' union all '.join(parts)}) order by seq"
+    con.execute(f"copy ({query}) to '{_sql_path(tmp)}' (format parquet, compression zstd)")
 
 
 def _rank_expr(dataset: schema.Dataset) -> str:

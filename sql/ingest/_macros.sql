@@ -44,8 +44,11 @@ create or replace temp macro is_present(value) as
 create or replace temp macro phone_digits(value) as regexp_replace(value, '[ .()\-]', '', 'g');
 
 create or replace temp macro parse_phone(value) as
-    case when regexp_full_match(phone_digits(value), '\+?[1-9][0-9]{6,14}')
-        then '+' || ltrim(phone_digits(value), '+') end;
+    case
+        when regexp_full_match(value, '\+?[1-9][0-9]{6,14}') then '+' || ltrim(value, '+')      -- as stored
+        when regexp_full_match(phone_digits(value), '\+?[1-9][0-9]{6,14}')
+            then '+' || ltrim(phone_digits(value), '+')
+    end;
 
 -- DOMAIN R2: ISO country, a dot, up to 128 alphanumerics.
 create or replace temp macro parse_bsuid(value) as

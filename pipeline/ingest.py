@@ -300,12 +300,14 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, index: int, source: SourceFil
                            for name, kind in schema.MESSAGE_FIELDS.items())
         pricing = _pricing_value(types.get("pricing"), arrow_schema)
         records = f"{read}, struct_pack({fields}) as field, {pricing} as pricing {source_sql}"
+        raw_text = "to_json(raw)::varchar"                 # printed for rejected rows only
     else:
         # The other exports are small: their record text goes through the JSON validator.
         incoming = f"select seq, line, to_json(raw)::varchar as raw, pre_reason from ({read} {source_sql})"
         records = f"with incoming as ({incoming}) select * from ({_sql_text(source.dataset + '_json.sql')})"
+        raw_text = "raw"
     try:
-        _stage(con, source, records, raw="to_json(raw)::varchar")
+        _stage(con, source, records, raw=raw_text)
     except duckdb.Error:
         return False              # nothing of the file was staged: the statement is undone whole
     return True

@@ -328,3 +328,108 @@ def test_skip_known_reads_only_new_or_changed_files(tmp_path: Path) -> None:
     assert (summary.total("accepted"), summary.total("duplicates")) == (1, 1)
     assert rows(tmp_path / "lake", "messages", "message_id") == [("a",), ("b",), ("c",)]
     assert new.is_file()
+
+
+def test_parquet_columns_are_validated_as_typed_and_rejected_rows_keep_their_raw_record(tmp_path: Path) -> None:
+    """DuckDB reads Parquet itself: typed ids and timestamps stay typed, the rules are the JSON path's."""
+    pricing = pa.struct([("billable", pa.bool_()), ("pricing_model", pa.string()),
+                         ("type", pa.string()), ("category", pa.string())])
+    table = pa.table({
+        "message_id": ["ok", "big-id", "old", "odd", "no-ts"],
+        "tenant_id": pa.array([1, 10**18, 1, 1, 1], pa.int64()),
+        "phone_number_id": pa.array([555000001] * 5, pa.int32()),
+        "contact_phone": ["+5511987654321", "5511987654321", "+5511987654321", "55 11 98765-4321", "+5511987654321"],
+        "direction": ["outbound", "inbound", "inbound", "sideways", "inbound"],
+        "type": ["template"] + ["text"] * 4,
+        "status": ["delivered", "received", "received", "received", "received"],
+        "timestamp": pa.array([datetime(2026, 9, 1, 12, tzinfo=UTC), datetime(2026, 9, 1, 12, tzinfo=UTC),
+                               datetime(1999, 12, 31, 23, tzinfo=UTC), datetime(2026, 9, 1, 12, tzinfo=UTC), None],
+                              pa.timestamp("us", tz="UTC")),
+        "pricing": pa.array([{"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"},
+                             None, None, None, None], pricing),
+    })
+    pq.write_table(table, tmp_path / "messages.parquet")
+    summary = ingest(tmp_path / "lake", [tmp_path / "messages.parquet"])
+    assert [(f.read, f.accepted, f.quarantined) for f in summary.files] == [(5, 1, 4)]
+    assert rows(tmp_path / "lake", "messages",
+                "message_id, tenant_id, phone_number_id, sent_at, pricing_billable, pricing_type, source_line") == [
+        ("ok", 1, 555000001, datetime(2026, 9, 1, 12, tzinfo=UTC), True, "regular", 1)]
+    assert rows(tmp_path / "lake", "quarantine", "line, reason, detail", "line") == [
+        (2, "bad_value", "tenant_id"),                    # 19 digits: as from JSON text
+        (3, "bad_timestamp", "timestamp"),
+        (4, "unknown_enum", "direction"),
+        (5, "missing_required_field", "timestamp"),
+    ]
+    [raw] = [r for (r,) in rows(tmp_path / "lake", "quarantine", "raw", "line")][2:3]
+    assert json.loads(raw) == {
+        "message_id": "odd", "tenant_id": 1, "phone_number_id": 555000001, "contact_phone": "55 11 98765-4321",
+        "direction": "sideways", "type": "text", "status": "received", "timestamp": "2026-09-01 12:00:00+00",
+        "pricing": None,
+    }
+
+
+def test_parquet_written_as_text_or_naive_is_read_like_the_same_jsonl(tmp_path: Path) -> None:
+    """Ids as text, naive timestamps (UTC), pricing as JSON text: the lake rows equal the JSONL ones."""
+    pricing = {"billable": False, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}
+    records = [
+        message(message_id="a", tenant_id="1", phone_number_id=" 555000001 ", error_code="131047",
+                direction="outbound", status="failed", pricing=json.dumps(pricing)),
+        message(message_id="b", tenant_id="x1", timestamp="2026-09-01T10:00:00Z"),
+        message(message_id="c", delivered_at="2026-09-01T10:00:05Z", conversation_id="7"),
+    ]
+    def as_text(value: object) -> object:
+        return None if value is None else str(value)
+
+    naive = [dict(r, timestamp=datetime(2026, 9, 1, 10), delivered_at=None if r["delivered_at"] is None
+                  else datetime(2026, 9, 1, 10, 0, 5),
+                  **{k: as_text(r[k]) for k in ("tenant_id", "phone_number_id", "error_code", "conversation_id")})
+             for r in records]
+    pq.write_table(pa.Table.from_pylist(naive), tmp_path / "m.parquet")
+    write_jsonl(tmp_path / "m.jsonl", records)
+    columns = ("message_id, tenant_id, phone_number_id, error_code, sent_at, delivered_at, conversation_id, "
+               "pricing_billable, pricing_type, source_line")
+    ingest(tmp_path / "from-parquet", [tmp_path / "m.parquet"])
+    ingest(tmp_path / "from-jsonl", [tmp_path / "m.jsonl"])
+    from_parquet = rows(tmp_path / "from-parquet", "messages", columns)
+    assert from_parquet == rows(tmp_path / "from-jsonl", "messages", columns)
+    assert [row[0] for row in from_parquet] == ["a", "c"]
+    assert (rows(tmp_path / "from-parquet", "quarantine", "line, reason, detail")
+            == rows(tmp_path / "from-jsonl", "quarantine", "line, reason, detail")
+            == [(2, "bad_value", "tenant_id")])
+
+
+def test_conversations_as_parquet(tmp_path: Path) -> None:
+    table = pa.Table.from_pylist([conversation(id=10), conversation(id=11, status="paused")])
+    pq.write_table(table, tmp_path / "conversations.parquet")
+    [counts] = ingest(tmp_path / "lake", [tmp_path / "conversations.parquet"]).files
+    assert (counts.dataset, counts.format, counts.read, counts.accepted, counts.quarantined) == (
+        "conversations", "parquet", 2, 1, 1)
+    assert rows(tmp_path / "lake", "conversations", "id, status, source_line") == [(10, "ended", 1)]
+    [(line, reason, detail, raw)] = rows(tmp_path / "lake", "quarantine", "line, reason, detail, raw")
+    assert (line, reason, detail, json.loads(raw)["status"]) == (2, "unknown_enum", "status", "paused")
+
+
+def test_a_message_seen_again_on_a_later_day_moves_and_leaves_its_old_partition(tmp_path: Path) -> None:
+    first = write_jsonl(tmp_path / "1.jsonl", [message(message_id="m", status="received"),
+                                               message(message_id="n", timestamp="2026-09-01T11:00:00Z")])
+    ingest(tmp_path / "lake", [first])
+    later = write_jsonl(tmp_path / "2.jsonl", [message(message_id="m", status="received",
+                                                       timestamp="2026-09-03T10:00:00Z", contact_name="Bia")])
+    summary = ingest(tmp_path / "lake", [later])
+    assert (summary.total("accepted"), summary.total("duplicates")) == (0, 1)
+    # Same rank, the stored row wins: nothing changes.
+    assert summary.partitions_written == 0
+    dup = write_jsonl(tmp_path / "3.jsonl", [
+        message(message_id="m", direction="outbound", status="delivered", timestamp="2026-09-03T10:00:00Z"),
+        message(message_id="m", direction="outbound", status="sent", timestamp="2026-09-03T10:00:00Z"),
+        message(message_id="o", timestamp="2026-09-03T12:00:00Z"),
+    ])
+    summary = ingest(tmp_path / "lake", [dup])
+    assert (summary.total("accepted"), summary.total("duplicates")) == (1, 2)
+    assert rows(tmp_path / "lake", "messages", "message_id, status, sent_at") == [
+        ("m", "delivered", datetime(2026, 9, 3, 10, tzinfo=UTC)),
+        ("n", "received", datetime(2026, 9, 1, 11, tzinfo=UTC)),
+        ("o", "received", datetime(2026, 9, 3, 12, tzinfo=UTC)),
+    ]
+    assert sorted(p.parent.name for p in lake.files(tmp_path / "lake", "messages")) == [
+        "date=2026-09-01", "date=2026-09-03"]

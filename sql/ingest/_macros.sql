@@ -26,10 +26,12 @@ create or replace temp macro parse_ts(value) as
                 then parse_ts_any(trim(value::varchar)) end
     end;
 
--- An integer id or count written as a JSON number or a string of digits.
+-- An integer id or count written as a JSON number or a string of digits (at most 18 of
+-- them, typed or not: a 19-digit id is a bad value whichever way a file stores it).
 create or replace temp macro parse_int(value) as
     case
-        when typeof(value) = 'BIGINT' then value::bigint
+        when typeof(value) = 'BIGINT' then
+            case when abs(value::bigint) <= 999999999999999999 then value::bigint end
         when regexp_full_match(trim(value::varchar), '-?[0-9]{1,18}') then cast(trim(value::varchar) as bigint)
     end;
 
@@ -45,7 +47,7 @@ create or replace temp macro phone_digits(value) as regexp_replace(value, '[ .()
 
 create or replace temp macro parse_phone(value) as
     case
-        when regexp_full_match(value, '\+?[1-9][0-9]{6,14}') then '+' || ltrim(value, '+')      -- as stored
+        when regexp_full_match(value, '\+?[1-9][0-9]{6,14}') then '+' || ltrim(value, '+')   -- nothing to clean
         when regexp_full_match(phone_digits(value), '\+?[1-9][0-9]{6,14}')
             then '+' || ltrim(phone_digits(value), '+')
     end;

@@ -4,6 +4,11 @@ rejected record quarantined with its reason (DESIGN.md "Flow").
 Idempotent: a record already in the lake is a duplicate and changes nothing;
 a partition is rewritten only when its rows change. For messages the latest
 status wins (schema.STATUS_RANK); ties keep the row already stored.
+
+Each file is validated into a staged table in the work database (JSON text through
+sql/ingest/<dataset>_json.sql, Parquet columns straight from DuckDB's reader; both then
+through sql/ingest/<dataset>.sql). Only keys seen more than once or already in the lake
+are ranked; every other row goes to its partition as read (bench/README.md "Ingest").
 """
 
 from __future__ import annotations

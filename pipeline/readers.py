@@ -1,9 +1,11 @@
 """Input files -> batches of raw records, whatever the format.
 
-Every format is turned into the same shape, one JSON object text per record with
-its line (JSONL, CSV) or record number (JSON pages, Parquet), so one set of SQL
-validators types every export. Formats are detected by content and extension;
-the dataset (messages, conversations, events, templates) by the fields present.
+Every format can be turned into the same shape, one JSON object text per record with
+its line (JSONL, CSV) or record number (JSON pages, Parquet), which the SQL validators
+read (sql/ingest/<dataset>_json.sql, then <dataset>.sql). Ingest reads Parquet through
+DuckDB instead, column by column (pipeline/ingest.py), and comes here for a Parquet file
+only when that path declines it. Formats are detected by content and extension; the
+dataset (messages, conversations, events, templates) by the fields present.
 """
 
 from __future__ import annotations

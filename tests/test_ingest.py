@@ -433,3 +433,14 @@ def test_a_message_seen_again_on_a_later_day_moves_and_leaves_its_old_partition(
     ]
     assert sorted(p.parent.name for p in lake.files(tmp_path / "lake", "messages")) == [
         "date=2026-09-01", "date=2026-09-03"]
+
+
+def test_the_parquet_path_reads_the_fields_the_json_path_reads() -> None:
+    """schema.MESSAGE_FIELDS (Parquet) and messages_json.sql's json_transform name the same fields."""
+    import re
+
+    from pipeline import paths, schema
+
+    text = (paths.sql_dir() / "ingest" / "messages_json.sql").read_text()
+    spec = json.loads(re.search(r"json_transform\(raw, '(\{.*?\})'\)", text, re.S).group(1))
+    assert set(spec) == set(schema.MESSAGE_FIELDS) | {"pricing"}

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/baselines.py --all --lake L --warehouse W --config C --out-dir D
     .venv/bin/python bench/baselines.py --engine pandas --lake L --warehouse W --config C --json OUT
+    .venv/bin/python bench/baselines.py --steps --lake L --warehouse W --config C   # Polars step by step
 
 The step, as an analyst would state it (DOMAIN R2-R6, R15, R18-R20, R22, R23, R25, R27):
 for every delivered outbound message (status delivered or read) whose delivery's local

@@ -142,6 +142,10 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             if plan is not None and model.name in incremental_builds.THREAD_MODELS:
                 references = (_references(model.sql) & names) - {model.name}
                 incremental_builds.run_model(con, model.name, model.sql.strip().rstrip(";"), references)
+            elif plan is not None and model.name in incremental_builds.MONTH_MODELS:
+                references = (_references(model.sql) & names) - {model.name}
+                incremental_builds.run_month_model(con, plan, model.name, model.sql.strip().rstrip(";"),
+                                                   references)
             else:
                 _run(con, model)
             if model.layer == "marts":
@@ -150,7 +154,8 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             incremental_builds.finish(con)
             summary.notes.append(
                 f"incremental build: {plan.affected_threads:,} of {plan.total_threads:,} threads rebuilt "
-                f"({plan.changed_partitions} message partition(s) new or changed)"
+                f"({plan.changed_partitions} message partition(s) new or changed); billing months "
+                + ("unchanged" if plan.first_month is None else f"from {plan.first_month:%Y-%m} recomputed")
             )
         for path in sorted((paths.sql_dir() / "macros").glob("*.sql")):
             con.execute(path.read_text(encoding="utf-8"))

@@ -66,6 +66,22 @@ THREAD_MODELS: dict[str, str] = {
     "conversation_outcomes": "thread",
 }
 
+# Cross-thread models whose rows belong to a billing month and depend only on that
+# month's rows of their inputs (volume tiers and free allowances count per month,
+# DOMAIN R24): recomputed from the first month that changed (below), not in full.
+MONTH_MODELS = ("int_bill_units", "billable_units", "costs_daily", "costs_monthly", "wasted_spend",
+                "regime_whatif")
+
+# Per-thread models the month models read, and how a row of each names its month:
+# the first changed month is the earliest month of a row that differs between the last
+# build and this one (only the affected threads' rows are compared).
+MONTH_INPUTS = {
+    "messages": "local_date",
+    "int_bill_outbound": "billing_date",
+    "int_bill_messages": "billing_date",
+    "int_bill_timeline": None,           # per outbound message: int_bill_outbound's billing_date
+}
+
 # Cross-thread models whose old and new rows are compared (affected threads, item 2-3).
 COMPARED = ("int_contact_keys", "int_contacts", "int_conv_closes")
 
@@ -82,6 +98,8 @@ class Plan:
     affected_threads: int = 0
     total_threads: int = 0
     phase: str = "messages"        # "messages" until the wider set is computed, then "threads"
+    first_month: object = None     # the first billing month recomputed (a date), None: none
+    months_planned: bool = False
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
@@ -173,6 +191,7 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
     for name in COMPARED:
         con.execute(f'alter table "{name}" rename to "prev_{name}"')
     con.execute("create schema if not exists delta")
+    con.execute("create schema if not exists months")
     return plan
 
 
@@ -180,8 +199,11 @@ def before_model(con: duckdb.DuckDBPyConnection, plan: Plan, name: str) -> None:
     """Compute the affected sets when the models they need are in place."""
     if name == "messages":
         _affected_contacts(con, plan)
+        con.execute("create or replace temp table changed_months (first_day date)")
     elif name in THREAD_MODELS and plan.phase == "messages":
         _affected_threads(con, plan)
+    elif name in MONTH_MODELS and not plan.months_planned:
+        _first_month(con, plan)
 
 
 def _affected_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
@@ -342,6 +364,8 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
                            rewritten, flags=re.IGNORECASE)
     con.execute(f'create or replace table delta."{name}" as {rewritten}')
     kind = THREAD_MODELS[name]
+    if name in MONTH_INPUTS:
+        _changed_months(con, name, kind)
     if kind == "thread":
         con.execute(f'delete from main."{name}" as old using affected_threads as affected '
                     "where old.phone_number_id = affected.phone_number_id and old.contact_key = affected.contact_key")
@@ -353,11 +377,82 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
     con.execute(f'insert into main."{name}" select * from delta."{name}"')
 
 
+def _old_rows(name: str, kind: str) -> str:
+    """The last build's rows of the affected threads (those run_model replaces)."""
+    if kind == "thread":
+        return (f'select * from main."{name}" semi join affected_threads using (phone_number_id, contact_key)')
+    if kind == "message":
+        return f'select * from main."{name}" semi join affected_messages using (message_id)'
+    return (f'select * from main."{name}" where conversation_id in '
+            '(select conversation_id from affected_conversations union select id from delta.conversations)')
+
+
+def _changed_months(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> None:
+    """Record the earliest month of a row that differs between the last build and this one."""
+    old = _old_rows(name, kind)
+    new = f'select * from delta."{name}"'
+    column = MONTH_INPUTS[name]
+    differing = f"(({old}) except all ({new})) union all (({new}) except all ({old}))"
+    if column is None:
+        query = (f"select min(outbound.billing_date) from ({differing}) as changed "
+                 "join main.int_bill_outbound as outbound using (message_id)")
+    else:
+        query = f"select min({column}) from ({differing})"
+    con.execute(f"insert into changed_months select date_trunc('month', ({query}))::date")
+
+
+def _first_month(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    """The first billing month the month models recompute: the earliest changed, and the
+    month of the old as-of's look back when the as-of moved (wasted_spend judges
+    re-engagement templates as of it)."""
+    moved = plan.old_as_of is None or con.execute(
+        "select getvariable('as_of') is distinct from ?::timestamptz", [plan.old_as_of]).fetchall()[0][0]
+    if moved and plan.old_as_of is not None:
+        start = plan.old_as_of - _lookback(con) - timedelta(days=1)     # a day: local dates
+        con.execute("insert into changed_months values (date_trunc('month', ?::timestamptz)::date)", [start])
+    plan.first_month = con.execute("select min(first_day) from changed_months").fetchall()[0][0]
+    plan.months_planned = True
+
+
+def run_month_model(con: duckdb.DuckDBPyConnection, plan: Plan, name: str, body: str,
+                    references: set[str]) -> None:
+    """Recompute one month model from plan.first_month on (nothing when no month changed)."""
+    if plan.first_month is None:
+        return
+    rewritten = body
+    for reference in sorted(references):
+        month = _month_column(con, reference)
+        if month is None:
+            continue
+        con.execute(f'create or replace view months."{reference}" as select * from main."{reference}" '
+                    f"where {month} >= '{plan.first_month}'::date or {month} is null")
+        rewritten = re.sub(rf'\b(from|join)(\s+)"?{reference}"?(?![\w"])', rf'\1\2months."{reference}"',
+                           rewritten, flags=re.IGNORECASE)
+    month = _month_column(con, name)
+    if month is None:
+        raise RuntimeError(f"incremental build: month model {name} has no billing_month or billing_date")
+    keep = f"{month} >= '{plan.first_month}'::date or {month} is null"
+    con.execute(f'create or replace table months."{name}_new" as select * from ({rewritten}) where {keep}')
+    con.execute(f'delete from main."{name}" where {keep}')
+    con.execute(f'insert into main."{name}" select * from months."{name}_new"')
+
+
+def _month_column(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    columns = {row[0] for row in con.execute(
+        "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'", [name]).fetchall()}
+    if "billing_month" in columns:
+        return "billing_month"
+    if "billing_date" in columns:
+        return "billing_date"
+    return None
+
+
 def finish(con: duckdb.DuckDBPyConnection) -> None:
     """Drop what only this build needed."""
     for name in COMPARED:
         con.execute(f'drop table if exists "prev_{name}"')
     con.execute("drop schema if exists delta cascade")
+    con.execute("drop schema if exists months cascade")
 
 
 def _has_thread_key(con: duckdb.DuckDBPyConnection, name: str) -> bool:

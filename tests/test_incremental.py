@@ -27,24 +27,26 @@ from pipeline.ingest import ingest
 SKIP = {"build_info", "build_lake_files"}
 
 
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+# Across the bsuid cut-over (contacts re-keyed night after night), and after it.
+@pytest.fixture(scope="module", params=["2026-03-10", "2026-05-10"])
+def simulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("incremental")
     result = CliRunner().invoke(cli, ["simulate", "--out", str(root / "sim"), "--contacts", "300",
-                                      "--days", "30", "--start", "2026-03-10", "--seed", "5"])
+                                      "--days", "30", "--start", request.param, "--seed", "5"])
     assert result.exit_code == 0, result.output
     return root / "sim"
 
 
 def nights(simulated: Path, root: Path) -> list[list[Path]]:
-    """The simulated exports cut into the files of three nights."""
+    """The simulated exports cut into the files of four nights."""
     exports = simulated / "exports"
     days = sorted((exports / "messages").glob("messages-*.jsonl"))
     events = [json.loads(line) for line in (exports / "events" / "events.jsonl").read_text().splitlines()]
-    # Closes of days 8-16 (of 30 from 2026-03-10) arrive a night late, some for threads with nothing else new.
-    cuts = ["", "2026-03-17", "2026-03-26", "9999"]
+    # Closes of days 8-16 arrive a night late, some for threads with nothing else new.
+    dates = [path.stem.removeprefix("messages-") for path in days]
+    cuts = ["", dates[7], dates[16], dates[29], "9999"]
     event_files = []
-    for night in (1, 2, 3):
+    for night in (1, 2, 3, 4):
         path = root / f"night{night}" / f"events-{night}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(event) + "\n" for event in events
@@ -62,7 +64,8 @@ def nights(simulated: Path, root: Path) -> list[list[Path]]:
     return [
         [*days[:14], event_files[0], exports / "templates"],
         [*days[14:16], event_files[1], exports / "conversations"],
-        [*days[16:], event_files[2], late, exports / "pricing_analytics"],
+        [*days[16:29], event_files[2], late, exports / "pricing_analytics"],
+        [days[29], event_files[3]],
     ]
 
 
@@ -88,7 +91,7 @@ def full_build(settings: Settings, root: Path) -> Path:
     return target
 
 
-def test_three_nights_match_full_builds(simulated: Path, tmp_path: Path) -> None:
+def test_four_nights_match_full_builds(simulated: Path, tmp_path: Path) -> None:
     settings = load(simulated / "convo.toml")
     settings = replace(settings, lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
     notes, rebuilt = [], []
@@ -104,6 +107,10 @@ def test_three_nights_match_full_builds(simulated: Path, tmp_path: Path) -> None
     assert notes[0] == ["full build: no previous warehouse"]
     assert [note for note in notes[1] if note.startswith("incremental build:")], notes[1]
     assert [note for note in notes[2] if note.startswith("incremental build:")], notes[2]
+    if "days from 2026-05-10" in (simulated / "convo.toml").read_text():
+        # Night 3 brings a late status of the first day; night 4 one June day: May stays.
+        assert "billing months from 2026-05 recomputed" in " ".join(notes[2])
+        assert "billing months from 2026-06 recomputed" in " ".join(notes[3])
     assert rebuilt[0][:2] == ("full", None)
     mode, threads, total = rebuilt[1]          # two new days: not every thread
     assert mode == "incremental" and 0 < threads < total

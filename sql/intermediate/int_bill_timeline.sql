@@ -4,7 +4,9 @@
 -- event time (received, or delivered: R27) answers both questions at once:
 -- * is_service_window_open: an inbound message in (t - customer_service_window, t]
 --   (DOMAIN R4, R6), t = the delivery;
--- * next_inbound_at: the first inbound message after t (wasted_spend).
+-- * next_inbound_at: the first inbound message after t when it came within the
+--   re-engagement reply window of t (wasted_spend asks no more), else null: so a reply
+--   months later changes no row of an old message (incremental builds, pipeline/incremental.py).
 -- Messages at the same instant are simultaneous: an inbound message at t counts for
 -- a delivery at t, so no order among them is needed and every run gives the same
 -- rows. Then the entry point windows (int_bill_entry_points) are placed by a join.
@@ -58,7 +60,11 @@ final as (
         coalesce(windowed.event_at < windowed.last_inbound_at + calendar.customer_service_window, false)
             as is_service_window_open,
         windowed.last_inbound_at,
-        windowed.next_inbound_at,
+        case
+            when calendar.re_engagement_reply_within is null
+                or windowed.next_inbound_at <= windowed.event_at + calendar.re_engagement_reply_within
+                then windowed.next_inbound_at
+        end as next_inbound_at,
         entry_points.message_id is not null as is_in_entry_point_window,
         entry_points.message_id as entry_point_message_id,
         entry_points.opened_at as entry_point_opened_at

@@ -444,3 +444,15 @@ def test_the_parquet_path_reads_the_fields_the_json_path_reads() -> None:
     text = (paths.sql_dir() / "ingest" / "messages_json.sql").read_text()
     spec = json.loads(re.search(r"json_transform\(raw, '(\{.*?\})'\)", text, re.S).group(1))
     assert set(spec) == set(schema.MESSAGE_FIELDS) | {"pricing"}
+
+
+def test_parquet_columns_that_differ_only_in_case_are_read_record_by_record(tmp_path: Path) -> None:
+    """DuckDB's names are case-blind: such a file takes the JSON path, where only `status` is the status."""
+    table = pa.Table.from_pylist([dict(message(message_id="a"), STATUS="bounced"),
+                                  dict(message(message_id="b", status="sideways"), STATUS="received")])
+    pq.write_table(table, tmp_path / "messages.parquet")
+    summary = ingest(tmp_path / "lake", [tmp_path / "messages.parquet"])
+    assert [(f.read, f.accepted, f.quarantined) for f in summary.files] == [(2, 1, 1)]
+    assert rows(tmp_path / "lake", "messages", "message_id, status") == [("a", "received")]
+    [(line, reason, detail, raw)] = rows(tmp_path / "lake", "quarantine", "line, reason, detail, raw")
+    assert (line, reason, detail, json.loads(raw)["message_id"]) == (2, "unknown_enum", "status", "b")

@@ -15,8 +15,9 @@ Affected threads, a superset of the threads whose rows can differ from the last 
 
 1. threads of the contacts with a message in a lake partition added or rewritten
    since the last build (old rows of those partitions and new ones);
-2. contacts whose contact key (DOMAIN R2, int_contact_keys) or contact row
-   (int_contacts: phone, name, country) changed: all their threads, old and new keys;
+2. contacts whose contact key (DOMAIN R2, int_contact_keys) changed: all their
+   threads, old and new keys (a contact's row, int_contacts, is rebuilt from its own
+   messages: it changes only with them or with its key);
 3. threads whose operator closes (int_conv_closes) changed: the rows of the two
    versions are compared (a per-thread model may read no other cross-thread table
    keyed by thread: run_model refuses, so a new model cannot be missed silently);
@@ -47,9 +48,10 @@ from pipeline import __version__, lake, paths, schema
 from pipeline.config import Settings
 
 # Per-thread models and the key their old rows are deleted by: "thread" =
-# (phone_number_id, contact_key); "message" = message_id of the affected threads'
+# (phone_number_id, contact_key); "contact" = (tenant_id, contact_key); "message" = message_id of the affected threads'
 # messages; "conversation" = conversation_id of their rebuilt conversations (old and new).
 THREAD_MODELS: dict[str, str] = {
+    "int_contacts": "contact",
     "messages": "thread",
     "int_bill_outbound": "thread",
     "int_thread_boundaries": "thread",
@@ -83,7 +85,7 @@ MONTH_INPUTS = {
 }
 
 # Cross-thread models whose old and new rows are compared (affected threads, item 2-3).
-COMPARED = ("int_contact_keys", "int_contacts", "int_conv_closes")
+COMPARED = ("int_contact_keys", "int_conv_closes")
 
 # The entry point window outlasts the other windows: its open ones are read from the
 # last build's int_bill_entry_points instead of widening the look back (item 4).
@@ -97,17 +99,20 @@ class Plan:
     changed_partitions: int = 0
     affected_threads: int = 0
     total_threads: int = 0
-    phase: str = "messages"        # "messages" until the wider set is computed, then "threads"
+    phase: str = "start"           # "contacts" once the first set is computed, "threads" once widened
     first_month: object = None     # the first billing month recomputed (a date), None: none
     months_planned: bool = False
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
-    """Code, data files, settings and the policy values in force: same -> same rows per thread."""
+    """Code, data files, settings and the policy values in force: same -> same rows per thread.
+
+    sql/ingest/ is left out: it shapes the lake, whose files are compared on their own.
+    """
     digest = hashlib.sha256()
     digest.update(__version__.encode())
     for root in (paths.sql_dir(), paths.data_dir()):
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "ingest" not in p.relative_to(root).parts):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     digest.update(Path(settings.billing.rate_card).read_bytes() if Path(settings.billing.rate_card).is_file() else b"")
@@ -197,10 +202,11 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
 
 def before_model(con: duckdb.DuckDBPyConnection, plan: Plan, name: str) -> None:
     """Compute the affected sets when the models they need are in place."""
-    if name == "messages":
+    if plan.phase == "start" and name in ("int_contacts", "messages"):
         _affected_contacts(con, plan)
         con.execute("create or replace temp table changed_months (first_day date)")
-    elif name in THREAD_MODELS and plan.phase == "messages":
+        plan.phase = "contacts"
+    elif name in THREAD_MODELS and name not in ("int_contacts", "messages") and plan.phase == "contacts":
         _affected_threads(con, plan)
     elif name in MONTH_MODELS and not plan.months_planned:
         _first_month(con, plan)
@@ -228,13 +234,6 @@ def _affected_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                 union all
                 (select * from int_contact_keys except select * from prev_int_contact_keys)
             )
-        ),
-        changed_contacts as (
-            select tenant_id, contact_key from (
-                (select * from prev_int_contacts except select * from int_contacts)
-                union all
-                (select * from int_contacts except select * from prev_int_contacts)
-            )
         )
         select distinct tenant_id, contact_key from (
             select new_rows.tenant_id, {key.format(m='new_rows')} as contact_key
@@ -248,8 +247,6 @@ def _affected_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
             select tenant_id, contact_phone from changed_keys
             union all
             select tenant_id, contact_bsuid from changed_keys
-            union all
-            select tenant_id, contact_key from changed_contacts
         )
         where contact_key is not null
     """)
@@ -319,8 +316,7 @@ def _affected_threads(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         select id as conversation_id from conversations semi join affected_threads using (phone_number_id, contact_key)
     """)
     # The messages model ran on the first set: its rows for the wider one are read back.
-    con.execute("drop table delta.messages")
-    con.execute("create view delta.messages as select * from main.messages "
+    con.execute("create or replace table delta.messages as select * from main.messages "
                 "semi join affected_threads using (phone_number_id, contact_key)")
     plan.affected_threads = con.execute(          # as they are now (a re-keyed thread counts once)
         "select count(*) from (select distinct phone_number_id, contact_key from messages "
@@ -369,6 +365,9 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
     if kind == "thread":
         con.execute(f'delete from main."{name}" as old using affected_threads as affected '
                     "where old.phone_number_id = affected.phone_number_id and old.contact_key = affected.contact_key")
+    elif kind == "contact":
+        con.execute(f'delete from main."{name}" as old using affected_contacts as affected '
+                    "where old.tenant_id = affected.tenant_id and old.contact_key = affected.contact_key")
     elif kind == "message":
         con.execute(f'delete from main."{name}" where message_id in (select message_id from affected_messages)')
     else:
@@ -381,6 +380,8 @@ def _old_rows(name: str, kind: str) -> str:
     """The last build's rows of the affected threads (those run_model replaces)."""
     if kind == "thread":
         return (f'select * from main."{name}" semi join affected_threads using (phone_number_id, contact_key)')
+    if kind == "contact":
+        return f'select * from main."{name}" semi join affected_contacts using (tenant_id, contact_key)'
     if kind == "message":
         return f'select * from main."{name}" semi join affected_messages using (message_id)'
     return (f'select * from main."{name}" where conversation_id in '

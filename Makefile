@@ -29,7 +29,13 @@ test: $(STAMP) browser
 # Issue 6's benchmark rows and the results table of bench/README.md (1M, 10M and 100M
 # messages, the incremental and baseline rows: hours, tens of GB; not part of test).
 # bench/windows.py and bench/billing.py still run on their own (bench/README.md).
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:

@@ -546,10 +546,7 @@ def write_readme(readme: Path, results: dict[str, object], results_name: str) ->
 
 
 def parse_sizes(text: str) -> list[int]:
-    try:
-        return sorted({generator.parse_size(part) for part in text.split(",") if part.strip()})
-    except argparse.ArgumentTypeError as exc:
-        raise argparse.ArgumentTypeError(f"--sizes: {exc}") from None
+    return sorted({generator.parse_size(part) for part in text.split(",") if part.strip()})
 
 
 def main(argv: list[str] | None = None) -> None:

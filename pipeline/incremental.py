@@ -48,9 +48,12 @@ from pipeline import __version__, lake, paths, schema
 from pipeline.config import Settings
 
 # Per-thread models and the key their old rows are deleted by: "thread" =
-# (phone_number_id, contact_key); "contact" = (tenant_id, contact_key); "message" = message_id of the affected threads'
+# (phone_number_id, contact_key); "contact" = (tenant_id, contact_key); "phone" =
+# contact_phone (a phone's country depends on the phone alone: only phones in the new
+# lake files are looked up); "message" = message_id of the affected threads'
 # messages; "conversation" = conversation_id of their rebuilt conversations (old and new).
 THREAD_MODELS: dict[str, str] = {
+    "int_phone_countries": "phone",
     "int_contacts": "contact",
     "messages": "thread",
     "int_bill_outbound": "thread",
@@ -120,6 +123,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     shown.pop("api", None)                       # never hash a key
     for key in ("config_path", "lake", "warehouse", "reports", "exports"):
         shown.pop(key, None)
+    shown["billing"].pop("rate_card", None)      # its content is hashed above, not where it lies
     digest.update(repr(shown).encode())
     variables = con.execute(
         "select name, value::varchar from duckdb_variables() where name <> 'as_of' order by name"
@@ -202,6 +206,12 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
 
 def before_model(con: duckdb.DuckDBPyConnection, plan: Plan, name: str) -> None:
     """Compute the affected sets when the models they need are in place."""
+    if name == "int_phone_countries":
+        files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
+        new_phones = (f"select distinct contact_phone from read_parquet({lake.sql_list(files)})" if files
+                      else "select null::varchar as contact_phone where false")
+        con.execute("create or replace view delta.stg_messages_phones as "
+                    f"select * from stg_messages semi join ({new_phones}) as new_phones using (contact_phone)")
     if plan.phase == "start" and name in ("int_contacts", "messages"):
         _affected_contacts(con, plan)
         con.execute("create or replace temp table changed_months (first_day date)")
@@ -344,8 +354,12 @@ def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
 def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: set[str]) -> None:
     """Recompute one per-thread model for the affected threads and swap their rows in."""
     rewritten = body
+    kind = THREAD_MODELS[name]
     for reference in sorted(references):
-        if reference in THREAD_MODELS or reference == "stg_messages":
+        if reference == "stg_messages" and kind == "phone":
+            target = 'delta."stg_messages_phones"'
+        elif reference == "stg_messages" or THREAD_MODELS.get(reference) in ("thread", "contact", "message",
+                                                                             "conversation"):
             target = f'delta."{reference}"'
         elif _has_thread_key(con, reference):
             if reference not in COMPARED:
@@ -359,7 +373,6 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
         rewritten = re.sub(rf'\b(from|join)(\s+)"?{reference}"?(?![\w"])', rf"\1\2{target}",
                            rewritten, flags=re.IGNORECASE)
     con.execute(f'create or replace table delta."{name}" as {rewritten}')
-    kind = THREAD_MODELS[name]
     if name in MONTH_INPUTS:
         _changed_months(con, name, kind)
     if kind == "thread":
@@ -368,6 +381,8 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
     elif kind == "contact":
         con.execute(f'delete from main."{name}" as old using affected_contacts as affected '
                     "where old.tenant_id = affected.tenant_id and old.contact_key = affected.contact_key")
+    elif kind == "phone":
+        con.execute(f'delete from main."{name}" where contact_phone in (select contact_phone from delta."{name}")')
     elif kind == "message":
         con.execute(f'delete from main."{name}" where message_id in (select message_id from affected_messages)')
     else:
@@ -390,11 +405,13 @@ def _old_rows(name: str, kind: str) -> str:
 
 def _changed_months(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> None:
     """Record the earliest month of a row that differs between the last build and this one."""
-    old = _old_rows(name, kind)
-    new = f'select * from delta."{name}"'
-    column = MONTH_INPUTS[name]
+    column = MONTH_INPUTS[name] or "message_id"
+    # Rows compared by a hash of the whole row (a collision could only hide a change of
+    # 1 in 2^64; the rows themselves are wide).
+    old = f"select {column}, hash(old_row) as row_hash from ({_old_rows(name, kind)}) as old_row"
+    new = f'select {column}, hash(new_row) as row_hash from delta."{name}" as new_row'
     differing = f"(({old}) except all ({new})) union all (({new}) except all ({old}))"
-    if column is None:
+    if MONTH_INPUTS[name] is None:
         query = (f"select min(outbound.billing_date) from ({differing}) as changed "
                  "join main.int_bill_outbound as outbound using (message_id)")
     else:

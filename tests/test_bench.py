@@ -2,7 +2,9 @@
 
 The message counts are checked against bench/generate.py's model computed here on
 its own (sessions only), not against what ingest or build report. No timings are
-asserted: only that they were measured.
+asserted: only that they were measured. The run takes about 120 CPU-seconds (3 min 17 s
+of wall on the 2-core machine at load 3-4; 9.5 min at load 8): three ingests and three
+builds of 1M messages and the three baselines.
 """
 
 from __future__ import annotations

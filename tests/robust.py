@@ -39,12 +39,20 @@ def run_convo(*args: str, env: dict[str, str] | None = None, timeout: float = 30
                           env=env or convo_env(), cwd=cwd)
 
 
+BUILD_RECORDS = "('build_info', 'build_lake_files')"
+
+
 def warehouse_tables(path: Path) -> dict[str, list[tuple]]:
-    """Every table of a warehouse file, its rows sorted (a comparable snapshot)."""
+    """Every table of a warehouse file, its rows sorted (a comparable snapshot).
+
+    Not build_info / build_lake_files: they say when and how the build ran (a time,
+    full or incremental, file mtimes), not what the data is.
+    """
     con = duckdb.connect(str(path), read_only=True)
     try:
         names = [row[0] for row in con.execute(
-            "select table_name from duckdb_tables() where not temporary order by 1").fetchall()]
+            f"select table_name from duckdb_tables() where not temporary and table_name not in {BUILD_RECORDS} "
+            "order by 1").fetchall()]
         return {name: sorted(con.execute(f'select * from "{name}"').fetchall(), key=repr) for name in names}
     finally:
         con.close()

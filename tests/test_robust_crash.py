@@ -182,13 +182,17 @@ def test_nightly_killed_after_a_spread_of_delays_recovers_exactly(nights: Nights
 
 
 def tables_without_sources(path: Path) -> dict[str, list[tuple]]:
-    """Every table, less the columns naming input files (pulled pages are named by the pull's time)."""
+    """Every table, less the columns naming input files (pulled pages are named by the pull's time),
+    less the records of how the build ran (robust.BUILD_RECORDS)."""
     import duckdb
+
+    from tests.robust import BUILD_RECORDS
 
     con = duckdb.connect(str(path), read_only=True)
     try:
         result = {}
-        for (name,) in con.execute("select table_name from duckdb_tables() where not temporary").fetchall():
+        for (name,) in con.execute("select table_name from duckdb_tables() where not temporary "
+                                   f"and table_name not in {BUILD_RECORDS}").fetchall():
             columns = [c for (c,) in con.execute(
                 "select column_name from duckdb_columns() where table_name = ? order by column_index", [name]
             ).fetchall() if c not in ("source_file", "source_line")]

@@ -32,6 +32,7 @@ SEQ_STRIDE = 10_000_000_000  # seq = file index * stride + line: one ordering ov
 # the lake. Without a limit DuckDB keeps up to 80% of RAM: 9.7 GB for a 2 GB file of
 # malformed lines, 1.3 GB with this one (README "Reliability").
 WORK_MEMORY_LIMIT = "1GB"
+CONTESTED_BUCKET_ROWS = 5_000_000       # staged rows per pass when looking for contested keys
 
 Progress = Callable[[int], None]
 
@@ -431,23 +432,39 @@ def _count_duplicates(con: duckdb.DuckDBPyConnection, lake_dir: Path,
 def _find_contested(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Dataset) -> None:
     """contested_<dataset>: the keys with more than one version (staged twice, or staged and in
     the lake); lake_versions_<dataset>: the files of the lake that hold a staged key. Staged
-    rows of contested keys are flagged (is_contested)."""
+    rows of contested keys are flagged (is_contested).
+
+    The keys are taken a hash bucket at a time (CONTESTED_BUCKET_ROWS staged rows per
+    bucket): a group by or a semi join over 100 million keys at once needs more than
+    WORK_MEMORY_LIMIT and DuckDB 2.0 gives up rather than spill it.
+    """
     staged = f"staged_{dataset.name}"
     keys = ", ".join(dataset.key)
     key_columns = ", ".join(f"{k} {_key_type(dataset, k)}" for k in dataset.key)
+    rows = con.execute(f"select count(*) from {staged}").fetchall()[0][0]
+    buckets = max(1, -(-rows // CONTESTED_BUCKET_ROWS))
+    def in_bucket(bucket: int) -> str:
+        return "true" if buckets == 1 else f"hash({keys}) % {buckets} = {bucket}"
     con.execute(f"create or replace temp table lake_versions_{dataset.name} ({key_columns}, filename varchar)")
+    con.execute(f"create or replace temp table contested_{dataset.name} ({key_columns})")
     existing = lake.files(lake_dir, dataset.name)
-    if existing:                    # an empty lake has nothing to compare against
+    for bucket in range(buckets):
+        if existing:                # an empty lake has nothing to compare against
+            con.execute(f"""
+                insert into lake_versions_{dataset.name}
+                select {keys}, filename from read_parquet({lake.sql_list(existing)}, filename = true)
+                where {in_bucket(bucket)}
+                    and ({keys}) in (select ({keys}) from {staged} where {in_bucket(bucket)})
+            """)
         con.execute(f"""
-            insert into lake_versions_{dataset.name}
-            select {keys}, filename from read_parquet({lake.sql_list(existing)}, filename = true)
-            where ({keys}) in (select ({keys}) from {staged})
+            insert into contested_{dataset.name}
+            select {keys} from {staged} where {in_bucket(bucket)} group by {keys} having count(*) > 1
         """)
     con.execute(f"""
-        create or replace temp table contested_{dataset.name} as
-        select {keys} from {staged} group by {keys} having count(*) > 1
-        union
-        select {keys} from lake_versions_{dataset.name}
+        insert into contested_{dataset.name}
+        select distinct {keys} from lake_versions_{dataset.name}
+        except
+        select {keys} from contested_{dataset.name}
     """)
     if con.execute(f"select count(*) from contested_{dataset.name}").fetchall()[0][0]:
         con.execute(f"update {staged} set is_contested = true from contested_{dataset.name} "

@@ -436,8 +436,8 @@ def _count(value: object) -> str:
 
 
 def _load(row: dict[str, object]) -> str:
-    if not isinstance(row.get("load_before"), (int, float)):
-        return ""
+    if not all(isinstance(row.get(key), (int, float)) for key in ("load_before", "load_after")):
+        return ""                               # a row not run (or not finished)
     return f"{row['load_before']:.1f} -> {row['load_after']:.1f}"
 
 

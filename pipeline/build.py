@@ -137,17 +137,22 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             if on_model is not None:
                 on_model(model)
             locking.crash_point("build.model")
-            if plan is not None:
-                incremental_builds.before_model(con, plan, model.name)
-            if plan is not None and model.name in incremental_builds.THREAD_MODELS:
-                references = (_references(model.sql) & names) - {model.name}
-                incremental_builds.run_model(con, model.name, model.sql.strip().rstrip(";"), references)
-            elif plan is not None and model.name in incremental_builds.MONTH_MODELS:
-                references = (_references(model.sql) & names) - {model.name}
-                incremental_builds.run_month_model(con, plan, model.name, model.sql.strip().rstrip(";"),
-                                                   references)
-            else:
-                _run(con, model)
+            try:
+                if plan is not None:
+                    incremental_builds.before_model(con, plan, model.name)
+                if plan is not None and model.name in incremental_builds.THREAD_MODELS:
+                    references = (_references(model.sql) & names) - {model.name}
+                    incremental_builds.run_model(con, model.name, model.sql.strip().rstrip(";"), references)
+                elif plan is not None and model.name in incremental_builds.MONTH_MODELS:
+                    references = (_references(model.sql) & names) - {model.name}
+                    incremental_builds.run_month_model(con, plan, model.name, model.sql.strip().rstrip(";"),
+                                                       references)
+                else:
+                    _run(con, model)
+            except duckdb.OutOfMemoryException as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise BuildError(f"model {model.name}: DuckDB ran out of memory ({first}); the last "
+                                 "warehouse is left as it was") from None
             if model.layer == "marts":
                 summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
         if plan is not None:

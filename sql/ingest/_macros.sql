@@ -81,3 +81,25 @@ create or replace temp macro pricing_fields(pricing) as
             else pricing
         end
     );
+
+-- The records of a batch read as JSON text (incoming: seq, line, raw, pre_reason), with
+-- is_object and why one is no record at all: pre_reason (the reader's, else
+-- malformed_json) and pre_detail. Every <dataset>_json.sql starts from it.
+-- A table macro is bound when created: an empty incoming stands in until the first batch.
+create temp table if not exists incoming (seq bigint, line bigint, raw varchar, pre_reason varchar);
+create or replace temp macro json_records() as table
+    select
+        seq,
+        line,
+        raw,
+        is_object,
+        coalesce(pre_reason, case when not is_object then 'malformed_json' end) as pre_reason,
+        case when pre_reason is null and not is_object and json_valid(raw) then 'not a JSON object' end
+            as pre_detail
+    from (
+        select
+            *,
+            case when pre_reason is null and json_valid(raw) then json_type(raw) = 'OBJECT' else false end
+                as is_object
+        from incoming
+    );

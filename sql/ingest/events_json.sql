@@ -1,15 +1,9 @@
 -- one row per line of the webhook event log read as JSON text: the event's fields and
 -- the conversation it carries (data) as VARCHAR, for events.sql to type and check, and
 -- why it is no record at all (pre_reason: not JSON, not an object, not UTF-8) or null.
--- Reads: incoming(seq, line, raw, pre_reason).
+-- Reads: incoming(seq, line, raw, pre_reason) through json_records() (_macros.sql).
 with parsed as (
-    select
-        seq,
-        line,
-        raw,
-        pre_reason,
-        case when pre_reason is null and json_valid(raw) then json_type(raw) = 'OBJECT' else false end as is_object
-    from incoming
+    select * from json_records()
 ),
 
 events as (
@@ -26,9 +20,8 @@ final as (
         seq,
         line,
         raw,
-        coalesce(pre_reason, case when not is_object then 'malformed_json' end) as pre_reason,
-        case when pre_reason is null and not is_object and json_valid(raw) then 'not a JSON object' end
-            as pre_detail,
+        pre_reason,
+        pre_detail,
         struct_pack(
             id := event.id,
             type := event.type,

@@ -1,15 +1,9 @@
 -- one row per record of the template catalog read as JSON text: its fields as VARCHAR, for
 -- templates.sql to type and check, and why it is no record at all (pre_reason: not JSON,
 -- not an object, not UTF-8) or null.
--- Reads: incoming(seq, line, raw, pre_reason).
+-- Reads: incoming(seq, line, raw, pre_reason) through json_records() (_macros.sql).
 with parsed as (
-    select
-        seq,
-        line,
-        raw,
-        pre_reason,
-        case when pre_reason is null and json_valid(raw) then json_type(raw) = 'OBJECT' else false end as is_object
-    from incoming
+    select * from json_records()
 ),
 
 final as (
@@ -17,9 +11,8 @@ final as (
         seq,
         line,
         raw,
-        coalesce(pre_reason, case when not is_object then 'malformed_json' end) as pre_reason,
-        case when pre_reason is null and not is_object and json_valid(raw) then 'not a JSON object' end
-            as pre_detail,
+        pre_reason,
+        pre_detail,
         case when is_object then json_transform(raw, '{"name": "VARCHAR", "language": "VARCHAR", "category": "VARCHAR",
             "updated_at": "VARCHAR"}') end as field
     from parsed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline import incremental as incremental_builds
-from pipeline import lake, locking, markets, paths, policy, pricing, schema
+from pipeline import config, lake, locking, markets, paths, policy, pricing, schema
 from pipeline.config import Settings
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -152,7 +153,8 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             except duckdb.OutOfMemoryException as exc:
                 first = str(exc).strip().splitlines()[0]
                 raise BuildError(f"model {model.name}: DuckDB ran out of memory ({first}); the last "
-                                 "warehouse is left as it was") from None
+                                 "warehouse is left as it was (a larger [build] memory_limit in "
+                                 "convo.toml may help)") from None
             if model.layer == "marts":
                 summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
         if plan is not None:
@@ -183,6 +185,7 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         _remove_db(building)
         raise
     con.close()
+    shutil.rmtree(str(building) + ".tmp", ignore_errors=True)
     # A stale write-ahead log beside the old file must not be replayed onto the new one.
     Path(str(target) + ".wal").unlink(missing_ok=True)
     locking.crash_point("build.replace")
@@ -194,6 +197,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     """Settings, reference tables, lake views and variables: what every model may read."""
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
+    # Past the limit DuckDB spills to <warehouse>.building.tmp (removed after the build).
+    con.execute("set memory_limit = ?", [settings.build.memory_limit or config.default_memory_limit()])
     _load_settings(con, settings)
     markets.register(con)
     _register_lake(con, settings.lake)
@@ -208,6 +213,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
 def _remove_db(path: Path) -> None:
     path.unlink(missing_ok=True)
     Path(str(path) + ".wal").unlink(missing_ok=True)
+    shutil.rmtree(str(path) + ".tmp", ignore_errors=True)     # DuckDB's spill files
 
 
 def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:

@@ -6,6 +6,8 @@ before any work starts. Relative paths resolve against the folder of the file.
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,11 @@ class Api:
 
 
 @dataclass(frozen=True)
+class Build:
+    memory_limit: str | None = None    # DuckDB's limit for a build ("8GB"); None: default_memory_limit()
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path | None
     lake: Path
@@ -52,6 +59,7 @@ class Settings:
     billing: Billing = field(default_factory=lambda: Billing(rate_card=default_rate_card()))
     api: Api | None = None
     exports: Path | None = None        # where `convo pull` writes and `convo nightly` ingests from
+    build: Build = field(default_factory=Build)
 
     def phone_number(self, phone_number_id: int) -> PhoneNumber | None:
         return next((p for p in self.phone_numbers if p.phone_number_id == phone_number_id), None)
@@ -61,12 +69,28 @@ def default_rate_card() -> Path:
     return paths.data_dir() / "rate_cards" / "illustrative_usd.csv"
 
 
-_TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api"}
+_TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api", "build"}
 _PATH_KEYS = {"lake", "warehouse", "reports", "exports"}
 _PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number"}
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
 _BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
 _API_KEYS = {"base_url"}
+_BUILD_KEYS = {"memory_limit"}
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+DEFAULT_BUILD_MEMORY_GB = 8
+
+
+def default_memory_limit() -> str:
+    """A build's DuckDB memory when convo.toml sets none: 8 GB, or 3/4 of a smaller machine's RAM.
+
+    DuckDB's own default (80 % of RAM) lets a big build grow until the machine has no
+    memory left; with a limit it spills to disk beside the warehouse instead.
+    """
+    try:
+        ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        ram_mb = DEFAULT_BUILD_MEMORY_GB * 2**10 * 2
+    return f"{min(DEFAULT_BUILD_MEMORY_GB * 1000, ram_mb * 3 // 4)}MB"
 
 
 def load(path: Path) -> Settings:
@@ -136,9 +160,16 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
             raise ConfigError(f"{where}: api.base_url: must be an http(s) URL, got {base_url!r}")
         api = Api(base_url=base_url.rstrip("/"))
 
+    build_raw = _table(raw, "build", where)
+    _no_unknown(build_raw, _BUILD_KEYS, "build.", where)
+    memory = build_raw.get("memory_limit")
+    if memory is not None and (not isinstance(memory, str) or not _MEMORY.fullmatch(memory)
+                               or float(_MEMORY.fullmatch(memory).group(1)) <= 0):
+        raise ConfigError(f"{where}: build.memory_limit: must be a size like \"8GB\" or \"512MB\", got {memory!r}")
+
     return Settings(config_path=config_path, lake=lake, warehouse=warehouse, reports=reports,
                     phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api,
-                    exports=exports)
+                    exports=exports, build=Build(memory_limit=memory.replace(" ", "") if memory else None))
 
 
 def _phone(item: Any, index: int, where: str) -> PhoneNumber:

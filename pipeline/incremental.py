@@ -121,7 +121,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     digest.update(Path(settings.billing.rate_card).read_bytes() if Path(settings.billing.rate_card).is_file() else b"")
     shown = asdict(settings)
     shown.pop("api", None)                       # never hash a key
-    for key in ("config_path", "lake", "warehouse", "reports", "exports"):
+    for key in ("config_path", "lake", "warehouse", "reports", "exports", "build"):   # build: how, not what
         shown.pop(key, None)
     shown["billing"].pop("rate_card", None)      # its content is hashed above, not where it lies
     digest.update(repr(shown).encode())
@@ -147,7 +147,8 @@ def record(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str, thread
     con.execute("""
         create or replace table build_info as
         select getvariable('as_of')::timestamptz as as_of, now() as built_at, ? as mode,
-               ? as convo_version, ? as fingerprint, ?::bigint as threads_rebuilt
+               ? as convo_version, ? as fingerprint, ?::bigint as threads_rebuilt,
+               current_setting('memory_limit') as memory_limit
     """, [mode, __version__, fingerprint(con, settings), threads_rebuilt])
     con.execute("create or replace table build_lake_files "
                 "(dataset varchar, path varchar, size bigint, mtime_ns bigint)")

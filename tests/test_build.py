@@ -3,6 +3,7 @@ dates, category at send time) and the quarantine table."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import duckdb
 import pytest
 
 from pipeline.build import build, discover
-from pipeline.config import Settings
+from pipeline.config import Build, Settings
 from pipeline.ingest import ingest
 from tests.conftest import message, write_jsonl
 
@@ -181,5 +182,17 @@ def test_out_of_memory_is_one_line_naming_the_model(settings: Settings, tmp_path
         build(settings)
     assert str(raised.value) == (
         "model service_windows: DuckDB ran out of memory (Out of Memory Error: failed to pin block of size "
-        "256.0 KiB (18.8 GiB/18.8 GiB used)); the last warehouse is left as it was")
+        "256.0 KiB (18.8 GiB/18.8 GiB used)); the last warehouse is left as it was (a larger [build] "
+        "memory_limit in convo.toml may help)")
     assert settings.warehouse.read_bytes() == before
+
+
+def test_the_build_runs_under_the_configured_memory_limit(settings: Settings, tmp_path: Path) -> None:
+    """[build] memory_limit bounds DuckDB (it spills beyond it); build_info says what it was,
+    and the spill folder is gone after the build."""
+    limited = dataclasses.replace(settings, build=Build(memory_limit="300MB"))
+    con = built(limited, tmp_path, [message(message_id="a")])
+    # DuckDB reports 300 MB as 286.1 MiB.
+    assert con.execute("select memory_limit from build_info").fetchall() == [("286.1 MiB",)]
+    con.close()
+    assert not Path(str(settings.warehouse) + ".building.tmp").exists()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load
+from pipeline.config import ConfigError, default_memory_limit, load
 from tests.conftest import CONFIG
 
 
@@ -27,6 +27,9 @@ def test_loads_numbers_and_resolves_paths_against_the_file(project: Path) -> Non
         ("[billing]\nbusiness_country = \"Brazil\"\n", "billing.business_country: must be an ISO 3166"),
         ("[api]\nbase_url = \"ftp://x\"\n", "api.base_url: must be an http(s) URL"),
         ("colour = 1\n", "colour: unknown key"),
+        ("[build]\nmemory_limit = \"lots\"\n", "build.memory_limit: must be a size like \"8GB\""),
+        ("[build]\nmemory_limit = 8\n", "build.memory_limit: must be a size like \"8GB\""),
+        ("[build]\nthreads = 2\n", "build.threads: unknown key"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
@@ -65,3 +68,10 @@ def test_display_phone_number_is_optional_and_kept_as_digits(tmp_path: Path) -> 
     (tmp_path / "convo.toml").write_text(text.replace("+1 5550001111", "call us"))
     with pytest.raises(ConfigError, match=r"phone_numbers\[0\]\.display_phone_number: must be an E\.164"):
         load(tmp_path / "convo.toml")
+
+
+def test_build_memory_limit_defaults_to_8gb_or_less(project: Path, tmp_path: Path) -> None:
+    assert load(project / "convo.toml").build.memory_limit is None
+    assert default_memory_limit().endswith("MB") and 0 < int(default_memory_limit()[:-2]) <= 8000
+    (tmp_path / "convo.toml").write_text(CONFIG + "[build]\nmemory_limit = \"512 MB\"\n")
+    assert load(tmp_path / "convo.toml").build.memory_limit == "512MB"

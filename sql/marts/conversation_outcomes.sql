@@ -62,8 +62,7 @@ wait_stats as (
         min(replied_at) filter (where wait_number = 1) as first_response_at,
         count(*) as waits_count,
         count(replied_at) as exchanges_count,
-        list(reply_seconds order by wait_number) filter (where replied_at is not null) as exchange_reply_seconds,
-        median(reply_seconds) as reply_median_seconds,
+        list({'wait_number': wait_number, 'reply_seconds': reply_seconds}) filter (where replied_at is not null) as answered,
         avg(reply_seconds) as reply_mean_seconds,
         max(reply_seconds) as reply_max_seconds,
         min(wait_started_at) filter (where replied_at is null) as awaiting_reply_since_at
@@ -101,8 +100,9 @@ joined as (
         wait_stats.first_response_at - wait_stats.first_inbound_at as first_response_wait,
         coalesce(wait_stats.waits_count, 0) as waits_count,
         coalesce(wait_stats.exchanges_count, 0) as exchanges_count,
-        coalesce(wait_stats.exchange_reply_seconds, []) as reply_seconds,
-        wait_stats.reply_median_seconds,
+        coalesce(list_transform(list_sort(wait_stats.answered), lambda answer: answer.reply_seconds), [])
+            as reply_seconds,
+        list_median(list_transform(wait_stats.answered, lambda answer: answer.reply_seconds)) as reply_median_seconds,
         wait_stats.reply_mean_seconds,
         wait_stats.reply_max_seconds,
         wait_stats.awaiting_reply_since_at

@@ -1,7 +1,7 @@
 -- one row per message_id: every accepted message with its thread key (DOMAIN R2,
 -- R3), the category at send time, its country and market (R22) and the business
 -- number's local date (R1)
-with messages as (
+with messages as not materialized (
     select * from stg_messages
 ),
 
@@ -37,16 +37,18 @@ keyed as (
 
 -- Category of a template = its category at send time (DOMAIN "Billing"): the
 -- message's own, else the catalog's latest entry at or before the send.
+-- (Read from messages, not keyed: a second reader of keyed would make DuckDB keep
+-- every keyed row in memory.)
 catalog_category as (
     select
-        keyed.message_id,
+        messages.message_id,
         arg_max(templates.template_category, templates.updated_at) as template_category
-    from keyed
+    from messages
     join templates
-        on templates.template_name = keyed.template_name
-        and templates.updated_at <= keyed.sent_at
-    where keyed.template_category is null and keyed.template_name is not null
-    group by keyed.message_id
+        on templates.template_name = messages.template_name
+        and templates.updated_at <= messages.sent_at
+    where messages.template_category is null and messages.template_name is not null
+    group by messages.message_id
 ),
 
 localized as (

@@ -32,8 +32,8 @@ with rebuilt_conversations as (
     select * from conversations
 ),
 
-thread_messages as (
-    select * from messages
+numbers as (
+    select * from phone_numbers
 ),
 
 conversation_messages as (
@@ -55,19 +55,30 @@ role_counts as (
     group by conversation_id
 ),
 
+-- One row per conversation with waits, by a window over each conversation's waits
+-- rather than a group by: a hash aggregate holding a list and a median per
+-- conversation cannot spill to disk (it ran out of memory at 100M messages), a
+-- window's partitions can. (row_number keeps it a window: DuckDB would turn a window
+-- of whole-partition aggregates back into a group by.)
 wait_stats as (
     select
         conversation_id,
-        min(wait_started_at) as first_inbound_at,
-        min(replied_at) filter (where wait_number = 1) as first_response_at,
-        count(*) as waits_count,
-        count(replied_at) as exchanges_count,
-        list({'wait_number': wait_number, 'reply_seconds': reply_seconds}) filter (where replied_at is not null) as answered,
-        avg(reply_seconds) as reply_mean_seconds,
-        max(reply_seconds) as reply_max_seconds,
-        min(wait_started_at) filter (where replied_at is null) as awaiting_reply_since_at
+        min(wait_started_at) over conversation_waits as first_inbound_at,
+        min(replied_at) filter (where wait_number = 1) over conversation_waits as first_response_at,
+        count(*) over conversation_waits as waits_count,
+        count(replied_at) over conversation_waits as exchanges_count,
+        list(reply_seconds order by wait_number) filter (where replied_at is not null)
+            over conversation_waits as exchange_reply_seconds,
+        avg(reply_seconds) over conversation_waits as reply_mean_seconds,
+        max(reply_seconds) over conversation_waits as reply_max_seconds,
+        min(wait_started_at) filter (where replied_at is null) over conversation_waits as awaiting_reply_since_at,
+        row_number() over conversation_waits as position
     from waits
-    group by conversation_id
+    window conversation_waits as (
+        partition by conversation_id order by wait_number
+        rows between unbounded preceding and unbounded following
+    )
+    qualify position = 1
 ),
 
 -- The first-response bucket edges, from policy data (data/policy.csv).
@@ -90,7 +101,9 @@ bucket_edges as (
 joined as (
     select
         rebuilt_conversations.*,
-        opening_messages.local_date as local_start_date,
+        -- the opening message's local_date (messages), without reading every message
+        cast(timezone(coalesce(numbers.timezone, 'UTC'), rebuilt_conversations.started_at) as date)
+            as local_start_date,
         coalesce(role_counts.inbound_count, 0) as inbound_count,
         coalesce(role_counts.human_reply_count, 0) as human_reply_count,
         coalesce(role_counts.automated_reply_count, 0) as automated_reply_count,
@@ -100,15 +113,14 @@ joined as (
         wait_stats.first_response_at - wait_stats.first_inbound_at as first_response_wait,
         coalesce(wait_stats.waits_count, 0) as waits_count,
         coalesce(wait_stats.exchanges_count, 0) as exchanges_count,
-        coalesce(list_transform(list_sort(wait_stats.answered), lambda answer: answer.reply_seconds), [])
-            as reply_seconds,
-        list_median(list_transform(wait_stats.answered, lambda answer: answer.reply_seconds)) as reply_median_seconds,
+        coalesce(wait_stats.exchange_reply_seconds, []) as reply_seconds,
+        list_median(wait_stats.exchange_reply_seconds) as reply_median_seconds,
         wait_stats.reply_mean_seconds,
         wait_stats.reply_max_seconds,
         wait_stats.awaiting_reply_since_at
     from rebuilt_conversations
-    left join thread_messages as opening_messages
-        on opening_messages.message_id = rebuilt_conversations.opening_message_id
+    left join numbers
+        on numbers.phone_number_id = rebuilt_conversations.phone_number_id
     left join role_counts
         on role_counts.conversation_id = rebuilt_conversations.id
     left join wait_stats

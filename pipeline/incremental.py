@@ -376,32 +376,29 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: 
     con.execute(f'create or replace table delta."{name}" as {rewritten}')
     if name in MONTH_INPUTS:
         _changed_months(con, name, kind)
-    if kind == "thread":
-        con.execute(f'delete from main."{name}" as old using affected_threads as affected '
-                    "where old.phone_number_id = affected.phone_number_id and old.contact_key = affected.contact_key")
-    elif kind == "contact":
-        con.execute(f'delete from main."{name}" as old using affected_contacts as affected '
-                    "where old.tenant_id = affected.tenant_id and old.contact_key = affected.contact_key")
-    elif kind == "phone":
-        con.execute(f'delete from main."{name}" where contact_phone in (select contact_phone from delta."{name}")')
-    elif kind == "message":
-        con.execute(f'delete from main."{name}" where message_id in (select message_id from affected_messages)')
-    else:
-        con.execute(f'delete from main."{name}" where conversation_id in '
-                    '(select conversation_id from affected_conversations union select id from delta.conversations)')
+    con.execute(f'delete from main."{name}" as old where {_replaced(name, kind)}')
     con.execute(f'insert into main."{name}" select * from delta."{name}"')
 
 
 def _old_rows(name: str, kind: str) -> str:
     """The last build's rows of the affected threads (those run_model replaces)."""
+    return f'select * from main."{name}" as old where {_replaced(name, kind)}'
+
+
+def _replaced(name: str, kind: str) -> str:
+    """Which rows `old` of main.<name> a per-thread model's new rows replace, by its kind."""
     if kind == "thread":
-        return (f'select * from main."{name}" semi join affected_threads using (phone_number_id, contact_key)')
+        return ("exists (select 1 from affected_threads as affected where affected.phone_number_id = "
+                "old.phone_number_id and affected.contact_key = old.contact_key)")
     if kind == "contact":
-        return f'select * from main."{name}" semi join affected_contacts using (tenant_id, contact_key)'
+        return ("exists (select 1 from affected_contacts as affected where affected.tenant_id = old.tenant_id "
+                "and affected.contact_key = old.contact_key)")
+    if kind == "phone":
+        return f'old.contact_phone in (select contact_phone from delta."{name}")'
     if kind == "message":
-        return f'select * from main."{name}" semi join affected_messages using (message_id)'
-    return (f'select * from main."{name}" where conversation_id in '
-            '(select conversation_id from affected_conversations union select id from delta.conversations)')
+        return "old.message_id in (select message_id from affected_messages)"
+    return ("old.conversation_id in (select conversation_id from affected_conversations "
+            "union select id from delta.conversations)")
 
 
 def _changed_months(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> None:

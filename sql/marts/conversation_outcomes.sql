@@ -57,9 +57,10 @@ role_counts as (
 
 -- One row per conversation with waits, by a window over each conversation's waits
 -- rather than a group by: a hash aggregate holding a list and a median per
--- conversation cannot spill to disk (it ran out of memory at 100M messages), a
--- window's partitions can. (row_number keeps it a window: DuckDB would turn a window
--- of whole-partition aggregates back into a group by.)
+-- conversation cannot spill to disk (it ran out of a 1 GB limit at 10M messages,
+-- the 8 GB default's share at 80M), a window's partitions can. (row_number keeps
+-- it a window: DuckDB would turn a window of whole-partition aggregates back into a
+-- group by.)
 wait_stats as (
     select
         conversation_id,

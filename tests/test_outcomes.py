@@ -278,3 +278,19 @@ def test_open_conversations_as_of_an_earlier_time(tmp_path) -> None:
               "engaged_conversations, engaged_still_open, close_rate")
     assert got[:5] == (10, 1, 9, 9, 8)
     assert got[5] == pytest.approx(1 / 9)
+
+
+def test_reply_seconds_keep_the_order_of_the_waits(tmp_path) -> None:
+    """The list of waits is in wait order, not sorted by length; the median is the
+    middle one (conversation_outcomes builds them with a window, not a group by)."""
+    con = warehouse(tmp_path, [
+        inbound("f1", "BR.faster", at(0)),
+        reply("f2", "BR.faster", 3000),          # the first wait: 3000 s
+        inbound("f3", "BR.faster", at(3100)),
+        reply("f4", "BR.faster", 3160),          # then 60 s
+        inbound("f5", "BR.faster", at(3200)),
+        reply("f6", "BR.faster", 3500),          # then 300 s
+    ], as_of=AS_OF)
+    assert outcomes(con, "BR.faster", "waits_count, exchanges_count, reply_seconds, reply_median_seconds, "
+                    "reply_mean_seconds, reply_max_seconds, first_response_seconds, local_start_date") == [
+        (3, 3, [3000.0, 60.0, 300.0], 300.0, 1120.0, 3000.0, 3000.0, date(2026, 9, 1))]

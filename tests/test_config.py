@@ -70,8 +70,8 @@ def test_display_phone_number_is_optional_and_kept_as_digits(tmp_path: Path) -> 
         load(tmp_path / "convo.toml")
 
 
-def test_build_memory_limit_defaults_to_8gb_or_less(project: Path, tmp_path: Path) -> None:
+def test_build_memory_limit_defaults_to_6500mb_or_less(project: Path, tmp_path: Path) -> None:
     assert load(project / "convo.toml").build.memory_limit is None
-    assert default_memory_limit().endswith("MB") and 0 < int(default_memory_limit()[:-2]) <= 8000
+    assert default_memory_limit().endswith("MB") and 0 < int(default_memory_limit()[:-2]) <= 6500
     (tmp_path / "convo.toml").write_text(CONFIG + "[build]\nmemory_limit = \"512 MB\"\n")
     assert load(tmp_path / "convo.toml").build.memory_limit == "512MB"

@@ -163,8 +163,8 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     build_raw = _table(raw, "build", where)
     _no_unknown(build_raw, _BUILD_KEYS, "build.", where)
     memory = build_raw.get("memory_limit")
-    if memory is not None and (not isinstance(memory, str) or not _MEMORY.fullmatch(memory)
-                               or float(_MEMORY.fullmatch(memory).group(1)) <= 0):
+    size = _MEMORY.fullmatch(memory) if isinstance(memory, str) else None
+    if memory is not None and (size is None or float(size.group(1)) <= 0):
         raise ConfigError(f"{where}: build.memory_limit: must be a size like \"8GB\" or \"512MB\", got {memory!r}")
 
     return Settings(config_path=config_path, lake=lake, warehouse=warehouse, reports=reports,

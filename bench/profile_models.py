@@ -1,0 +1,107 @@
+"""Time models of `convo build` one at a time on a built warehouse (bench/README.md, Build profile).
+
+    .venv/bin/python bench/profile_models.py --dir DIR                  # every model
+    .venv/bin/python bench/profile_models.py --dir DIR --models a,b     # these only
+
+DIR holds a convo.toml whose lake and warehouse are built (`convo ingest`, `convo build`).
+The warehouse is copied to <warehouse>.profile; each model is run there as the build
+runs it (same settings, lake views and variables), replacing its table, and timed:
+wall and CPU seconds of this process, DuckDB's peak buffer memory and bytes spilled
+(from its JSON profile). The models a model reads are the built ones, so each row is
+the cost of that model alone. --memory-limit sets DuckDB's limit (default: the build's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from pipeline import build, config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", type=Path, required=True, help="folder with convo.toml, lake and warehouse built")
+    parser.add_argument("--models", default="", help="comma-separated model names (default: every model)")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 1GB")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per model (the fastest is shown)")
+    args = parser.parse_args(argv)
+
+    settings = config.load(args.dir / "convo.toml")
+    if args.memory_limit:
+        settings = dataclasses.replace(settings, build=config.Build(memory_limit=args.memory_limit))
+    models = build.discover()
+    wanted = [name for name in args.models.split(",") if name]
+    unknown = set(wanted) - {model.name for model in models}
+    if unknown:
+        print(f"unknown model(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    chosen = [model for model in models if not wanted or model.name in wanted]
+
+    copy = settings.warehouse.with_name(settings.warehouse.name + ".profile")
+    shutil.copyfile(settings.warehouse, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        build._prepare(con, settings, None)
+        for model in models:                        # staging views every model may read
+            if model.layer == "staging":
+                build._run(con, model)
+        print(f"{'model':<36} {'rows':>12} {'wall s':>8} {'CPU s':>8} {'peak MB':>9} {'spill MB':>9}")
+        for model in chosen:
+            if model.layer == "staging":
+                continue
+            best = None
+            for _ in range(args.repeat):
+                result = _time(con, model)
+                if best is None or result["wall"] < best["wall"]:
+                    best = result
+            rows = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
+            print(f"{model.name:<36} {rows:>12,} {best['wall']:>8.2f} {best['cpu']:>8.2f} "
+                  f"{best['peak'] / 1e6:>9,.0f} {best['spill'] / 1e6:>9,.0f}", flush=True)
+    finally:
+        con.close()
+        copy.unlink(missing_ok=True)
+        Path(str(copy) + ".wal").unlink(missing_ok=True)
+        shutil.rmtree(str(copy) + ".tmp", ignore_errors=True)
+    return 0
+
+
+def _time(con: duckdb.DuckDBPyConnection, model: build.Model) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as profile:
+        con.execute("set enable_profiling = 'json'")
+        con.execute("set profiling_output = ?", [profile.name])
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        build._run(con, model)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        con.execute("set enable_profiling = 'no_output'")
+        con.execute("pragma disable_profiling")
+        tree = json.loads(Path(profile.name).read_text() or "{}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "peak": _largest(tree, "system_peak_buffer_memory"),
+            "spill": _largest(tree, "system_peak_temp_dir_size")}
+
+
+def _largest(node: object, key: str) -> float:
+    """The largest value of key anywhere in DuckDB's profile tree (0 when absent)."""
+    if isinstance(node, dict):
+        own = node.get(key)
+        found = float(own) if isinstance(own, (int, float)) else 0.0
+        return max([found, *(_largest(value, key) for value in node.values())])
+    if isinstance(node, list):
+        return max([0.0, *(_largest(value, key) for value in node)])
+    return 0.0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

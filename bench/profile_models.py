@@ -88,8 +88,8 @@ def _time(con: duckdb.DuckDBPyConnection, model: build.Model) -> dict[str, float
         con.execute("pragma disable_profiling")
         tree = json.loads(Path(profile.name).read_text() or "{}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "peak": _largest(tree, "system_peak_buffer_memory"),
-            "spill": _largest(tree, "system_peak_temp_dir_size")}
+    return {"wall": wall, "cpu": cpu, "peak": _largest(tree, "peak_buffer_memory"),
+            "spill": _largest(tree, "peak_temp_dir_size")}
 
 
 def _largest(node: object, key: str) -> float:

@@ -294,3 +294,23 @@ def test_reply_seconds_keep_the_order_of_the_waits(tmp_path) -> None:
     assert outcomes(con, "BR.faster", "waits_count, exchanges_count, reply_seconds, reply_median_seconds, "
                     "reply_mean_seconds, reply_max_seconds, first_response_seconds, local_start_date") == [
         (3, 3, [3000.0, 60.0, 300.0], 300.0, 1120.0, 3000.0, 3000.0, date(2026, 9, 1))]
+
+
+def test_a_thread_s_next_conversation_neither_answers_nor_automates(tmp_path) -> None:
+    # DOMAIN R7-R9: the contact writes at 0 and the agent closes at +1 s with no reply;
+    # a template at +2 s opens the thread's next conversation and a free-form message
+    # follows at +4 s. That message is a human reply of the second conversation (no
+    # inbound message there), not an automated reply to the first one's inbound 4 s
+    # before; and it answers nothing in the first conversation, which stays unanswered.
+    con = warehouse(tmp_path, [inbound("h1", "BR.handover", at(0)), template("h2", "BR.handover", 2),
+                               reply("h3", "BR.handover", 4)],
+                    as_of=AS_OF, events=[closed("ev3", "BR.handover", 1, "agent_close")])
+    assert outcomes(con, "BR.handover", "ended_reason, time_to_close_seconds, inbound_count, human_reply_count, "
+                    "automated_reply_count, template_count, first_response_seconds, exchanges_count, "
+                    "awaiting_reply_since_at") == [
+        ("agent_close", 1.0, 1, 0, 0, 0, None, 0, at(0)),
+        ("timeout", 2.0 + DAY, 0, 1, 0, 1, None, 0, None),
+    ]
+    assert con.execute("select message_id, message_role, answered_by_message_id from int_outcome_messages "
+                       "order by sent_at").fetchall() == [
+        ("h1", "inbound", None), ("h2", "template", None), ("h3", "human_reply", None)]

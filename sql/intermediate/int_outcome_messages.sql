@@ -20,6 +20,11 @@
 --   messages thus share their answer: they are one wait (int_outcome_waits).
 -- Order within a conversation is the lifecycle's: sent_at, then inbound, template,
 -- other outbound, then message_id.
+-- How: two windows over each thread's messages in that order, the first with each
+-- conversation's opening row put in the stream just before its first message (so a
+-- message finds its conversation as the latest opening before it: no join of 10M
+-- messages to conversations) and the latest inbound message (a role needs it), the
+-- second with the next human reply (it needs the roles).
 with thread_messages as (
     select * from messages
 ),
@@ -40,54 +45,73 @@ counted_messages as (
             when direction = 'inbound' then 0
             when type = 'template' or template_name is not null then 1
             else 2
-        end as tie_rank
+        end as tie_rank,
+        null::struct(id varchar, started_at timestamptz, last_message_at timestamptz) as opening
     from thread_messages
     where sent_at <= getvariable('as_of')
         and status <> 'failed'
 ),
 
-assigned as (
+conversation_openings as (
     select
-        rebuilt_conversations.id as conversation_id,
-        counted_messages.*
-    from counted_messages
-    asof join rebuilt_conversations
-        on rebuilt_conversations.phone_number_id = counted_messages.phone_number_id
-        and rebuilt_conversations.contact_key = counted_messages.contact_key
-        and counted_messages.sent_at >= rebuilt_conversations.started_at
-    where counted_messages.sent_at <= rebuilt_conversations.last_message_at
+        null::varchar as message_id,
+        phone_number_id,
+        contact_key,
+        started_at as sent_at,
+        false as is_inbound,
+        false as is_template,
+        -1 as tie_rank,
+        {'id': id, 'started_at': started_at, 'last_message_at': last_message_at} as opening
+    from rebuilt_conversations
 ),
 
-with_latest_inbound as (
+-- A message belongs to the latest conversation opened at or before it (openings sort
+-- first among rows of the same instant), if it came by that conversation's last
+-- message; the others were sent while no conversation was open.
+located as (
     select
         *,
-        lag(case when is_inbound then sent_at end ignore nulls) over conversation_order as previous_inbound_at
-    from assigned
-    window conversation_order as (partition by conversation_id order by sent_at, tie_rank, message_id)
+        lag(opening ignore nulls) over thread_order as conversation,
+        lag(case when is_inbound then sent_at end ignore nulls) over thread_order as previous_thread_inbound_at
+    from (select * from counted_messages union all select * from conversation_openings)
+    window thread_order as (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id)
 ),
 
 classified as (
     select
-        *,
+        conversation.id as conversation_id,
+        message_id,
+        phone_number_id,
+        contact_key,
+        sent_at,
+        is_inbound,
+        tie_rank,
+        -- the latest inbound message of this conversation: the thread's, if sent since it opened
+        case when previous_thread_inbound_at >= conversation.started_at then previous_thread_inbound_at end
+            as previous_inbound_at,
         case
             when is_inbound then 'inbound'
             when is_template then 'template'
-            when sent_at - previous_inbound_at < to_seconds(getvariable('automated_reply_max_seconds'))
-                then 'automated_reply'
+            -- microseconds: subtracting two timestamptz (an interval) costs far more
+            when epoch_us(sent_at) - epoch_us(previous_inbound_at)
+                < getvariable('automated_reply_max_seconds') * 1000000 then 'automated_reply'
             else 'human_reply'
         end as message_role
-    from with_latest_inbound
+    from located
+    where opening is null
+        and sent_at <= conversation.last_message_at
 ),
 
+-- The thread's next human reply answers an inbound message if it is of the same conversation.
 answered as (
     select
         *,
-        lead(case when message_role = 'human_reply' then message_id end ignore nulls)
-            over conversation_order as next_human_reply_id,
-        lead(case when message_role = 'human_reply' then sent_at end ignore nulls)
-            over conversation_order as next_human_reply_at
+        lead(
+            case when message_role = 'human_reply' then
+                {'conversation_id': conversation_id, 'message_id': message_id, 'sent_at': sent_at}
+            end ignore nulls
+        ) over (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id) as next_human_reply
     from classified
-    window conversation_order as (partition by conversation_id order by sent_at, tie_rank, message_id)
 ),
 
 final as (
@@ -97,11 +121,11 @@ final as (
         phone_number_id,
         contact_key,
         sent_at,
-        tie_rank,
         message_role,
-        previous_inbound_at,
-        case when is_inbound then next_human_reply_id end as answered_by_message_id,
-        case when is_inbound then next_human_reply_at end as answered_at
+        case when is_inbound and next_human_reply.conversation_id = conversation_id
+            then next_human_reply.message_id end as answered_by_message_id,
+        case when is_inbound and next_human_reply.conversation_id = conversation_id
+            then next_human_reply.sent_at end as answered_at
     from answered
 )
 

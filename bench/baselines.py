@@ -636,6 +636,93 @@ def window_step(warehouse: Path) -> dict[str, float]:
     return seconds
 
 
+
+# int_bill_timeline's window (last inbound at or before, next inbound after each
+# delivery) as the build runs it: from the warehouse's tables into a written table.
+TIMELINE_EVENTS = """
+select phone_number_id, contact_key, sent_at as event_at, true as is_inbound, null::varchar as message_id
+from messages where direction = 'inbound'
+union all
+select phone_number_id, contact_key, event_at, false, message_id from int_bill_outbound
+"""
+
+TIMELINE_DUCKDB = f"""
+create or replace table step_timeline_duckdb as
+select message_id, last_inbound_at, next_inbound_at from (
+    select
+        *,
+        max(event_at) filter (where is_inbound) over through_instant as last_inbound_at,
+        min(event_at) filter (where is_inbound) over after_instant as next_inbound_at
+    from ({TIMELINE_EVENTS})
+    window
+        thread_time as (partition by phone_number_id, contact_key order by event_at),
+        through_instant as (thread_time range between unbounded preceding and current row),
+        after_instant as (thread_time range between current row and unbounded following exclude group)
+)
+where not is_inbound
+"""
+
+
+def window_step_in_build(warehouse: Path, out_dir: Path) -> dict[str, float]:
+    """The window of int_bill_timeline inside a build, two ways, on a copy of the warehouse:
+    DuckDB's window into a table, as the model does, and Polars' join_asof (backward for
+    the last inbound, forward for the next) with what using it in the build would add:
+    its inputs out of DuckDB into Arrow and its result back into a table. Seconds each
+    (Polars' also split into out, join, back); the two must find the same instants."""
+    import polars as pl
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copy = out_dir / "window_step.duckdb"
+    shutil.copyfile(warehouse, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        con.execute(TIMELINE_DUCKDB)
+        seconds["duckdb window into a table (convo)"] = round(time.perf_counter() - started, 2)
+
+        thread = ["phone_number_id", "contact_key"]
+        started = time.perf_counter()
+        inbound = pl.from_arrow(con.sql("select phone_number_id, contact_key, sent_at as inbound_at "
+                                        "from messages where direction = 'inbound'").to_arrow_table())
+        outbound = pl.from_arrow(con.sql("select phone_number_id, contact_key, event_at, message_id "
+                                         "from int_bill_outbound").to_arrow_table())
+        taken = time.perf_counter()
+        inbound = inbound.sort("inbound_at")
+        joined = (outbound.sort("event_at")
+                  .join_asof(inbound.with_columns(last_inbound_at=pl.col("inbound_at")), left_on="event_at",
+                             right_on="inbound_at", by=thread, strategy="backward", check_sortedness=False)
+                  .drop("inbound_at")
+                  .join_asof(inbound.with_columns(next_inbound_at=pl.col("inbound_at")), left_on="event_at",
+                             right_on="inbound_at", by=thread, strategy="forward", allow_exact_matches=False,
+                             check_sortedness=False)
+                  .select("message_id", "last_inbound_at", "next_inbound_at")
+                  .to_arrow())
+        computed = time.perf_counter()
+        con.register("step_timeline_arrow", joined)
+        con.execute("create or replace table step_timeline_polars as select * from step_timeline_arrow")
+        con.unregister("step_timeline_arrow")
+        done = time.perf_counter()
+        seconds["polars join_asof, in and out of the warehouse"] = round(done - started, 2)
+        seconds["  of which: out of DuckDB into Polars"] = round(taken - started, 2)
+        seconds["  of which: two join_asof"] = round(computed - taken, 2)
+        seconds["  of which: back into a table"] = round(done - computed, 2)
+        differing = con.execute("""
+            select count(*) from (
+                (select * from step_timeline_duckdb except all select * from step_timeline_polars)
+                union all
+                (select * from step_timeline_polars except all select * from step_timeline_duckdb))
+            """).fetchall()[0][0]
+    finally:
+        con.close()
+        copy.unlink(missing_ok=True)
+        Path(str(copy) + ".wal").unlink(missing_ok=True)
+    if differing:
+        raise EnginesDisagree(f"int_bill_timeline's window differs in {differing} rows between DuckDB and Polars")
+    return seconds
+
+
 # ---------------------------------------------------------------- running
 
 def _cpu() -> float:
@@ -737,6 +824,8 @@ def main() -> None:
         polars_answer(args.lake, reference(args.config, lookup), steps)
         print(json.dumps({"engine": "polars", "steps": steps}))
         print(json.dumps({"step": "last inbound at or before each delivery", "seconds": window_step(args.warehouse)}))
+        print(json.dumps({"step": "int_bill_timeline's window inside a build",
+                          "seconds": window_step_in_build(args.warehouse, args.out_dir)}))
         return
     if args.engine:
         result = run_engine(args.engine, args.lake, args.warehouse, args.config, args.out_dir)

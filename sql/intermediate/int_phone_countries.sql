@@ -10,16 +10,28 @@ prefix_lengths as (
     select distinct prefix_length from ref_calling_prefixes
 ),
 
-matches as (
+-- Each phone's leading digits at every prefix length, as a column, then one hash join
+-- on (length, digits). Written as a join condition on left(digits, length) instead,
+-- DuckDB planned it as phones x all 365 prefixes filtered (200 million rows at 10M
+-- messages, 3.5 CPU-s).
+candidates as (
     select
         phones.contact_phone,
-        prefixes.country_code,
-        prefixes.prefix_length
+        prefix_lengths.prefix_length,
+        left(phones.digits, prefix_lengths.prefix_length) as leading_digits
     from phones
     cross join prefix_lengths
+),
+
+matches as (
+    select
+        candidates.contact_phone,
+        prefixes.country_code,
+        prefixes.prefix_length
+    from candidates
     join ref_calling_prefixes as prefixes
-        on prefixes.prefix_length = prefix_lengths.prefix_length
-        and prefixes.prefix = left(phones.digits, prefix_lengths.prefix_length)
+        on prefixes.prefix_length = candidates.prefix_length
+        and prefixes.prefix = candidates.leading_digits
 ),
 
 final as (

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import build, config
+from pipeline import build, config, paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{best['peak'] / 1e6:>9,.0f} {best['spill'] / 1e6:>9,.0f}", flush=True)
     finally:
         con.close()
-        copy.unlink(missing_ok=True)
-        Path(str(copy) + ".wal").unlink(missing_ok=True)
-        shutil.rmtree(str(copy) + ".tmp", ignore_errors=True)
+        paths.remove_duckdb(copy)
     return 0
 
 

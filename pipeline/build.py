@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -114,7 +113,7 @@ def lake_lock(settings: Settings) -> AbstractContextManager[None]:
 def _build(settings: Settings, target: Path, as_of: datetime | None,
            on_model: Callable[[Model], None] | None, incremental: bool) -> BuildSummary:
     building = target.with_name(target.name + ".building")
-    _remove_db(building)
+    paths.remove_duckdb(building)
     why_full = incremental_builds.copy_previous(target, building) if incremental else None
     con = duckdb.connect(str(building))
     try:
@@ -126,7 +125,7 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             if isinstance(started, str):
                 why_full = started
                 con.close()
-                _remove_db(building)
+                paths.remove_duckdb(building)
                 con = duckdb.connect(str(building))
                 _prepare(con, settings, as_of)
             else:
@@ -182,10 +181,10 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         con.execute("checkpoint")
     except BaseException:
         con.close()
-        _remove_db(building)
+        paths.remove_duckdb(building)
         raise
     con.close()
-    shutil.rmtree(str(building) + ".tmp", ignore_errors=True)
+    paths.remove_duckdb_spill(building)
     # A stale write-ahead log beside the old file must not be replayed onto the new one.
     Path(str(target) + ".wal").unlink(missing_ok=True)
     locking.crash_point("build.replace")
@@ -208,12 +207,6 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     policy.apply(con, effective_as_of)
     pricing.register(con, settings, effective_as_of)
     return effective_as_of
-
-
-def _remove_db(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    Path(str(path) + ".wal").unlink(missing_ok=True)
-    shutil.rmtree(str(path) + ".tmp", ignore_errors=True)     # DuckDB's spill files
 
 
 def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:

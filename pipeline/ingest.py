@@ -125,7 +125,7 @@ def _write_manifest(lake_dir: Path, manifest: dict[str, list[int]]) -> None:
 def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None) -> IngestSummary:
     lake_dir.mkdir(parents=True, exist_ok=True)
     work_path = lake_dir / ".ingest-work.duckdb"
-    _remove_work(work_path)                   # left by a killed ingest
+    paths.remove_duckdb(work_path)                   # left by a killed ingest
     con = duckdb.connect(str(work_path))
     try:
         _prepare(con)
@@ -147,13 +147,7 @@ def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None
         return summary
     finally:
         con.close()
-        _remove_work(work_path)
-
-
-def _remove_work(work_path: Path) -> None:
-    work_path.unlink(missing_ok=True)
-    Path(str(work_path) + ".wal").unlink(missing_ok=True)
-    shutil.rmtree(str(work_path) + ".tmp", ignore_errors=True)     # DuckDB's spill files
+        paths.remove_duckdb(work_path)
 
 
 def _prepare(con: duckdb.DuckDBPyConnection) -> None:

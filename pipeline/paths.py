@@ -1,4 +1,5 @@
-"""The one place that finds the shipped folders sql/, reports/ and data/.
+"""The one place that finds the shipped folders sql/, reports/ and data/, and that
+knows which files a DuckDB database is made of.
 
 In a checkout (or an editable install) they sit beside the package at the top
 level; in an installed wheel they are shipped inside the package.
@@ -6,6 +7,7 @@ level; in an installed wheel they are shipped inside the package.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -31,3 +33,15 @@ def reports_dir() -> Path:
 
 def data_dir() -> Path:
     return _shipped("data")
+
+
+def remove_duckdb_spill(database: Path) -> None:
+    """DuckDB's spill folder beside a database (<file>.tmp), written past its memory limit."""
+    shutil.rmtree(str(database) + ".tmp", ignore_errors=True)
+
+
+def remove_duckdb(database: Path) -> None:
+    """A DuckDB database file, its write-ahead log and its spill folder, where they exist."""
+    database.unlink(missing_ok=True)
+    Path(str(database) + ".wal").unlink(missing_ok=True)
+    remove_duckdb_spill(database)

@@ -636,14 +636,16 @@ def window_step(warehouse: Path) -> dict[str, float]:
     return seconds
 
 
-
 # int_bill_timeline's window (last inbound at or before, next inbound after each
 # delivery) as the build runs it: from the warehouse's tables into a written table.
-TIMELINE_EVENTS = """
+# Both ways read these two inputs.
+TIMELINE_INBOUND = "select phone_number_id, contact_key, sent_at from messages where direction = 'inbound'"
+TIMELINE_OUTBOUND = "select phone_number_id, contact_key, event_at, message_id from int_bill_outbound"
+TIMELINE_EVENTS = f"""
 select phone_number_id, contact_key, sent_at as event_at, true as is_inbound, null::varchar as message_id
-from messages where direction = 'inbound'
+from ({TIMELINE_INBOUND})
 union all
-select phone_number_id, contact_key, event_at, false, message_id from int_bill_outbound
+select phone_number_id, contact_key, event_at, false, message_id from ({TIMELINE_OUTBOUND})
 """
 
 TIMELINE_DUCKDB = f"""
@@ -684,10 +686,8 @@ def window_step_in_build(warehouse: Path, out_dir: Path) -> dict[str, float]:
 
         thread = ["phone_number_id", "contact_key"]
         started = time.perf_counter()
-        inbound = pl.from_arrow(con.sql("select phone_number_id, contact_key, sent_at as inbound_at "
-                                        "from messages where direction = 'inbound'").to_arrow_table())
-        outbound = pl.from_arrow(con.sql("select phone_number_id, contact_key, event_at, message_id "
-                                         "from int_bill_outbound").to_arrow_table())
+        inbound = pl.from_arrow(con.sql(TIMELINE_INBOUND).to_arrow_table()).rename({"sent_at": "inbound_at"})
+        outbound = pl.from_arrow(con.sql(TIMELINE_OUTBOUND).to_arrow_table())
         taken = time.perf_counter()
         inbound = inbound.sort("inbound_at")
         joined = (outbound.sort("event_at")
@@ -716,8 +716,7 @@ def window_step_in_build(warehouse: Path, out_dir: Path) -> dict[str, float]:
             """).fetchall()[0][0]
     finally:
         con.close()
-        copy.unlink(missing_ok=True)
-        Path(str(copy) + ".wal").unlink(missing_ok=True)
+        paths.remove_duckdb(copy)
     if differing:
         raise EnginesDisagree(f"int_bill_timeline's window differs in {differing} rows between DuckDB and Polars")
     return seconds

@@ -238,7 +238,7 @@ def _column_type(field: object) -> str:
 
 def _create_staged(con: duckdb.DuckDBPyConnection, dataset: schema.Dataset) -> None:
     # A table of the work database, not a temporary one: past WORK_MEMORY_LIMIT its rows go
-    # to the file compressed, where a temporary table's spill uncompressed (100M messages:
+    # to the file compressed, where a temporary table's would spill uncompressed (100M messages:
     # 288 -> 233 s, bench/README.md "Ingest"). The work database is removed after each ingest.
     columns = ", ".join(f"{field.name} {_column_type(field)}" for field in dataset.schema)
     con.execute(f"create table if not exists staged_{dataset.name} (seq bigint, {columns}, "

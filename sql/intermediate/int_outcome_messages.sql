@@ -110,8 +110,9 @@ answered as (
             case when message_role = 'human_reply' then
                 {'conversation_id': conversation_id, 'message_id': message_id, 'sent_at': sent_at}
             end ignore nulls
-        ) over (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id) as next_human_reply
+        ) over thread_order as next_human_reply
     from classified
+    window thread_order as (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id)
 ),
 
 final as (

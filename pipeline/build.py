@@ -13,7 +13,6 @@ reader sees the previous warehouse or the new one, never half of one.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -24,18 +23,9 @@ import duckdb
 import pyarrow as pa
 
 from pipeline import incremental as incremental_builds
-from pipeline import config, lake, locking, markets, paths, policy, pricing, schema
+from pipeline import config, lake, locking, markets, models, paths, policy, pricing, schema
 from pipeline.config import Settings
-
-LAYERS = ("staging", "intermediate", "marts")
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str
-    layer: str
-    sql: str
-
+from pipeline.models import Model, discover
 
 @dataclass
 class BuildSummary:
@@ -44,54 +34,18 @@ class BuildSummary:
     tables: dict[str, int] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)   # lines from sql/summaries
     notes: list[str] = field(default_factory=list)
+    shards: int = 1
 
 
 class BuildError(RuntimeError):
     """The lake cannot be built into a warehouse (a user-fixable condition)."""
 
 
-def discover(sql_root: Path | None = None) -> list[Model]:
-    """Every model, in an order where each comes after the models it reads."""
-    root = sql_root or paths.sql_dir()
-    models = [
-        Model(name=path.stem, layer=layer, sql=path.read_text(encoding="utf-8"))
-        for layer in LAYERS
-        for path in sorted((root / layer).glob("*.sql"))
-    ]
-    return _topological(models)
-
-
-def _topological(models: list[Model]) -> list[Model]:
-    names = {model.name for model in models}
-    needs = {model.name: (_references(model.sql) & names) - {model.name} for model in models}
-    ordered: list[Model] = []
-    done: set[str] = set()
-    pending = list(models)
-    while pending:
-        ready = [model for model in pending if needs[model.name] <= done]
-        if not ready:
-            cycle = ", ".join(model.name for model in pending)
-            raise RuntimeError(f"SQL models depend on each other in a cycle: {cycle}")
-        for model in ready:
-            ordered.append(model)
-            done.add(model.name)
-        pending = [model for model in pending if model.name not in done]
-    return ordered
-
-
-def _references(sql: str) -> set[str]:
-    """Relations a select reads (after from / join), less its own CTE names."""
-    code = re.sub(r"--[^\n]*", "", sql)
-    read = set(re.findall(r"\b(?:from|join)\s+\"?(\w+)\"?", code, flags=re.IGNORECASE))
-    ctes = set(re.findall(r"\b(\w+)\s+as\s*\(", code, flags=re.IGNORECASE))
-    return read - ctes
-
-
 def build(settings: Settings, as_of: datetime | None = None,
           on_model: Callable[[Model], None] | None = None, incremental: bool = False) -> BuildSummary:
     """Build the warehouse; one build per warehouse at a time, never beside an ingest (locking.Busy).
 
-    incremental=True starts from the last warehouse and recomputes only the threads
+    incremental=True starts from the last warehouse and recomputes only the contacts
     that changed (pipeline/incremental.py), or builds in full and says why in the notes.
 
     The models read the lake all through the build, so the build holds the lake's
@@ -132,30 +86,30 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
                 plan = started
         if incremental and plan is None:
             summary.notes.append(f"full build: {why_full}")
-        names = {model.name for model in discover()}
-        for model in discover():
-            if on_model is not None:
-                on_model(model)
-            locking.crash_point("build.model")
-            try:
-                if plan is not None:
-                    incremental_builds.before_model(con, plan, model.name)
-                if plan is not None and model.name in incremental_builds.THREAD_MODELS:
-                    references = (_references(model.sql) & names) - {model.name}
-                    incremental_builds.run_model(con, model.name, model.sql.strip().rstrip(";"), references)
-                elif plan is not None and model.name in incremental_builds.MONTH_MODELS:
-                    references = (_references(model.sql) & names) - {model.name}
-                    incremental_builds.run_month_model(con, plan, model.name, model.sql.strip().rstrip(";"),
-                                                       references)
-                else:
-                    _run(con, model)
-            except duckdb.OutOfMemoryException as exc:
-                first = str(exc).strip().splitlines()[0]
-                raise BuildError(f"model {model.name}: DuckDB ran out of memory ({first}); the last "
-                                 "warehouse is left as it was (a larger [build] memory_limit in "
-                                 "convo.toml may help)") from None
+        stages = models.stages(discover())
+        run = _Runner(con, on_model)
+        for model in stages.before:
+            run(model)
+        if plan is not None:
+            incremental_builds.select_contacts(con, plan)
+            _per_thread(con, stages.per_thread, run, [incremental_builds.SELECTED], plan)
+        else:
+            summary.shards = shard_count(con, settings)
+            if summary.shards == 1:
+                for model in stages.per_thread:
+                    run(model)
+            else:
+                selections = [f"hash(tenant_id, contact_key) % {summary.shards} = {shard}"
+                              for shard in range(summary.shards)]
+                _per_thread(con, stages.per_thread, run, selections, None)
+        for model in stages.after:
+            if plan is not None and model.kind == "monthly":
+                run(model, lambda: incremental_builds.run_month_model(con, plan, model))
+            else:
+                run(model)
+        for model in (*stages.per_thread, *stages.after):
             if model.layer == "marts":
-                summary.tables[model.name] = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
+                summary.tables[model.name] = con.execute(f"select count(*) from {models.quoted(model.name)}").fetchall()[0][0]
         if plan is not None:
             incremental_builds.finish(con)
             summary.notes.append(
@@ -176,8 +130,11 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
                 f"{unconfigured} phone_number_id(s) in the data are not in convo.toml: "
                 "their days are cut in UTC until you add them"
             )
+        for model in stages.before:              # views of the lake: they end with this build
+            if model.kind == "staging":
+                con.execute(f"drop view if exists {models.quoted(model.name)}")
         incremental_builds.record(con, settings, "full" if plan is None else "incremental",
-                                  None if plan is None else plan.affected_threads)
+                                  None if plan is None else plan.affected_threads, summary.shards)
         con.execute("checkpoint")
     except BaseException:
         con.close()
@@ -190,6 +147,108 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
     locking.crash_point("build.replace")
     os.replace(building, target)
     return summary
+
+
+class _Runner:
+    """Runs one model (or a step standing for it) with the build's progress and errors."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, on_model: Callable[[Model], None] | None) -> None:
+        self.con = con
+        self.on_model = on_model
+
+    def __call__(self, model: Model, step: Callable[[], None] | None = None, announce: bool = True) -> None:
+        if announce and self.on_model is not None:
+            self.on_model(model)
+        locking.crash_point("build.model")
+        try:
+            if step is None:
+                _run(self.con, model)
+            else:
+                step()
+        except duckdb.OutOfMemoryException as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise BuildError(f"model {model.name}: DuckDB ran out of memory ({first}); the last "
+                             "warehouse is left as it was (a larger [build] memory_limit or more "
+                             "[build] shards in convo.toml may help)") from None
+
+
+SHARD = "shard"     # the in-memory catalog a subset of contacts is computed in
+
+
+def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _Runner,
+                selections: list[str], plan: incremental_builds.Plan | None) -> None:
+    """Run the per-thread stage once per subset of contacts (DESIGN "Sort once", shards).
+
+    A selection is a predicate on (tenant_id, contact_key). Each subset's models run in
+    an in-memory catalog put first on the search path, where the relations they read
+    that hold many threads' rows (shard_by) are views cut to the subset; the kept
+    tables' rows then go to the warehouse (an incremental night first deletes the
+    subset's old rows, and notes which billing months changed).
+    """
+    database = con.execute("select current_database()").fetchall()[0][0]
+    main = f'"{database}".main'
+    inputs = {name for model in per_thread for name in model.reads}
+    by_name = {model.name: model for model in discover()}
+    shard_inputs = [by_name[name] for name in sorted(inputs) if by_name[name].shard_by]
+    kept = [model for model in per_thread if not model.is_temp]
+    con.execute(f"attach ':memory:' as {SHARD}")
+    try:
+        for index, selection in enumerate(selections):
+            for model in shard_inputs:
+                con.execute(f"create or replace view {SHARD}.main.{models.quoted(model.name)} as "
+                            + _cut(model, main, selection))
+            con.execute(f"set search_path = '{SHARD}.main,{main}'")
+            try:
+                for model in per_thread:
+                    run(model, announce=index == 0)
+            finally:
+                con.execute("reset search_path")
+            for model in kept:
+                name = models.quoted(model.name)
+                if plan is not None:
+                    incremental_builds.replace_rows(con, plan, model, f"{SHARD}.main.{name}")
+                elif index == 0:
+                    con.execute(f"create or replace table {main}.{name} as select * from {SHARD}.main.{name}")
+                else:
+                    con.execute(f"insert into {main}.{name} select * from {SHARD}.main.{name}")
+            for model in per_thread:
+                con.execute(f"drop table if exists {'temp.main' if model.is_temp else SHARD + '.main'}."
+                            f"{models.quoted(model.name)}")
+    finally:
+        con.execute(f"detach {SHARD}")
+
+
+def _cut(model: Model, main: str, selection: str) -> str:
+    """A select of the model's rows whose contact is in the selection."""
+    name = models.quoted(model.name)
+    if model.shard_by == "contact_key":
+        return f"select * from {main}.{name} where {selection}"
+    # contact_fields: the contact key of DOMAIN R2 (the bsuid, else the one paired with the phone, else the phone)
+    return (f"select * exclude (contact_key) from (select rows.*, coalesce(rows.contact_bsuid, keys.contact_bsuid, "
+            f"rows.contact_phone) as contact_key from {main}.{name} as rows left join {main}.int_contact_keys as keys "
+            f"on keys.tenant_id = rows.tenant_id and keys.contact_phone = rows.contact_phone) where {selection}")
+
+
+# Working memory a message takes in the per-thread stage (sorts, windows, joins), measured
+# at 10M messages; a shard is sized so its messages fit the build's memory limit.
+PER_THREAD_BYTES_PER_MESSAGE = 450
+
+
+def shard_count(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """[build] shards, else as many as keep each shard's messages within the memory limit."""
+    if settings.build.shards:
+        return settings.build.shards
+    messages = con.execute("select count(*) from lake_messages").fetchall()[0][0]
+    limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    limit_bytes = _bytes(limit)
+    return max(1, -(-messages * PER_THREAD_BYTES_PER_MESSAGE // limit_bytes))
+
+
+def _bytes(size: str) -> int:
+    number, unit = size.split()
+    scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}[unit]
+    return int(float(number) * scale)
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> datetime | None:
@@ -210,11 +269,14 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
 
 
 def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:
-    body = model.sql.strip().rstrip(";")
-    if model.layer == "staging":
-        con.execute(f'create or replace temp view "{model.name}" as {body}')
+    """Create the model's relation from its select, as its kind says."""
+    name = models.quoted(model.name)
+    if model.kind == "staging":
+        con.execute(f"create or replace view {name} as {model.body}")
+    elif model.is_temp:
+        con.execute(f"create or replace temp table {name} as {model.body}")
     else:
-        con.execute(f'create or replace table "{model.name}" as {body}')
+        con.execute(f"create or replace table {name} as {model.body}")
 
 
 def _load_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

@@ -1,30 +1,31 @@
-"""Incremental builds: recompute only the threads that changed (DESIGN "Two kinds of work").
+"""Incremental builds: recompute only the contacts that changed (DESIGN "Two kinds of work").
 
 A build records what it was built from (``build_info``: as-of, fingerprint of code,
 data and settings; ``build_lake_files``: every lake file with its size and mtime).
 The next build with ``incremental=True`` starts from a copy of that warehouse and:
 
-* recomputes every cross-thread model in full, as a full build does (contact keys,
-  countries, closes, the platform's records, the billing calendar, tiers, costs, ...);
-* recomputes the per-thread models (THREAD_MODELS) only for the *affected threads*
-  (phone_number_id x contact_key), deleting their old rows and inserting new ones.
-  A per-thread model reads only its own threads' rows (DESIGN: shard-safe), so its
-  rows for the other threads cannot have changed.
+* recomputes every cross-thread model in full, as a full build does;
+* runs the per-thread stage (models declaring ``kind=per-thread``, pipeline/models.py)
+  on the *selected contacts* only, exactly as a full build runs it on one shard: their
+  old rows of every kept per-thread table are deleted and the new ones inserted. A
+  per-thread model reads only its own threads' rows, so the other contacts' rows
+  cannot have changed;
+* recomputes the monthly models (``kind=monthly``) from the first billing month that
+  changed, reading only those months of their inputs (the inputs that declare their
+  month column).
 
-Affected threads, a superset of the threads whose rows can differ from the last build:
+Selected contacts (tenant_id x contact_key, by a hash of the two: a collision only adds
+a contact, recomputed and replaced alike), a superset of those whose rows can differ:
 
-1. threads of the contacts with a message in a lake partition added or rewritten
-   since the last build (old rows of those partitions and new ones);
-2. contacts whose contact key (DOMAIN R2, int_contact_keys) changed: all their
-   threads, old and new keys (a contact's row, int_contacts, is rebuilt from its own
-   messages: it changes only with them or with its key);
-3. threads whose operator closes (int_conv_closes) changed: the rows of the two
-   versions are compared (a per-thread model may read no other cross-thread table
-   keyed by thread: run_model refuses, so a new model cannot be missed silently);
+1. contacts with a message in a lake partition added or rewritten since the last build
+   (old rows of those partitions and new ones);
+2. contacts whose key (DOMAIN R2, int_contact_keys) changed: old and new keys;
+3. contacts of the rows that changed in a cross-thread relation the per-thread stage
+   cuts by contact (``shard_by=contact_key``: the operator closes);
 4. when the as-of moved: what was still open at the old as-of is judged again, i.e.
-   threads with a message within the longest window of the old as-of (customer
+   contacts with a message within the longest window of the old as-of (customer
    service window, platform timeout, CBP conversation: the longest hour-valued policy
-   row but the entry point window, plus a day for the inactivity timeout) and threads
+   row but the entry point window, plus a day for the inactivity timeout) and contacts
    with an entry point window open then (R15, R19: 72 h from its opening).
 
 Anything else falls back to a full build, with the reason in the build's notes: no
@@ -36,7 +37,6 @@ moved back.
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -44,51 +44,14 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import __version__, lake, paths, schema
+from pipeline import __version__, lake, models, paths, schema
 from pipeline.config import Settings
 
-# Per-thread models and the key their old rows are deleted by: "thread" =
-# (phone_number_id, contact_key); "contact" = (tenant_id, contact_key); "phone" =
-# contact_phone (a phone's country depends on the phone alone: only phones in the new
-# lake files are looked up); "message" = message_id of the affected threads'
-# messages; "conversation" = conversation_id of their rebuilt conversations (old and new).
-THREAD_MODELS: dict[str, str] = {
-    "int_phone_countries": "phone",
-    "int_contacts": "contact",
-    "messages": "thread",
-    "int_bill_outbound": "thread",
-    "int_thread_boundaries": "thread",
-    "int_bill_entry_points": "thread",
-    "int_conv_lifecycle": "thread",
-    "service_windows": "thread",
-    "int_bill_timeline": "message",
-    "conversations": "thread",
-    "int_bill_template_conversations": "thread",
-    "int_outcome_messages": "thread",
-    "int_bill_service_conversations": "message",
-    "int_outcome_waits": "conversation",
-    "int_bill_messages": "message",
-    "conversation_outcomes": "thread",
-}
+# The selection predicate of the per-thread stage on an incremental night (build._per_thread).
+SELECTED = "hash(tenant_id, contact_key) in (select contact_hash from selected_contacts)"
 
-# Cross-thread models whose rows belong to a billing month and depend only on that
-# month's rows of their inputs (volume tiers and free allowances count per month,
-# DOMAIN R24): recomputed from the first month that changed (below), not in full.
-MONTH_MODELS = ("int_bill_units", "billable_units", "costs_daily", "costs_monthly", "wasted_spend",
-                "regime_whatif")
-
-# Per-thread models the month models read, and how a row of each names its month:
-# the first changed month is the earliest month of a row that differs between the last
-# build and this one (only the affected threads' rows are compared).
-MONTH_INPUTS = {
-    "messages": "local_date",
-    "int_bill_outbound": "billing_date",
-    "int_bill_messages": "billing_date",
-    "int_bill_timeline": None,           # per outbound message: int_bill_outbound's billing_date
-}
-
-# Cross-thread models whose old and new rows are compared (affected threads, item 2-3).
-COMPARED = ("int_contact_keys", "int_conv_closes")
+# The contact keys (DOMAIN R2): their old and new rows are compared (item 2).
+CONTACT_KEYS = "int_contact_keys"
 
 # The entry point window outlasts the other windows: its open ones are read from the
 # last build's int_bill_entry_points instead of widening the look back (item 4).
@@ -102,9 +65,9 @@ class Plan:
     changed_partitions: int = 0
     affected_threads: int = 0
     total_threads: int = 0
-    phase: str = "start"           # "contacts" once the first set is computed, "threads" once widened
     first_month: object = None     # the first billing month recomputed (a date), None: none
     months_planned: bool = False
+    compared: tuple[str, ...] = ()  # cross-thread relations whose old rows were kept as prev_<name>
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
@@ -142,14 +105,15 @@ def lake_files(lake_dir: Path) -> list[tuple[str, str, int, int]]:
     return rows
 
 
-def record(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str, threads_rebuilt: int | None) -> None:
+def record(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str, threads_rebuilt: int | None,
+           shards: int = 1) -> None:
     """Write build_info and build_lake_files into the warehouse being built."""
     con.execute("""
         create or replace table build_info as
         select getvariable('as_of')::timestamptz as as_of, now() as built_at, ? as mode,
                ? as convo_version, ? as fingerprint, ?::bigint as threads_rebuilt,
-               current_setting('memory_limit') as memory_limit
-    """, [mode, __version__, fingerprint(con, settings), threads_rebuilt])
+               current_setting('memory_limit') as memory_limit, ?::integer as shards
+    """, [mode, __version__, fingerprint(con, settings), threads_rebuilt, shards])
     con.execute("create or replace table build_lake_files "
                 "(dataset varchar, path varchar, size bigint, mtime_ns bigint)")
     rows = lake_files(settings.lake)
@@ -171,13 +135,15 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
     """Check the copied warehouse can be brought up to date; a Plan, or the reason it cannot.
 
     Call after the build's settings, lake views and variables are in place and before
-    any model runs. Renames the COMPARED tables to prev_<name> for comparison.
+    any model runs. Renames the compared cross-thread tables to prev_<name>.
     """
+    found = models.discover()
+    kept = {model.name for model in found if model.kind == "per-thread" and not model.is_temp}
+    compared = (CONTACT_KEYS, *sorted(model.name for model in found if model.shard_by == "contact_key"))
     tables = {row[0] for row in con.execute(
         "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
-    needed = {"build_info", "build_lake_files", *THREAD_MODELS, *COMPARED}
-    if not needed <= tables:
-        return "the previous warehouse has no build_info (built before incremental builds)"
+    if not {"build_info", "build_lake_files", *kept, *compared} <= tables:
+        return "the previous warehouse lacks tables this build keeps (built by other code)"
     old_as_of, old_print = con.execute("select as_of, fingerprint from build_info").fetchall()[0]
     if old_print != fingerprint(con, settings):
         return "code, data files, settings or policy in force changed since the last build"
@@ -191,65 +157,66 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
     changed = {key for key, value in now.items() if old.get(key) != value}
     if any(dataset == "templates" for dataset, _ in changed):
         return "the template catalog changed"
-    plan = Plan(old_as_of=old_as_of)
+    plan = Plan(old_as_of=old_as_of, compared=compared)
     partitions = sorted(path for dataset, path in changed if dataset == "messages")
     plan.changed_partitions = len(partitions)
     con.execute("create or replace temp table changed_message_files (path varchar)")
     if partitions:
         con.executemany("insert into changed_message_files values (?)",
                         [(str(settings.lake / path),) for path in partitions])
-    for name in COMPARED:
+    for name in compared:
         con.execute(f'alter table "{name}" rename to "prev_{name}"')
-    con.execute("create schema if not exists delta")
-    con.execute("create schema if not exists months")
+    con.execute("create or replace temp table changed_months (first_day date)")
     return plan
 
 
-def before_model(con: duckdb.DuckDBPyConnection, plan: Plan, name: str) -> None:
-    """Compute the affected sets when the models they need are in place."""
-    if name == "int_phone_countries":
-        files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
-        new_phones = (f"select distinct contact_phone from read_parquet({lake.sql_list(files)})" if files
-                      else "select null::varchar as contact_phone where false")
-        con.execute("create or replace view delta.stg_messages_phones as "
-                    f"select * from stg_messages semi join ({new_phones}) as new_phones using (contact_phone)")
-    if plan.phase == "start" and name in ("int_contacts", "messages"):
-        _affected_contacts(con, plan)
-        con.execute("create or replace temp table changed_months (first_day date)")
-        plan.phase = "contacts"
-    elif name in THREAD_MODELS and name not in ("int_contacts", "messages") and plan.phase == "contacts":
-        _affected_threads(con, plan)
-    elif name in MONTH_MODELS and not plan.months_planned:
-        _first_month(con, plan)
+def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    """The contacts this night recomputes (items 1-4), as selected_contacts(contact_hash).
 
-
-def _affected_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    Call once the cross-thread models the per-thread stage reads are rebuilt and before
+    any per-thread model runs: the kept per-thread tables still hold the last build's rows.
+    """
     # DOMAIN R2: the key is the bsuid, else the bsuid paired with the phone, else the phone.
-    key = ("coalesce({m}.contact_bsuid, keys.contact_bsuid, {m}.contact_phone)")
-    new_files = [row[0] for row in con.execute("select path from changed_message_files").fetchall()]
-    new_rows = (
-        f"select tenant_id, contact_bsuid, contact_phone from read_parquet({lake.sql_list([Path(p) for p in new_files])})"
-        if new_files else
-        "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone where false"
-    )
-    dates = [Path(p).parent.name.removeprefix("date=") for p in new_files]
+    key = "coalesce({m}.contact_bsuid, keys.contact_bsuid, {m}.contact_phone)"
+    new_files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
+    new_rows = (f"select tenant_id, contact_bsuid, contact_phone from read_parquet({lake.sql_list(new_files)})"
+                if new_files else
+                "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone "
+                "where false")
+    dates = [path.parent.name.removeprefix("date=") for path in new_files]
     con.execute("create or replace temp table changed_dates (utc_date date)")
     if dates:
         con.executemany("insert into changed_dates values (?::date)", [(d,) for d in dates])
+    changed_rows = " union all ".join(
+        f"select tenant_id, contact_key from ((select * from prev_{name} except all select * from {name}) "
+        f"union all (select * from {name} except all select * from prev_{name}))"
+        for name in plan.compared if name != CONTACT_KEYS
+    ) or "select null::bigint, null::varchar where false"
+    lookback = _lookback(con)
+    moved = plan.old_as_of is not None and con.execute(
+        "select getvariable('as_of') is distinct from ?::timestamptz", [plan.old_as_of]).fetchall()[0][0]
+    recent = (
+        "select tenant_id, contact_key from messages "
+        "where sent_at > ?::timestamptz - to_microseconds(?::bigint) "
+        "union all "
+        "select tenant_id, contact_key from int_bill_entry_points where expires_at > ?::timestamptz"
+        if moved else "select null::bigint, null::varchar where false"
+    )
+    parameters = [plan.old_as_of, int(lookback.total_seconds() * 1_000_000), plan.old_as_of] if moved else []
     con.execute(f"""
-        create or replace temp table affected_contacts as
+        create or replace temp table selected_contacts as
         with new_rows as ({new_rows}),
         changed_keys as (
             select tenant_id, contact_phone, contact_bsuid from (
-                (select * from prev_int_contact_keys except select * from int_contact_keys)
+                (select * from prev_{CONTACT_KEYS} except select * from {CONTACT_KEYS})
                 union all
-                (select * from int_contact_keys except select * from prev_int_contact_keys)
+                (select * from {CONTACT_KEYS} except select * from prev_{CONTACT_KEYS})
             )
-        )
-        select distinct tenant_id, contact_key from (
+        ),
+        contacts as (
             select new_rows.tenant_id, {key.format(m='new_rows')} as contact_key
             from new_rows
-            left join int_contact_keys as keys
+            left join {CONTACT_KEYS} as keys
                 on keys.tenant_id = new_rows.tenant_id and keys.contact_phone = new_rows.contact_phone
             union all
             select tenant_id, contact_key from messages
@@ -258,83 +225,17 @@ def _affected_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
             select tenant_id, contact_phone from changed_keys
             union all
             select tenant_id, contact_bsuid from changed_keys
-        )
-        where contact_key is not null
-    """)
-    # The affected contacts' whole history, keyed with today's keys (the messages model's input).
-    con.execute(f"""
-        create or replace table delta.stg_messages as
-        select stg_messages.*
-        from stg_messages
-        left join int_contact_keys as keys
-            on keys.tenant_id = stg_messages.tenant_id and keys.contact_phone = stg_messages.contact_phone
-        semi join affected_contacts as affected
-            on affected.tenant_id = stg_messages.tenant_id
-            and affected.contact_key = {key.format(m='stg_messages')}
-    """)
-    # Their threads under the old keys (the rows to delete) and the new ones.
-    con.execute(f"""
-        create or replace temp table affected_threads as
-        select distinct phone_number_id, contact_key from messages
-        semi join affected_contacts using (tenant_id, contact_key)
-        union
-        select distinct delta_messages.phone_number_id, {key.format(m='delta_messages')}
-        from delta.stg_messages as delta_messages
-        left join int_contact_keys as keys
-            on keys.tenant_id = delta_messages.tenant_id and keys.contact_phone = delta_messages.contact_phone
-    """)
-
-
-def _affected_threads(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
-    """Widen the affected threads once the closes are rebuilt (items 3-4)."""
-    for name in ("int_conv_closes",):
-        if not _exists(con, name):
-            raise RuntimeError(f"incremental build: {name} must be built before the per-thread models")
-    lookback = _lookback(con)
-    moved = plan.old_as_of is None or con.execute(
-        "select getvariable('as_of') is distinct from ?::timestamptz", [plan.old_as_of]).fetchall()[0][0]
-    recent = (
-        "select phone_number_id, contact_key from messages "
-        "where sent_at > ?::timestamptz - to_microseconds(?::bigint) "
-        "union all "
-        "select phone_number_id, contact_key from int_bill_entry_points where expires_at > ?::timestamptz"
-        if moved and plan.old_as_of is not None else
-        "select null::bigint, null::varchar where false"
-    )
-    parameters = ([plan.old_as_of, int(lookback.total_seconds() * 1_000_000), plan.old_as_of]
-                  if "?" in recent else [])
-    con.execute(f"""
-        insert into affected_threads
-        select distinct phone_number_id, contact_key from (
-            select phone_number_id, contact_key from (
-                (select * from prev_int_conv_closes except all select * from int_conv_closes)
-                union all
-                (select * from int_conv_closes except all select * from prev_int_conv_closes)
-            )
+            union all
+            {changed_rows}
             union all
             {recent}
         )
+        select distinct hash(tenant_id, contact_key) as contact_hash
+        from contacts
         where contact_key is not null
-        except
-        select * from affected_threads
     """, parameters)
-    con.execute("""
-        create or replace temp table affected_messages as
-        select message_id from messages semi join affected_threads using (phone_number_id, contact_key)
-    """)
-    con.execute("""
-        create or replace temp table affected_conversations as
-        select id as conversation_id from conversations semi join affected_threads using (phone_number_id, contact_key)
-    """)
-    # The messages model ran on the first set: its rows for the wider one are read back.
-    con.execute("create or replace table delta.messages as select * from main.messages "
-                "semi join affected_threads using (phone_number_id, contact_key)")
-    plan.affected_threads = con.execute(          # as they are now (a re-keyed thread counts once)
-        "select count(*) from (select distinct phone_number_id, contact_key from messages "
-        "semi join affected_threads using (phone_number_id, contact_key))").fetchall()[0][0]
     plan.total_threads = con.execute(
         "select count(*) from (select distinct phone_number_id, contact_key from messages)").fetchall()[0][0]
-    plan.phase = "threads"
 
 
 def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
@@ -352,73 +253,31 @@ def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
     return timedelta(hours=longest + 24)
 
 
-def run_model(con: duckdb.DuckDBPyConnection, name: str, body: str, references: set[str]) -> None:
-    """Recompute one per-thread model for the affected threads and swap their rows in."""
-    rewritten = body
-    kind = THREAD_MODELS[name]
-    for reference in sorted(references):
-        if reference == "stg_messages" and kind == "phone":
-            target = 'delta."stg_messages_phones"'
-        elif reference == "stg_messages" or THREAD_MODELS.get(reference) in ("thread", "contact", "message",
-                                                                             "conversation"):
-            target = f'delta."{reference}"'
-        elif _has_thread_key(con, reference):
-            if reference not in COMPARED:
-                raise RuntimeError(f"incremental build: per-thread model {name} reads {reference}, a "
-                                   "cross-thread table keyed by thread whose changes are not compared")
-            con.execute(f'create or replace view delta."{reference}" as select * from main."{reference}" '
-                        f"semi join affected_threads using (phone_number_id, contact_key)")
-            target = f'delta."{reference}"'
-        else:
-            continue
-        rewritten = re.sub(rf'\b(from|join)(\s+)"?{reference}"?(?![\w"])', rf"\1\2{target}",
-                           rewritten, flags=re.IGNORECASE)
-    con.execute(f'create or replace table delta."{name}" as {rewritten}')
-    if name in MONTH_INPUTS:
-        _changed_months(con, name, kind)
-    con.execute(f'delete from main."{name}" as old where {_replaced(name, kind)}')
-    con.execute(f'insert into main."{name}" select * from delta."{name}"')
-
-
-def _old_rows(name: str, kind: str) -> str:
-    """The last build's rows of the affected threads (those run_model replaces)."""
-    return f'select * from main."{name}" as old where {_replaced(name, kind)}'
-
-
-def _replaced(name: str, kind: str) -> str:
-    """Which rows `old` of main.<name> a per-thread model's new rows replace, by its kind."""
-    if kind == "thread":
-        return ("exists (select 1 from affected_threads as affected where affected.phone_number_id = "
-                "old.phone_number_id and affected.contact_key = old.contact_key)")
-    if kind == "contact":
-        return ("exists (select 1 from affected_contacts as affected where affected.tenant_id = old.tenant_id "
-                "and affected.contact_key = old.contact_key)")
-    if kind == "phone":
-        return f'old.contact_phone in (select contact_phone from delta."{name}")'
-    if kind == "message":
-        return "old.message_id in (select message_id from affected_messages)"
-    return ("old.conversation_id in (select conversation_id from affected_conversations "
-            "union select id from delta.conversations)")
-
-
-def _changed_months(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> None:
-    """Record the earliest month of a row that differs between the last build and this one."""
-    column = MONTH_INPUTS[name] or "message_id"
-    # Rows compared by a hash of the whole row (a collision could only hide a change of
-    # 1 in 2^64; the rows themselves are wide).
-    old = f"select {column}, hash(old_row) as row_hash from ({_old_rows(name, kind)}) as old_row"
-    new = f'select {column}, hash(new_row) as row_hash from delta."{name}" as new_row'
-    differing = f"(({old}) except all ({new})) union all (({new}) except all ({old}))"
-    if MONTH_INPUTS[name] is None:
-        query = (f"select min(outbound.billing_date) from ({differing}) as changed "
-                 "join main.int_bill_outbound as outbound using (message_id)")
-    else:
-        query = f"select min({column}) from ({differing})"
-    con.execute(f"insert into changed_months select date_trunc('month', ({query}))::date")
+def replace_rows(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model, new: str) -> None:
+    """Swap the selected contacts' rows of a kept per-thread table for the new ones in `new`,
+    noting the earliest billing month of a row that differs (by the model's month column)."""
+    name = models.quoted(model.name)
+    old = f"select * from main.{name} where {SELECTED}"
+    column = model.month or model.changes_month
+    if column is not None:
+        # Rows compared by a hash of the whole row (a collision could only hide a change
+        # with odds of 1 in 2^64).
+        old_hashes = f"select {column}, hash(old_row) as row_hash from ({old}) as old_row"
+        new_hashes = f"select {column}, hash(new_row) as row_hash from {new} as new_row"
+        con.execute(f"""
+            insert into changed_months
+            select date_trunc('month', min({column}))::date
+            from ((({old_hashes}) except all ({new_hashes})) union all (({new_hashes}) except all ({old_hashes})))
+        """)
+    if model.name == "messages":
+        plan.affected_threads = con.execute(
+            f"select count(*) from (select distinct phone_number_id, contact_key from {new})").fetchall()[0][0]
+    con.execute(f"delete from main.{name} where {SELECTED}")
+    con.execute(f"insert into main.{name} select * from {new}")
 
 
 def _first_month(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
-    """The first billing month the month models recompute: the earliest changed, and the
+    """The first billing month the monthly models recompute: the earliest changed, and the
     month of the old as-of's look back when the as-of moved (wasted_spend judges
     re-engagement templates as of it)."""
     moved = plan.old_as_of is None or con.execute(
@@ -430,53 +289,43 @@ def _first_month(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     plan.months_planned = True
 
 
-def run_month_model(con: duckdb.DuckDBPyConnection, plan: Plan, name: str, body: str,
-                    references: set[str]) -> None:
-    """Recompute one month model from plan.first_month on (nothing when no month changed)."""
+def run_month_model(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model) -> None:
+    """Recompute one monthly model from plan.first_month on (nothing when no month changed).
+
+    Its inputs that declare a month column are read through views of the schema
+    ``months`` holding only their rows from that month on; the schema is put first on
+    the search path, so the model's own SQL is run as it is.
+    """
+    if not plan.months_planned:
+        _first_month(con, plan)
     if plan.first_month is None:
         return
-    rewritten = body
-    for reference in sorted(references):
-        month = _month_column(con, reference)
-        if month is None:
-            continue
-        con.execute(f'create or replace view months."{reference}" as select * from main."{reference}" '
-                    f"where {month} >= '{plan.first_month}'::date or {month} is null")
-        rewritten = re.sub(rf'\b(from|join)(\s+)"?{reference}"?(?![\w"])', rf'\1\2months."{reference}"',
-                           rewritten, flags=re.IGNORECASE)
-    month = _month_column(con, name)
-    if month is None:
-        raise RuntimeError(f"incremental build: month model {name} has no billing_month or billing_date")
-    keep = f"{month} >= '{plan.first_month}'::date or {month} is null"
-    con.execute(f'create or replace table months."{name}_new" as select * from ({rewritten}) where {keep}')
-    con.execute(f'delete from main."{name}" where {keep}')
-    con.execute(f'insert into main."{name}" select * from months."{name}_new"')
-
-
-def _month_column(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    columns = {row[0] for row in con.execute(
-        "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'", [name]).fetchall()}
-    if "billing_month" in columns:
-        return "billing_month"
-    if "billing_date" in columns:
-        return "billing_date"
-    return None
+    database = con.execute("select current_database()").fetchall()[0][0]
+    main, months = f'"{database}".main', f'"{database}".months'
+    con.execute(f"create schema if not exists {months}")
+    by_name = {found.name: found for found in models.discover()}
+    for name in sorted(model.reads):
+        column = by_name[name].month
+        if column is not None:
+            con.execute(f"create or replace view {months}.{models.quoted(name)} as select * from {main}.{models.quoted(name)} "
+                        f"where {column} >= '{plan.first_month}'::date or {column} is null")
+    keep = f"{model.month} >= '{plan.first_month}'::date or {model.month} is null"
+    name = models.quoted(model.name)
+    con.execute(f"set search_path = '{months},{main}'")
+    try:
+        con.execute(f"create or replace table {months}.\"{model.name}__new\" as "
+                    f"select * from ({model.body}) where {keep}")
+    finally:
+        con.execute("reset search_path")
+    con.execute(f"delete from {main}.{name} where {keep}")
+    con.execute(f"insert into {main}.{name} select * from {months}.\"{model.name}__new\"")
 
 
 def finish(con: duckdb.DuckDBPyConnection) -> None:
     """Drop what only this build needed."""
-    for name in COMPARED:
-        con.execute(f'drop table if exists "prev_{name}"')
-    con.execute("drop schema if exists delta cascade")
+    names = [row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'main' and table_name like 'prev\\_%' escape '\\'"
+    ).fetchall()]
+    for name in names:
+        con.execute(f'drop table if exists "{name}"')
     con.execute("drop schema if exists months cascade")
-
-
-def _has_thread_key(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    columns = {row[0] for row in con.execute(
-        "select column_name from duckdb_columns() where table_name = ? and schema_name = 'main'", [name]).fetchall()}
-    return {"phone_number_id", "contact_key"} <= columns
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from duckdb_tables() where table_name = ? and schema_name = 'main'", [name]).fetchall()[0][0])

@@ -145,7 +145,8 @@ def test_a_failed_build_keeps_the_previous_warehouse(settings: Settings, tmp_pat
         folder = sql_root / model.layer
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{model.name}.sql").write_text(model.sql)
-    (sql_root / "marts" / "zz_broken.sql").write_text("select no_such_column from messages")
+    (sql_root / "marts" / "zz_broken.sql").write_text(
+        "-- one row per message\n-- config: kind=cross-thread\nselect no_such_column from messages")
     monkeypatch.setattr("pipeline.paths.sql_dir", lambda: sql_root)
     with pytest.raises(duckdb.BinderException):
         build(settings)
@@ -183,7 +184,7 @@ def test_out_of_memory_is_one_line_naming_the_model(settings: Settings, tmp_path
     assert str(raised.value) == (
         "model service_windows: DuckDB ran out of memory (Out of Memory Error: failed to pin block of size "
         "256.0 KiB (18.8 GiB/18.8 GiB used)); the last warehouse is left as it was (a larger [build] "
-        "memory_limit in convo.toml may help)")
+        "memory_limit or more [build] shards in convo.toml may help)")
     assert settings.warehouse.read_bytes() == before
 
 

@@ -2,8 +2,13 @@
 -- force that day (data/pricing_rules.csv, switching at local midnight: DOMAIN R1, R27)
 -- and every duration billing reads, as intervals, in force that day
 -- (data/pricing_policy.csv; the customer service window from data/policy.csv, R4)
+-- config: kind=cross-thread
 with all_messages as (
-    select * from messages
+    select * from stg_messages
+),
+
+numbers as (
+    select * from phone_numbers
 ),
 
 rules as (
@@ -20,9 +25,11 @@ platform_policy as (
 
 span as (
     select
-        min(local_date) as first_date,
-        max(cast(timezone(timezone, coalesce(delivered_at, sent_at)) as date)) as last_date
+        min(cast(timezone(coalesce(numbers.timezone, 'UTC'), all_messages.sent_at) as date)) as first_date,
+        max(cast(timezone(coalesce(numbers.timezone, 'UTC'),
+            coalesce(all_messages.delivered_at, all_messages.sent_at)) as date)) as last_date
     from all_messages
+    left join numbers using (phone_number_id)
 ),
 
 days as (

@@ -6,6 +6,7 @@
 -- open, so the windows of a thread are a chain walked by recursion: the first reply,
 -- then the first reply at or after the previous window's end, and so on. Ties: the
 -- earliest delivery, then the smallest message_id.
+-- config: kind=per-thread
 with recursive all_messages as (
     select * from messages
 ),
@@ -20,6 +21,7 @@ calendar as (
 
 arrivals as (
     select
+        all_messages.tenant_id,
         all_messages.phone_number_id,
         all_messages.contact_key,
         all_messages.sent_at as arrived_at,
@@ -38,6 +40,7 @@ first_replies as (
         arrivals.phone_number_id,
         arrivals.contact_key,
         arrivals.arrived_at,
+        any_value(arrivals.tenant_id) as tenant_id,
         min({
             'opened_at': outbound.event_at,
             'message_id': outbound.message_id,
@@ -55,26 +58,27 @@ first_replies as (
 ),
 
 candidates as (
-    select distinct phone_number_id, contact_key, reply
+    select distinct tenant_id, phone_number_id, contact_key, reply
     from first_replies
 ),
 
 chain as (
-    select phone_number_id, contact_key, min(reply) as opener
+    select tenant_id, phone_number_id, contact_key, min(reply) as opener
     from candidates
-    group by phone_number_id, contact_key
+    group by tenant_id, phone_number_id, contact_key
     union all
-    select chain.phone_number_id, chain.contact_key, min(candidates.reply) as opener
+    select chain.tenant_id, chain.phone_number_id, chain.contact_key, min(candidates.reply) as opener
     from chain
     join candidates
         on candidates.phone_number_id = chain.phone_number_id
         and candidates.contact_key = chain.contact_key
         and candidates.reply.opened_at >= chain.opener.expires_at
-    group by chain.phone_number_id, chain.contact_key
+    group by chain.tenant_id, chain.phone_number_id, chain.contact_key
 ),
 
 final as (
     select
+        tenant_id,
         phone_number_id,
         contact_key,
         opener.message_id as message_id,

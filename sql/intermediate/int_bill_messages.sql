@@ -11,6 +11,7 @@
 -- conversation_messages / conversation_billed_messages: how many messages its
 -- conversation holds, and how many of them were delivered on CBP dates.
 -- The last per-thread step, with what the cross-thread stage needs of each message.
+-- config: kind=per-thread, month=billing_month
 with outbound as (
     select * from int_bill_outbound
 ),
@@ -40,6 +41,7 @@ assigned as (
         outbound.message_id,
         outbound.tenant_id,
         outbound.phone_number_id,
+        outbound.contact_key,
         outbound.market,
         outbound.is_template,
         outbound.category,
@@ -89,6 +91,7 @@ final as (
         assigned.message_id,
         assigned.tenant_id,
         assigned.phone_number_id,
+        assigned.contact_key,
         assigned.market,
         assigned.category,
         assigned.event_at,

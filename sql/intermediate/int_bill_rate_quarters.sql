@@ -2,6 +2,7 @@
 -- force during that quarter (DOMAIN R23: Meta changes rates only on quarter starts, and
 -- the rate card loader rejects any other effective_from). A key's rows dated d replace
 -- its earlier rows from d on.
+-- config: kind=cross-thread
 with rate_card as (
     select * from ref_rate_card
 ),

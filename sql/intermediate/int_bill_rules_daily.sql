@@ -3,6 +3,7 @@
 -- in force (switching at local midnight, DOMAIN R1, R27); scenario A, B, C ... is one
 -- regime applied to every date (regime_whatif): its rule in force on the date, else its
 -- nearest one (its first before it began, its last after it ended).
+-- config: kind=cross-thread
 with calendar as (
     select * from int_bill_calendar
 ),

@@ -9,6 +9,7 @@
 -- template conversation absorbs (eligible) form the service chain, settled like the
 -- template one: a window pass over the thread's non-template messages (its reach
 -- counts the eligible ones), then a recursion over the dense clusters.
+-- config: kind=per-thread, keep=temp
 with recursive outbound as (
     select * from int_bill_outbound
 ),

@@ -14,6 +14,7 @@
 -- on. Templates at the same instant are simultaneous: the smallest message_id opens.
 -- An entry point window closes every open conversation (R15); since it outlasts a
 -- conversation (the policy loader checks it), no conversation reaches across one.
+-- config: kind=per-thread, keep=temp
 with recursive outbound as (
     select * from int_bill_outbound
 ),

@@ -10,6 +10,7 @@
 -- Messages at the same instant are simultaneous: an inbound message at t counts for
 -- a delivery at t, so no order among them is needed and every run gives the same
 -- rows. Then the entry point windows (int_bill_entry_points) are placed by a join.
+-- config: kind=per-thread, month=billing_date
 with all_messages as (
     select * from messages
 ),
@@ -28,6 +29,7 @@ calendar as (
 
 events as (
     select
+        tenant_id,
         phone_number_id,
         contact_key,
         sent_at as event_at,
@@ -38,7 +40,7 @@ events as (
     where direction = 'inbound'
         and sent_at <= getvariable('as_of')
     union all
-    select phone_number_id, contact_key, event_at, false as is_inbound, message_id, billing_date
+    select tenant_id, phone_number_id, contact_key, event_at, false as is_inbound, message_id, billing_date
     from outbound
 ),
 
@@ -57,6 +59,9 @@ windowed as (
 final as (
     select
         windowed.message_id,
+        windowed.tenant_id,
+        windowed.contact_key,
+        windowed.billing_date,
         coalesce(windowed.event_at < windowed.last_inbound_at + calendar.customer_service_window, false)
             as is_service_window_open,
         windowed.last_inbound_at,

@@ -1,6 +1,7 @@
 -- one row per tenant_id x contact_phone seen with a bsuid: the bsuid a phone-only
 -- record is attributed to (DOMAIN R2: the bsuid seen with that phone in the same
 -- tenant; when a phone was seen with several, the first one seen).
+-- config: kind=cross-thread
 with messages as (
     select * from stg_messages
 ),

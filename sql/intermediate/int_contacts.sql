@@ -1,5 +1,6 @@
 -- one row per tenant_id x contact_key: the contact's latest phone and name, and its
 -- country: from its phone's calling code, else from its bsuid prefix (DOMAIN R2, R22)
+-- config: kind=per-thread, keep=temp
 with messages as (
     select * from stg_messages
 ),

@@ -4,6 +4,7 @@
 -- build's as-of. Which conversation a close ends is decided by time in
 -- int_thread_boundaries: the one of the thread open at closed_at, if any. Two reasons
 -- at the same instant keep the first by name, so the row is unique and stable.
+-- config: kind=cross-thread, shard_by=contact_key
 with events as (
     select * from lake_events
 ),
@@ -16,8 +17,8 @@ contact_keys as (
     select * from int_contact_keys
 ),
 
-thread_messages as (
-    select * from messages
+staged_messages as (
+    select * from stg_messages
 ),
 
 -- A close names its thread by contact; one that names none is traced through the
@@ -25,9 +26,15 @@ thread_messages as (
 conversation_threads as (
     select
         conversation_id,
-        arg_min(contact_key, sent_at) as contact_key
-    from thread_messages
-    where conversation_id in (
+        arg_min(
+            coalesce(staged_messages.contact_bsuid, contact_keys.contact_bsuid, staged_messages.contact_phone),
+            staged_messages.sent_at
+        ) as contact_key
+    from staged_messages
+    left join contact_keys
+        on contact_keys.tenant_id = staged_messages.tenant_id
+        and contact_keys.contact_phone = staged_messages.contact_phone
+    where staged_messages.conversation_id in (
         select conversation_id from events where contact_bsuid is null and contact_phone is null
         union all
         select id from exported where contact_bsuid is null and contact_phone is null

@@ -8,6 +8,7 @@
 -- platform_conversation_id is the platform id carried by most of its messages (ties:
 -- the smallest), counted over spans of messages between the boundary rows where the
 -- id may change (no second pass over the messages).
+-- config: kind=per-thread, keep=temp
 with boundaries as (
     select * from int_thread_boundaries
 ),

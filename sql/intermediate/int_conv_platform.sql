@@ -4,6 +4,7 @@
 -- ended event completes a record exported while the conversation was still open.
 -- observed_at is a lower bound of the moment this state was true: the newest
 -- timestamp in the export file the record came from, or the newest event about it.
+-- config: kind=cross-thread
 with exported as (
     select * from lake_conversations
 ),

@@ -25,6 +25,7 @@
 -- message finds its conversation as the latest opening before it: no join of 10M
 -- messages to conversations) and the latest inbound message (a role needs it), the
 -- second with the next human reply (it needs the roles).
+-- config: kind=per-thread, keep=temp
 with thread_messages as (
     select * from messages
 ),

@@ -8,6 +8,7 @@
 --   while unanswered. An answered wait is an exchange.
 -- * wait_number: 1 for the wait that starts at the conversation's first inbound
 --   message (its reply is the first response), then in order.
+-- config: kind=per-thread, keep=temp
 with conversation_messages as (
     select * from int_outcome_messages
 ),

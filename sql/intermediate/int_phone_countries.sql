@@ -1,5 +1,6 @@
 -- one row per distinct contact_phone: its country by the longest calling prefix
 -- (DOMAIN R22; prefixes generated from the phonenumbers library, +1 by area code)
+-- config: kind=per-thread, keep=temp
 with phones as (
     select distinct contact_phone, ltrim(contact_phone, '+') as digits
     from stg_messages

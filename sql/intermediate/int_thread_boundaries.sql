@@ -27,6 +27,7 @@
 --   belongs to none. Such a first opener always has either no earlier opener, an
 --   earlier one at least the timeout before it, or a close after the earlier one: the
 --   rows flagged is_opener_candidate, among which the first of each run opens.
+-- config: kind=per-thread, keep=temp
 with thread_messages as (
     select * from messages
 ),

@@ -7,6 +7,7 @@
 -- with DAILY granularity); its phone_number is matched to phone_numbers'
 -- display_phone_number. Only the days and numbers Meta's data covers are compared.
 -- status: matched, only_ours, only_meta, or unknown_phone_number.
+-- config: kind=cross-thread
 with analytics as (
     select * from lake_pricing_analytics
 ),

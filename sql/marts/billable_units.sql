@@ -6,6 +6,7 @@
 -- started_at is the delivery of the message (of the conversation's opening message).
 -- Units with no rule (a template of unknown category, a date before the first rule)
 -- or no rate in the card have a null cost.
+-- config: kind=monthly, month=billing_month
 with units as (
     select * from int_bill_units
     where scenario = 'actual'

@@ -23,6 +23,7 @@
 --   nearest order statistics (position 0.9 * (n - 1) in the sorted values, counted
 --   from 0); the median is quantile_cont(x, 0.5). Seconds keep their fractions.
 -- * reopens: conversations opened by the contact after an operator's close (R9).
+-- config: kind=cross-thread
 with outcomes as (
     select * from conversation_outcomes
 ),

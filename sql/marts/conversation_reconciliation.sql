@@ -29,6 +29,7 @@
 -- part `only_rebuilt`, and sometimes the platform's next conversation `only_exported`
 -- (our bsuid part ran on into it). Linking a phone to the bsuid seen in the same
 -- platform conversation (int_contact_keys) would remove this class.
+-- config: kind=cross-thread
 with rebuilt as (
     select * from conversations
 ),

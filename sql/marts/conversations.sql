@@ -20,6 +20,7 @@
 --   platform's; platform_conversation_id is the platform id most of its messages carry.
 -- * contact_phone / contact_bsuid / contact_name: those of the thread's latest message
 --   up to the as-of. customer_id is not in the messages exports: null.
+-- config: kind=per-thread
 with lifecycle as (
     select * from int_conv_lifecycle
 ),

@@ -1,6 +1,7 @@
 -- one row per billing_month x phone_number_id x country_code x market x category x
 -- pricing_type x tier: units and cost of the bill (billable_units), free units included;
 -- unpriced_units counts units without a rule or a rate (their cost is not in cost_micros)
+-- config: kind=monthly, month=billing_month
 with units as (
     select * from billable_units
 ),

@@ -1,6 +1,7 @@
 -- one row per message_id: every accepted message with its thread key (DOMAIN R2,
 -- R3), the category at send time, its country and market (R22) and the business
 -- number's local date (R1)
+-- config: kind=per-thread, changes_month=local_date
 with messages as not materialized (
     select * from stg_messages
 ),

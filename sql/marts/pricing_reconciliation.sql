@@ -3,6 +3,7 @@
 -- whether all four agree. A message counts in its billable unit (billable_units): a
 -- CBP message takes its conversation's labels, a PMP message its own. billable means
 -- charged: pricing_type regular. Undelivered messages have no estimate (never billed).
+-- config: kind=cross-thread
 with all_messages as (
     select * from messages
 ),

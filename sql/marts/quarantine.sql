@@ -1,4 +1,5 @@
 -- one row per rejected input record: where it came from, why, and its raw text
+-- config: kind=cross-thread
 with source as (
     select * from lake_quarantine
 ),

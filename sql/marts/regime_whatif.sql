@@ -6,6 +6,7 @@
 -- Rates are always the card's for the date; a regime that prices a category the card
 -- has no rate for (e.g. CBP service conversations before the card starts) leaves those
 -- units in unpriced_units.
+-- config: kind=monthly, month=billing_month
 with units as (
     select * from int_bill_units
 ),

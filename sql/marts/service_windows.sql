@@ -5,6 +5,7 @@
 -- its last one. Free-form messages may be sent at t iff some window has
 -- opened_at <= t < expires_at (R6; the stored macro in_service_window asks this).
 -- Built from the messages sent up to the build's as-of.
+-- config: kind=per-thread
 with boundaries as (
     select * from int_thread_boundaries
 ),

@@ -13,6 +13,7 @@
 --   (data/pricing_policy.csv); templates delivered less than that before the build's
 --   as-of are not judged yet. Authentication templates (one-time codes) expect no
 --   reply, and a first contact is acquisition, not re-engagement: neither is waste.
+-- config: kind=monthly, month=billing_month
 with units as (
     select * from billable_units
 ),

@@ -1,4 +1,5 @@
 -- one row per message_id: the lake's messages, renamed and cast, nothing more
+-- config: kind=staging, shard_by=contact_fields
 with source as (
     select * from lake_messages
 ),

@@ -1,4 +1,5 @@
 -- one row per template name x language x updated_at: the catalog's category history
+-- config: kind=staging
 with source as (
     select * from lake_templates
 ),

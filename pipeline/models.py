@@ -1,0 +1,221 @@
+"""The SQL models of sql/: what each one is, as its own file declares it.
+
+A model is a file sql/<layer>/<name>.sql holding one select. Its leading comment block
+states its grain (line 1) and, on a line of its own, its configuration, the way dbt's
+``config()`` does::
+
+    -- config: kind=per-thread, keep=temp
+
+``kind`` (required outside staging/):
+
+* ``staging``: renames and casts the lake (a view; sql/staging/).
+* ``per-thread``: reads only its own threads' rows (DESIGN "Two kinds of work"): it is
+  run on any subset of contacts (a shard, or the contacts an incremental night touches)
+  and gives the same rows for them. ``keep=table`` (default) keeps its rows in the
+  warehouse; ``keep=temp`` is a step that only later per-thread models read (never
+  written to the warehouse). Persisted per-thread tables carry tenant_id and contact_key
+  (their rows are replaced by contact).
+* ``cross-thread``: counts across a tenant; recomputed in full by every build.
+* ``monthly``: cross-thread, with rows per billing month that depend only on that
+  month's rows of their inputs: an incremental night recomputes it from the first month
+  that changed on.
+
+``month=<column>``: the column naming a row's billing month (a date within it): a
+monthly model's own rows are replaced by it; a per-thread table's changed rows say which
+months changed, and monthly models read only its rows of those months.
+``changes_month=<column>``: like ``month`` for change detection only (the table is read
+in full).
+``shard_by=contact_key | contact_fields``: a staging or cross-thread relation that
+per-thread models read and that holds rows of many threads: it is cut to the contacts
+of the subset, by its (tenant_id, contact_key) columns, or by the contact key of its
+(tenant_id, contact_bsuid, contact_phone) columns (DOMAIN R2).
+
+What a model reads is found by DuckDB's own parser (``json_serialize_sql``): every
+table a select names, less its common table expressions. Nothing is matched by pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from pipeline import paths
+
+LAYERS = ("staging", "intermediate", "marts")
+KINDS = ("staging", "per-thread", "cross-thread", "monthly")
+_KEYS = {"kind", "keep", "month", "changes_month", "shard_by"}
+_SHARD_BY = ("contact_key", "contact_fields")
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    sql: str
+    kind: str = "cross-thread"
+    keep: str = "table"            # per-thread only: table | temp
+    month: str | None = None
+    changes_month: str | None = None
+    shard_by: str | None = None
+    reads: frozenset[str] = frozenset()
+
+    @property
+    def body(self) -> str:
+        return self.sql.strip().rstrip(";")
+
+    @property
+    def is_temp(self) -> bool:
+        return self.kind == "per-thread" and self.keep == "temp"
+
+
+class ModelError(RuntimeError):
+    """A model file is malformed (our own code: loud, not a user error)."""
+
+
+def discover(sql_root: Path | None = None) -> list[Model]:
+    """Every model, in an order where each comes after the models it reads."""
+    root = sql_root or paths.sql_dir()
+    models = [_load(path, layer) for layer in LAYERS for path in sorted((root / layer).glob("*.sql"))]
+    names = {model.name for model in models}
+    models = [_with_reads(model, names) for model in models]
+    return _topological(models)
+
+
+def _load(path: Path, layer: str) -> Model:
+    sql = path.read_text(encoding="utf-8")
+    config = _config(path, sql)
+    kind = config.pop("kind", "staging" if layer == "staging" else None)
+    if kind not in KINDS:
+        raise ModelError(f"{path}: '-- config: kind=...' must be one of {', '.join(KINDS)} (got {kind!r})")
+    keep = config.pop("keep", "table")
+    if keep not in ("table", "temp") or (keep == "temp" and kind != "per-thread"):
+        raise ModelError(f"{path}: keep={keep} (keep=temp is for per-thread models only)")
+    shard_by = config.pop("shard_by", None)
+    if shard_by is not None and (shard_by not in _SHARD_BY or kind not in ("staging", "cross-thread")):
+        raise ModelError(f"{path}: shard_by={shard_by} (one of {', '.join(_SHARD_BY)}, on staging or "
+                         "cross-thread models)")
+    month = config.pop("month", None)
+    if kind == "monthly" and month is None:
+        raise ModelError(f"{path}: a monthly model declares its month column (month=...)")
+    return Model(name=path.stem, layer=layer, sql=sql, kind=kind, keep=keep, month=month,
+                 changes_month=config.pop("changes_month", None), shard_by=shard_by)
+
+
+def _config(path: Path, sql: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in sql.splitlines():
+        if not line.startswith("--"):
+            break
+        if line.startswith("-- config:"):
+            for item in line.removeprefix("-- config:").split(","):
+                key, equals, value = (part.strip() for part in item.partition("="))
+                if not equals or key not in _KEYS:
+                    raise ModelError(f"{path}: unknown config item {item.strip()!r} (known: {', '.join(sorted(_KEYS))})")
+                found[key] = value
+    return found
+
+
+def _with_reads(model: Model, names: set[str]) -> Model:
+    reads = frozenset(relations(model.body) & names - {model.name})
+    return Model(**{**model.__dict__, "reads": reads})
+
+
+@cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
+def relations(sql: str) -> set[str]:
+    """The tables and views a select reads, by DuckDB's parser, less its CTE names."""
+    tree = json.loads(_parser().execute("select json_serialize_sql(?::varchar)", [sql]).fetchall()[0][0])
+    if tree.get("error"):
+        raise ModelError(f"cannot parse a model: {tree.get('error_message')}")
+    tables: set[str] = set()
+    ctes: set[str] = set()
+    _walk(tree, tables, ctes)
+    return tables - ctes
+
+
+def _walk(node: object, tables: set[str], ctes: set[str]) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "BASE_TABLE" and "table_name" in node:
+            tables.add(node["table_name"])
+        for entry in (node.get("cte_map") or {}).get("map", []):
+            ctes.add(entry["key"])
+        for value in node.values():
+            _walk(value, tables, ctes)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, tables, ctes)
+
+
+def _topological(models: list[Model]) -> list[Model]:
+    ordered: list[Model] = []
+    done: set[str] = set()
+    pending = list(models)
+    while pending:
+        ready = [model for model in pending if model.reads <= done]
+        if not ready:
+            cycle = ", ".join(model.name for model in pending)
+            raise ModelError(f"SQL models depend on each other in a cycle: {cycle}")
+        for model in ready:
+            ordered.append(model)
+            done.add(model.name)
+        pending = [model for model in pending if model.name not in done]
+    return ordered
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The build's three stages, each in dependency order."""
+    before: list[Model]       # staging and cross-thread models the per-thread stage reads
+    per_thread: list[Model]
+    after: list[Model]        # cross-thread and monthly models that read per-thread ones
+
+
+def stages(models: list[Model]) -> Stages:
+    by_name = {model.name: model for model in models}
+    per_thread = [model for model in models if model.kind == "per-thread"]
+    needed: set[str] = set()
+    pending = [name for model in per_thread for name in model.reads]
+    while pending:
+        name = pending.pop()
+        model = by_name[name]
+        if model.kind == "per-thread" or name in needed:
+            continue
+        needed.add(name)
+        pending.extend(model.reads)
+    for name in sorted(needed):
+        upstream = _upstream(by_name, name)
+        if any(by_name[other].kind == "per-thread" for other in upstream):
+            raise ModelError(f"model {name} is read by the per-thread stage but reads a per-thread model "
+                             f"({', '.join(sorted(o for o in upstream if by_name[o].kind == 'per-thread'))})")
+    for model in per_thread:
+        wrong = [name for name in model.reads if by_name[name].kind == "monthly"]
+        if wrong:
+            raise ModelError(f"per-thread model {model.name} reads a monthly model ({', '.join(wrong)})")
+    before = [model for model in models if model.name in needed]
+    after = [model for model in models if model.kind != "per-thread" and model.name not in needed]
+    return Stages(before=before, per_thread=per_thread, after=after)
+
+
+def _upstream(by_name: dict[str, Model], name: str) -> set[str]:
+    seen: set[str] = set()
+    pending = list(by_name[name].reads)
+    while pending:
+        other = pending.pop()
+        if other not in seen:
+            seen.add(other)
+            pending.extend(by_name[other].reads)
+    return seen
+
+
+def quoted(name: str) -> str:
+    if not re.fullmatch(r"\w+", name):
+        raise ModelError(f"not a model name: {name!r}")
+    return f'"{name}"'

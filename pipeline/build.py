@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -69,6 +69,9 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
     building = target.with_name(target.name + ".building")
     paths.remove_duckdb(building)
     why_full = incremental_builds.copy_previous(target, building) if incremental else None
+    if incremental and why_full is None and settings.build.keep_steps:
+        why_full = "[build] keep_steps is set (the steps are kept by full builds only)"
+        paths.remove_duckdb(building)
     con = duckdb.connect(str(building))
     try:
         effective_as_of = _prepare(con, settings, as_of)
@@ -86,7 +89,10 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
                 plan = started
         if incremental and plan is None:
             summary.notes.append(f"full build: {why_full}")
-        stages = models.stages(discover())
+        found = discover()
+        if settings.build.keep_steps:
+            found = [replace(model, keep="table") for model in found]
+        stages = models.stages(found)
         run = _Runner(con, on_model)
         for model in stages.before:
             run(model)
@@ -188,7 +194,7 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
     database = con.execute("select current_database()").fetchall()[0][0]
     main = f'"{database}".main'
     inputs = {name for model in per_thread for name in model.reads}
-    by_name = {model.name: model for model in discover()}
+    by_name = {model.name: model for model in discover()}      # the relations the stage reads
     shard_inputs = [by_name[name] for name in sorted(inputs) if by_name[name].shard_by]
     kept = [model for model in per_thread if not model.is_temp]
     con.execute(f"attach ':memory:' as {SHARD}")

@@ -47,6 +47,7 @@ class Api:
 class Build:
     memory_limit: str | None = None    # DuckDB's limit for a build ("6.5GB"); None: default_memory_limit()
     shards: int | None = None          # thread-hash shards of the per-thread stage; None: from the lake's size
+    keep_steps: bool = False           # keep the per-thread steps (keep=temp models) as tables, to inspect them
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ _PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency"
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
 _BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
 _API_KEYS = {"base_url"}
-_BUILD_KEYS = {"memory_limit", "shards"}
+_BUILD_KEYS = {"memory_limit", "shards", "keep_steps"}
 _MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
 DEFAULT_BUILD_MEMORY_MB = 6500   # 100M messages: peak RSS 7.8 GB with it, 9.2 GB with 8 GB
 
@@ -170,10 +171,14 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     shards = build_raw.get("shards")
     if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 4096):
         raise ConfigError(f"{where}: build.shards: must be a whole number from 1 to 4096, got {shards!r}")
+    keep_steps = build_raw.get("keep_steps", False)
+    if not isinstance(keep_steps, bool):
+        raise ConfigError(f"{where}: build.keep_steps: must be true or false, got {keep_steps!r}")
 
     return Settings(config_path=config_path, lake=lake, warehouse=warehouse, reports=reports,
                     phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api,
-                    exports=exports, build=Build(memory_limit=memory.replace(" ", "") if memory else None, shards=shards))
+                    exports=exports, build=Build(memory_limit=memory.replace(" ", "") if memory else None, shards=shards,
+                                            keep_steps=keep_steps))
 
 
 def _phone(item: Any, index: int, where: str) -> PhoneNumber:

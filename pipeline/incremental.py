@@ -306,11 +306,18 @@ def run_month_model(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Mo
     by_name = {found.name: found for found in models.discover()}
     for name in sorted(model.reads):
         column = by_name[name].month
-        if column is not None:
+        if column is not None and not by_name[name].is_temp:      # a temp step holds those months only
             con.execute(f"create or replace view {months}.{models.quoted(name)} as select * from {main}.{models.quoted(name)} "
                         f"where {column} >= '{plan.first_month}'::date or {column} is null")
     keep = f"{model.month} >= '{plan.first_month}'::date or {model.month} is null"
     name = models.quoted(model.name)
+    if model.is_temp:
+        con.execute(f"set search_path = '{months},{main}'")
+        try:
+            con.execute(f"create or replace temp table {name} as select * from ({model.body}) where {keep}")
+        finally:
+            con.execute("reset search_path")
+        return
     con.execute(f"set search_path = '{months},{main}'")
     try:
         con.execute(f"create or replace table {months}.\"{model.name}__new\" as "

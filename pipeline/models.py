@@ -18,7 +18,8 @@ states its grain (line 1) and, on a line of its own, its configuration, the way 
 * ``cross-thread``: counts across a tenant; recomputed in full by every build.
 * ``monthly``: cross-thread, with rows per billing month that depend only on that
   month's rows of their inputs: an incremental night recomputes it from the first month
-  that changed on.
+  that changed on. ``keep=temp``: a step only later monthly models read (an incremental
+  night holds only the months it recomputes).
 
 ``month=<column>``: the column naming a row's billing month (a date within it): a
 monthly model's own rows are replaced by it; a per-thread table's changed rows say which
@@ -70,7 +71,7 @@ class Model:
 
     @property
     def is_temp(self) -> bool:
-        return self.kind == "per-thread" and self.keep == "temp"
+        return self.kind in ("per-thread", "monthly") and self.keep == "temp"
 
 
 class ModelError(RuntimeError):
@@ -93,8 +94,8 @@ def _load(path: Path, layer: str) -> Model:
     if kind not in KINDS:
         raise ModelError(f"{path}: '-- config: kind=...' must be one of {', '.join(KINDS)} (got {kind!r})")
     keep = config.pop("keep", "table")
-    if keep not in ("table", "temp") or (keep == "temp" and kind != "per-thread"):
-        raise ModelError(f"{path}: keep={keep} (keep=temp is for per-thread models only)")
+    if keep not in ("table", "temp") or (keep == "temp" and kind not in ("per-thread", "monthly")):
+        raise ModelError(f"{path}: keep={keep} (keep=temp is for per-thread and monthly models only)")
     shard_by = config.pop("shard_by", None)
     if shard_by is not None and (shard_by not in _SHARD_BY or kind not in ("staging", "cross-thread")):
         raise ModelError(f"{path}: shard_by={shard_by} (one of {', '.join(_SHARD_BY)}, on staging or "

@@ -74,6 +74,9 @@ currency = "USD"
 rate_card = "card.csv"
 business_country = "BR"
 auth_international_eligible = {eligible}
+
+[build]
+keep_steps = true       # the grain tests and the shard test read the per-thread steps
 """
 
 

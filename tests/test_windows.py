@@ -29,6 +29,9 @@ tenant_id = 1
 waba_id = "waba-1"
 timezone = "Europe/Madrid"
 currency = "EUR"
+
+[build]
+keep_steps = true       # tests/test_outcomes.py reads the per-thread steps
 """
 
 

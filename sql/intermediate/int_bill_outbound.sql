@@ -4,7 +4,7 @@
 -- business number (R1), which picks the regime, the pricing model and the market (R22).
 -- category is the billing category: a template's category at send time,
 -- authentication-international per R25, service for every other message.
--- config: kind=per-thread, month=billing_date
+-- config: kind=per-thread, keep=temp
 with all_messages as (
     select * from messages
 ),

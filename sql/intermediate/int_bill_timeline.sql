@@ -10,7 +10,7 @@
 -- Messages at the same instant are simultaneous: an inbound message at t counts for
 -- a delivery at t, so no order among them is needed and every run gives the same
 -- rows. Then the entry point windows (int_bill_entry_points) are placed by a join.
--- config: kind=per-thread, month=billing_date
+-- config: kind=per-thread, keep=temp
 with all_messages as (
     select * from messages
 ),

@@ -18,7 +18,7 @@
 -- units of a crossing day are ranked (by delivery, then unit_id: the same every run),
 -- into a small table of key ranges. The units of every scenario are never stored: each
 -- step recomputes them from int_bill_messages, joining only small per-day tables.
--- config: kind=monthly, month=billing_month
+-- config: kind=monthly, keep=temp, month=billing_month
 with bill_messages as not materialized (
     select * from int_bill_messages
 ),

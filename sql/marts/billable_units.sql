@@ -13,7 +13,7 @@ with units as (
 ),
 
 outbound as (
-    select * from int_bill_outbound
+    select * from int_bill_messages
 ),
 
 final as (

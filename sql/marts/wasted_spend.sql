@@ -18,12 +18,8 @@ with units as (
     select * from billable_units
 ),
 
-outbound as (
-    select * from int_bill_outbound
-),
-
-timeline as (
-    select * from int_bill_timeline
+bill_messages as (
+    select * from int_bill_messages
 ),
 
 calendar as (
@@ -42,22 +38,20 @@ all_messages as (
 charged_templates as (
     select
         units.*,
-        outbound.message_id as template_message_id,
-        outbound.event_at,
-        timeline.is_service_window_open,
-        timeline.next_inbound_at,
-        timeline.last_inbound_at,
+        bill_messages.message_id as template_message_id,
+        bill_messages.event_at,
+        bill_messages.is_service_window_open,
+        bill_messages.next_inbound_at,
+        bill_messages.last_inbound_at,
         calendar.re_engagement_reply_within
     from units
-    join outbound
-        on outbound.message_id = units.unit_id
-    join timeline
-        on timeline.message_id = units.unit_id
+    join bill_messages
+        on bill_messages.message_id = units.unit_id
     join calendar
-        on calendar.calendar_date = outbound.billing_date
+        on calendar.calendar_date = bill_messages.billing_date
     where units.pricing_type = 'regular'
-        and outbound.is_template
-        and not timeline.is_in_entry_point_window
+        and bill_messages.is_template
+        and not bill_messages.is_in_entry_point_window
 ),
 
 in_open_window as (

@@ -28,7 +28,7 @@ delivered as (
         phone_number_id,
         contact_key,
         country_code,
-        type = 'template' or template_name is not null as is_template,
+        is_template,
         template_name,
         category as message_category,
         coalesce(delivered_at, sent_at) as event_at,

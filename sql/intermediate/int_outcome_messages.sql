@@ -41,12 +41,8 @@ counted_messages as (
         contact_key,
         sent_at,
         direction = 'inbound' as is_inbound,
-        direction = 'outbound' and (type = 'template' or template_name is not null) as is_template,
-        case
-            when direction = 'inbound' then 0
-            when type = 'template' or template_name is not null then 1
-            else 2
-        end as tie_rank,
+        is_template,
+        tie_rank,
         null::struct(id varchar, started_at timestamptz, last_message_at timestamptz) as opening
     from thread_messages
     where sent_at <= getvariable('as_of')

@@ -48,17 +48,13 @@ timeline as (
         phone_number_id,
         contact_key,
         sent_at,
-        case
-            when direction = 'inbound' then 0
-            when type = 'template' or template_name is not null then 1
-            else 2
-        end as tie_rank,
+        tie_rank,
         message_id,
         conversation_id as platform_conversation_id,
         true as is_message,
         direction = 'inbound' as is_inbound,
         direction = 'outbound' as is_outbound,
-        direction = 'inbound' or type = 'template' or template_name is not null as is_opener,
+        direction = 'inbound' or is_template as is_opener,
         false as is_close,
         cast(null as varchar) as close_reason
     from thread_messages

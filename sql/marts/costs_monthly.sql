@@ -1,14 +1,14 @@
 -- one row per billing_month x phone_number_id x country_code x market x category x
--- pricing_type x tier: units and cost of the bill (billable_units), free units included;
--- unpriced_units counts units without a rule or a rate (their cost is not in cost_micros)
+-- pricing_type x tier: the days of costs_daily added up by local month (the billing
+-- date is the business number's local date, DOMAIN R1, so its month is the billing month)
 -- config: kind=monthly, month=billing_month
-with units as (
-    select * from billable_units
+with days as (
+    select * from costs_daily
 ),
 
 final as (
     select
-        billing_month,
+        cast(date_trunc('month', billing_date) as date) as billing_month,
         phone_number_id,
         country_code,
         market,
@@ -16,12 +16,12 @@ final as (
         pricing_type,
         tier,
         any_value(tenant_id) as tenant_id,
-        count(*) as units,
+        cast(sum(units) as bigint) as units,
         sum(cost_micros) as cost_micros,
-        count(*) filter (where cost_micros is null) as unpriced_units,
+        cast(sum(unpriced_units) as bigint) as unpriced_units,
         any_value(currency) as currency
-    from units
-    group by billing_month, phone_number_id, country_code, market, category, pricing_type, tier
+    from days
+    group by all
 )
 
 select * from final

@@ -56,7 +56,10 @@ localized as (
     select
         keyed.*,
         coalesce(keyed.template_category, catalog_category.template_category) as resolved_template_category,
-        cast(timezone(keyed.timezone, keyed.sent_at) as date) as local_date
+        cast(timezone(keyed.timezone, keyed.sent_at) as date) as local_date,
+        -- the one definition of a template (every later model reads it from here)
+        keyed.direction = 'outbound' and (keyed.message_type = 'template' or keyed.template_name is not null)
+            as is_template
     from keyed
     left join catalog_category using (message_id)
 ),
@@ -75,10 +78,13 @@ final as (
         localized.template_name,
         case
             when localized.direction = 'inbound' then null
-            when localized.message_type = 'template' or localized.template_name is not null
-                then localized.resolved_template_category
+            when localized.is_template then localized.resolved_template_category
             else 'service'
         end as category,
+        localized.is_template,
+        -- the one tie order of a thread's messages at the same instant (DOMAIN R3-R9):
+        -- inbound, then templates, then other outbound messages (then message_id)
+        case when localized.direction = 'inbound' then 0 when localized.is_template then 1 else 2 end as tie_rank,
         localized.status,
         localized.error_code,
         localized.sent_at,

@@ -653,7 +653,7 @@ def _rank_expr(dataset: schema.Dataset) -> str:
 # conversation_id, template_name, a read status's type) come from the best-ranked version that
 # has them.
 WEBHOOK_VERSION = "tenant_id is null"
-FIRST_KNOWN = ("tenant_id", "contact_bsuid", "contact_phone", "contact_name", "type", "template_name",
+FIRST_KNOWN = ("tenant_id", "contact_bsuid", "contact_phone", "contact_name", "template_name",
                "template_category", "referral_source", "conversation_id")
 
 
@@ -669,6 +669,10 @@ def _merged_column(dataset: schema.Dataset, column: str) -> str:
         # delivered status, META_FACTS 3.1).
         return (f"coalesce(max(delivered_at) filter (where not ({WEBHOOK_VERSION})) over latest, "
                 f"min(delivered_at) over latest) as delivered_at")
+    if dataset.name == "messages" and column == "type":
+        # A webhook status without pricing says only 'unknown': a type another version knows wins.
+        return ("coalesce(first_value(nullif(type, 'unknown') ignore nulls) over latest, "
+                "first_value(type ignore nulls) over latest) as type")
     if dataset.name == "messages" and column in FIRST_KNOWN:
         return f"first_value({column} ignore nulls) over latest as {column}"
     if dataset.name == "messages" and column.startswith("pricing_"):

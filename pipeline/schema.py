@@ -16,6 +16,7 @@ DIRECTIONS = ("inbound", "outbound")
 MESSAGE_TYPES = (
     "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
     "interactive", "button", "reaction", "call", "template", "unsupported",
+    "unknown",    # an outbound message known only from Meta's statuses, which do not say its type
 )
 STATUSES = ("received", "sent", "delivered", "read", "failed")
 # The latest status wins on dedupe; a later status outranks an earlier one.

@@ -1,13 +1,14 @@
 -- one row per record of a Meta Cloud API webhook log (DESIGN.md "Meta Cloud API webhook logs"):
 -- each value.messages[] element (an inbound message), each value.statuses[] element (an
--- outbound message's status) and each account_update tier change, typed as a row of the lake's
+-- outbound message's status), each value.calls[] connect event of a "calls" change (a user's
+-- call, which opens a window like a message, DOMAIN R4) and each account_update tier change, typed as a row of the lake's
 -- messages or meta_tier_updates dataset (target_dataset); or the body, change or element that
 -- cannot be read, with its reason, detail (where in the body, and which field) and raw text.
 -- contacts[] are not records: they give the message of the same change its name and its other
 -- identity (DOMAIN R2). Meta sends no tenant: tenant_id is null (README "From Meta's webhooks").
--- A status row's sent_at is its own time and its type is 'template' only when Meta's pricing
--- (else conversation.origin) category is a template's; ingest merges the statuses of one message
--- (pipeline/ingest.py: earliest sent_at and delivery, latest status, first known type).
+-- A status row's sent_at is its own time and its type is 'template' when Meta's pricing (else
+-- conversation.origin) category is a template's, else 'unknown'; ingest merges the statuses of
+-- one message (pipeline/ingest.py: earliest sent_at and delivery, latest status, known type).
 -- Reads: incoming(seq, line, raw, pre_reason) through json_records() (_macros.sql).
 with bodies as (
     select * from json_records()
@@ -71,8 +72,10 @@ changes as (
     )
 ),
 
--- A change: field "messages" (messages, statuses, contacts of one business number) or
--- "account_update" with event VOLUME_BASED_PRICING_TIER_UPDATE; convo reads no other.
+-- A change: field "messages" (messages, statuses, contacts of one business number), "calls"
+-- (calls[] {id, event, from, timestamp}: Meta's calling webhooks, a shape taken from third-party
+-- code, not from META_FACTS) or "account_update" with event VOLUME_BASED_PRICING_TIER_UPDATE;
+-- convo reads no other.
 change_checked as (
     select
         *,
@@ -85,14 +88,17 @@ change_checked as (
             when json_type(change, '$.value') is distinct from 'OBJECT' then
                 [case when json_type(change, '$.value') is null then 'missing_required_field' else 'bad_value' end,
                  '.value']
-            when change ->> '$.field' = 'messages' then
+            when change ->> '$.field' in ('messages', 'calls') then
                 case
                     when not is_present(change ->> '$.value.metadata.phone_number_id')
                         then ['missing_required_field', '.value.metadata.phone_number_id']
                     when coalesce(parse_int(change ->> '$.value.metadata.phone_number_id') <= 0, true)
                         then ['bad_value', '.value.metadata.phone_number_id']
-                    when json_type(change, '$.value.messages') is distinct from 'ARRAY'
-                        and json_type(change, '$.value.statuses') is distinct from 'ARRAY'
+                    when change ->> '$.field' = 'calls' and coalesce(json_array_length(change, '$.value.calls'), 0) = 0
+                        then ['missing_required_field', '.value.calls']
+                    when change ->> '$.field' = 'messages'
+                        and coalesce(json_array_length(change, '$.value.messages'), 0)
+                            + coalesce(json_array_length(change, '$.value.statuses'), 0) = 0
                         then ['missing_required_field', '.value.messages or .value.statuses']
                 end
             when change ->> '$.field' = 'account_update' then
@@ -111,7 +117,7 @@ message_changes as (
         parse_int(value ->> '$.metadata.phone_number_id') as phone_number_id,
         coalesce(json_transform(value -> '$.contacts', '["JSON"]'), []) as contact_list
     from change_checked
-    where problem is null and field_name = 'messages'
+    where problem is null and field_name in ('messages', 'calls')
 ),
 
 -- contacts[] of a change, typed; a contact that is not an object is quarantined and not used.
@@ -159,6 +165,12 @@ elements as (
             unnest(json_transform(value -> '$.statuses', '["JSON"]')) as element,
             generate_subscripts(json_transform(value -> '$.statuses', '["JSON"]'), 1) - 1 as element_index
         from message_changes
+        union all
+        select
+            seq, line, change_path, phone_number_id, 'calls' as kind,
+            unnest(json_transform(value -> '$.calls', '["JSON"]')) as element,
+            generate_subscripts(json_transform(value -> '$.calls', '["JSON"]'), 1) - 1 as element_index
+        from message_changes
     ) as listed
     left join contacts using (seq, change_path)
 ),
@@ -173,7 +185,7 @@ element_fields as (
             "from": "VARCHAR", "from_user_id": "VARCHAR", "from_parent_user_id": "VARCHAR",
             "recipient_id": "VARCHAR", "recipient_user_id": "VARCHAR",
             "parent_recipient_user_id": "VARCHAR", "parent_user_id": "VARCHAR",
-            "referral": "JSON", "conversation": "JSON", "errors": "JSON"
+            "referral": "JSON", "conversation": "JSON", "errors": "JSON", "event": "VARCHAR"
         }') end as field,
         pricing_object_fields(element -> '$.pricing') as pricing
     from elements
@@ -183,11 +195,11 @@ element_fields as (
 element_contacts as (
     select
         *,
-        case when kind = 'messages' then blank_to_null(field."from") else blank_to_null(field.recipient_id) end
+        case when kind = 'statuses' then blank_to_null(field.recipient_id) else blank_to_null(field."from") end
             as own_phone,
-        case when kind = 'messages' then blank_to_null(field.from_user_id)
-            else blank_to_null(field.recipient_user_id) end as own_bsuid,
-        case when kind = 'messages' then blank_to_null(field.from_parent_user_id)
+        case when kind = 'statuses' then blank_to_null(field.recipient_user_id)
+            else blank_to_null(field.from_user_id) end as own_bsuid,
+        case when kind <> 'statuses' then blank_to_null(field.from_parent_user_id)
             else coalesce(blank_to_null(field.parent_recipient_user_id), blank_to_null(field.parent_user_id))
         end as own_parent_bsuid
     from element_fields
@@ -220,10 +232,11 @@ typed as (
         coalesce(own_bsuid, blank_to_null(contact.user_id), own_parent_bsuid,
                  blank_to_null(contact.parent_user_id)) as contact_bsuid_text,
         coalesce(own_phone, blank_to_null(contact.wa_id)) as contact_phone_text,
-        coalesce(blank_to_null(contact.profile.name), blank_to_null(contact.profile.username)) as contact_name,
-        case kind when 'messages' then 'inbound' else 'outbound' end as direction,
-        lower(blank_to_null(field.type)) as inbound_type,
-        case kind when 'messages' then 'received' else lower(blank_to_null(field.status)) end as status,
+        coalesce(contact.profile.name, blank_to_null(contact.profile.username)) as contact_name,
+        case kind when 'statuses' then 'outbound' else 'inbound' end as direction,
+        case kind when 'calls' then 'call' else lower(blank_to_null(field.type)) end as inbound_type,
+        lower(blank_to_null(field.event)) as call_event,
+        case kind when 'statuses' then lower(blank_to_null(field.status)) else 'received' end as status,
         is_present(field.timestamp) as has_timestamp,
         parse_ts(field.timestamp) as event_at,
         field.referral as referral,
@@ -274,11 +287,13 @@ element_checked as (
             when not is_object then ['bad_value', '']
             when message_id is null then ['missing_required_field', '.id']
             when not has_timestamp then ['missing_required_field', '.timestamp']
+            when kind = 'calls' and call_event is distinct from 'connect'
+                then ['unsupported_webhook', '.event ' || coalesce(call_event, 'missing')]
             when kind = 'messages' and inbound_type is null then ['missing_required_field', '.type']
             when kind = 'statuses' and status is null then ['missing_required_field', '.status']
             when contact_bsuid_text is null and contact_phone_text is null then
-                ['missing_required_field', case kind when 'messages' then '.from or .from_user_id'
-                                                     else '.recipient_id or .recipient_user_id' end]
+                ['missing_required_field', case kind when 'statuses' then '.recipient_id or .recipient_user_id'
+                                                     else '.from or .from_user_id' end]
             when event_at is null then ['bad_timestamp', '.timestamp']
             when kind = 'messages' and inbound_type = 'system' then ['unsupported_webhook', '.type system']
             when kind = 'statuses' and not list_contains(['sent', 'delivered', 'read', 'failed'], status)
@@ -383,9 +398,12 @@ final_messages as (
         contact_phone,
         contact_name,
         direction,
+        -- A status does not say a non-template message's type: 'unknown' (a status with pricing
+        -- says it is not a template; one without, nothing: ingest prefers a known type).
         case
-            when kind = 'messages' then inbound_type
+            when kind <> 'statuses' then inbound_type
             when template_category is not null then 'template'
+            else 'unknown'
         end as type,
         null::varchar as template_name,
         template_category,

@@ -33,9 +33,15 @@ class PhoneNumber:
 
 @dataclass(frozen=True)
 class Billing:
-    rate_card: Path
+    rate_card: Path                          # the first (or only) card named
     business_country: str | None = None
     auth_international_eligible: bool = False
+    rate_cards: tuple[Path, ...] = ()        # every card named, when rate_card is a list
+
+    @property
+    def card_paths(self) -> tuple[Path, ...]:
+        """Every rate card file or folder [billing] rate_card names, in order."""
+        return self.rate_cards or (self.rate_card,)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,13 @@ class Settings:
 
 def default_rate_card() -> Path:
     return paths.data_dir() / "rate_cards" / "illustrative_usd.csv"
+
+
+def shipped_rate_card(name: str) -> Path:
+    """A card shipped in data/rate_cards/ by name: ``meta_usd`` is ``meta_usd.csv``
+    (or the folder ``meta_usd/``)."""
+    folder = paths.data_dir() / "rate_cards" / name
+    return folder if folder.is_dir() else folder.with_name(f"{name}.csv")
 
 
 _TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api", "build"}
@@ -135,21 +148,21 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     _no_unknown(billing_raw, _BILLING_KEYS, "billing.", where)
     card = billing_raw.get("rate_card")
     if card is None:
-        rate_card = default_rate_card()
-    elif not isinstance(card, str) or not card:
-        raise ConfigError(f"{where}: billing.rate_card: must be a path or the name of a shipped card")
-    elif "/" not in card and "\\" not in card and not card.endswith(".csv"):
-        rate_card = paths.data_dir() / "rate_cards" / f"{card}.csv"   # a shipped card by name
+        cards: tuple[Path, ...] = (default_rate_card(),)
+    elif isinstance(card, list):
+        if not card:
+            raise ConfigError(f"{where}: billing.rate_card: an empty list names no rate card")
+        cards = tuple(_rate_card(item, base, where, f"billing.rate_card[{index}]") for index, item in enumerate(card))
     else:
-        rate_card = _resolve(base, card)
+        cards = (_rate_card(card, base, where, "billing.rate_card"),)
     country = billing_raw.get("business_country")
     if country is not None and (not isinstance(country, str) or len(country) != 2 or not country.isalpha()):
         raise ConfigError(f"{where}: billing.business_country: must be an ISO 3166 alpha-2 code like \"BR\", got {country!r}")
     eligible = billing_raw.get("auth_international_eligible", False)
     if not isinstance(eligible, bool):
         raise ConfigError(f"{where}: billing.auth_international_eligible: must be true or false, got {eligible!r}")
-    billing = Billing(rate_card=rate_card, business_country=country.upper() if country else None,
-                      auth_international_eligible=eligible)
+    billing = Billing(rate_card=cards[0], business_country=country.upper() if country else None,
+                      auth_international_eligible=eligible, rate_cards=cards if len(cards) > 1 else ())
 
     api = None
     if "api" in raw:
@@ -170,6 +183,19 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     return Settings(config_path=config_path, lake=lake, warehouse=warehouse, reports=reports,
                     phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api,
                     exports=exports, build=Build(memory_limit=memory.replace(" ", "") if memory else None))
+
+
+def _rate_card(value: Any, base: Path, where: str, key: str) -> Path:
+    """One [billing] rate_card entry: a file (convo's CSV, or Meta's Pricing.csv or
+    Tier Pricing.csv as downloaded), a folder of them, or a shipped card's name."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {key}: must be a path (file or folder), the name of a shipped card, "
+                          f"or a list of them, got {value!r}")
+    if "/" not in value and "\\" not in value and not value.lower().endswith(".csv"):
+        shipped = shipped_rate_card(value)
+        if shipped.exists() or not (base / value).exists():
+            return shipped
+    return _resolve(base, value)
 
 
 def _phone(item: Any, index: int, where: str) -> PhoneNumber:

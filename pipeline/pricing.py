@@ -412,7 +412,7 @@ def load_rate_card(settings: Settings, rules: tuple[Rule, ...] | None = None,
     """The configured rate card, validated row by row and against the rules."""
     rules = rules if rules is not None else load_rules()
     auth = auth if auth is not None else load_auth_international()
-    card = rates.load(settings.billing.rate_card)
+    card = rates.load_cards(settings.billing.card_paths)
     market_map = markets.load_market_map()
     rates.check_coverage(card, requirement(rules, auth, market_map, settings.billing.auth_international_eligible),
                          market_since(market_map))

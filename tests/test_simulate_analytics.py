@@ -338,7 +338,7 @@ RUNS = {
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulateSummary, Path]:
     options, allowances, tiny = RUNS[request.param]
     out = tmp_path_factory.mktemp(request.param)
-    card = data_dir() / "rate_cards" / "illustrative_usd.csv"
+    card = analytics_module.rate_card_file()
     with pytest.MonkeyPatch.context() as patch:
         for name, value in allowances.items():
             patch.setattr(meta_module, name, value)

@@ -9,7 +9,9 @@ import calendar
 from datetime import date
 from typing import Any
 
-from pipeline import charts
+import duckdb
+
+from pipeline import charts, paths
 from pipeline.report import Report, ReportContext, number
 
 MICROS = 1_000_000
@@ -36,6 +38,17 @@ def _month(ctx: ReportContext) -> tuple[date | None, date | None]:
     chosen = date.fromisoformat(f"{ctx.month}-01") if ctx.month else months[-1]
     earlier = [m for m in months if m < chosen]
     return chosen, earlier[-1] if earlier else None
+
+
+def pricing_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What share of the bill was priced from sourced rates and what from illustrative
+    ones: the lines `convo build` prints (sql/summaries/pricing_sources.sql, one
+    derivation for both); none for a warehouse built before the rate card kept them."""
+    body = (paths.sql_dir() / "summaries" / "pricing_sources.sql").read_text(encoding="utf-8")
+    try:
+        return [line for (line,) in con.execute(f"select line from ({body.strip().rstrip(';')})").fetchall()]
+    except duckdb.Error:
+        return []
 
 
 def costs(ctx: ReportContext) -> dict[str, Any]:
@@ -92,6 +105,7 @@ def costs(ctx: ReportContext) -> dict[str, Any]:
         "categories": breakdown("category"),
         "pricing_types": breakdown("pricing_type"),
         "total_micros": int(total),
+        "pricing_sources": pricing_sources(con),
     }
 
 

@@ -22,7 +22,7 @@ Units, as Meta counts them (the pricing objects run.py sets, meta.py):
 
 Cost: Meta's charge for REGULAR units only, in micro-units of USD summed exactly and
 written as a decimal from integers (62500 micros -> ``0.0625``):
-- the rate is the shipped rate card's (``data/rate_cards/illustrative_usd.csv``,
+- the rate is the shipped rate card's (``data/rate_cards/meta_usd.csv``,
   read here with the csv module: the simulator never imports the billing engine)
   in force on the unit's local billing date (latest ``effective_from`` <= date) for
   the recipient's market (``data/market_map.csv``, effective-dated on the same
@@ -84,7 +84,7 @@ _MICROS = 1_000_000
 
 
 def rate_card_file() -> Path:
-    return data_dir() / "rate_cards" / "illustrative_usd.csv"
+    return data_dir() / "rate_cards" / "meta_usd.csv"
 
 
 def market_map_file() -> Path:

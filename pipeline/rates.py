@@ -207,7 +207,7 @@ def load_cards(paths: Iterable[Path]) -> RateCard:
     """Read every rate card file (a folder: each ``*.csv`` in it, by name), check every
     row, merge Meta's tier files into the same date's list rates, and check the tiers
     of every key."""
-    files = [file for path in paths for file in _files(Path(path))]
+    files = card_files(paths)
     if not files:
         raise RateCardError("billing.rate_card in convo.toml names no rate card")
     by_kind: dict[str, list[Rate]] = {"convo": [], "pricing": [], "tier": []}
@@ -220,13 +220,19 @@ def load_cards(paths: Iterable[Path]) -> RateCard:
     return RateCard(path=files[0], rates=tuple(merged), paths=tuple(files))
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        found = sorted(file for file in path.iterdir() if file.suffix.lower() == ".csv" and file.is_file())
-        if not found:
-            raise RateCardError(f"{path}: the folder holds no .csv rate card (billing.rate_card in convo.toml)")
-        return found
-    return [path]
+def card_files(paths: Iterable[Path]) -> list[Path]:
+    """The files [billing] rate_card names: a folder stands for each ``*.csv`` in it, by
+    name (what a build reads, so what an incremental build must fingerprint)."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(file for file in path.iterdir() if file.suffix.lower() == ".csv" and file.is_file())
+            if not found:
+                raise RateCardError(f"{path}: the folder holds no .csv rate card (billing.rate_card in convo.toml)")
+            files += found
+        else:
+            files.append(path)
+    return files
 
 
 def _read(path: Path) -> tuple[str, list[Rate]]:
@@ -381,8 +387,10 @@ def _meta_market(where: str, text: str) -> str:
 
 def _meta_currency(where: str, text: str) -> str:
     value = text.strip()
-    currency = META_CURRENCIES.get(value.upper()) or META_CURRENCIES.get(value) or value.upper()
-    if not _CURRENCY.fullmatch(currency) or (value not in META_CURRENCIES and value.upper() != value):
+    currency = {alias.upper(): code for alias, code in META_CURRENCIES.items()}.get(value.upper())
+    if currency is None and _CURRENCY.fullmatch(value):
+        currency = value
+    if currency is None:
         raise RateCardError(f"{where}: currency: {value!r} is neither an ISO 4217 code nor Meta's spelling of one "
                             f"({', '.join(sorted(META_CURRENCIES))})")
     return currency
@@ -417,6 +425,8 @@ def _meta_pricing(path: Path, records: list[tuple[int, list[str]]], index: int) 
     for line, fields in records[index + 1:]:
         where = f"{path}:{line}"
         cells = list(fields)
+        if not any(cell.strip() for cell in cells[1:]):
+            continue   # a note below the table
         while len(cells) > len(header) and not cells[-1].strip():
             cells.pop()
         if len(cells) != len(header):
@@ -461,6 +471,8 @@ def _meta_tiers(path: Path, records: list[tuple[int, list[str]]], index: int) ->
     for line, fields in records[index + 1:]:
         where = f"{path}:{line}"
         cells = list(fields)
+        if cells[0].strip() and not any(cell.strip() for cell in cells[1:]):
+            continue   # a note below the table
         while len(cells) > len(header) and not cells[-1].strip():
             cells.pop()
         if len(cells) != len(header):

@@ -93,6 +93,13 @@ def test_pricing_csv_parses_to_exact_micros(tmp_path: Path) -> None:
     assert uae.line == 9
 
 
+def test_metas_market_names_and_notes_below_the_table(tmp_path: Path) -> None:
+    text = PRICING.replace("United Arab Emirates,$US", "UAE,$US") + '"* Rates exclude taxes.",,,,,,\n'
+    card = load(write(tmp_path, "Pricing.csv", text))
+    assert {rate.market for rate in card.rates} == {"Brazil", "India", "United Arab Emirates"}
+    assert len(card.rates) == 14
+
+
 def test_tier_pricing_replaces_the_same_dates_list_rate(tmp_path: Path) -> None:
     card = load(write(tmp_path, "Pricing.csv", PRICING), write(tmp_path, "Tier Pricing.csv", TIERS))
     brazil = sorted((rate.category, rate.tier_from, rate.tier_to, rate.rate_micros, rate.line)

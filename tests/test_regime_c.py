@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import Billing, Settings
+from pipeline.pages.money import allowance_assumptions
 from pipeline.simulate.clock import epoch_day
 from pipeline.simulate.meta import FreeAllowances, MetaNumber, MetaThread, Pricing
 from pipeline.simulate.clock import LocalClock
@@ -125,6 +126,10 @@ def test_r21_allowance_assumed_first_1000_service_messages_per_number_are_free(t
     ]
     assert con.execute("select * from int_bill_assumptions").fetchall() == [
         (OCTOBER, "service", True, 1000, "phone_number_month", 1003, 2)]
+    # the cost report says which assumption priced the month
+    assert allowance_assumptions(con) == [
+        "2026-10: service priced assuming the unconfirmed 1,000 free per phone number and month (DOMAIN R21): "
+        "1,003 free, 2 charged; [billing] assume_service_allowance switches it"]
 
 
 def test_r21_allowance_not_assumed_every_service_message_is_charged(tmp_path: Path) -> None:
@@ -137,6 +142,9 @@ def test_r21_allowance_not_assumed_every_service_message_is_charged(tmp_path: Pa
     ]
     assert con.execute("select * from int_bill_assumptions").fetchall() == [
         (OCTOBER, "service", False, 1000, "phone_number_month", 0, 1005)]
+    assert allowance_assumptions(con) == [
+        "2026-10: service priced without the unconfirmed 1,000 free per phone number and month (DOMAIN R21): "
+        "0 free, 1,005 charged; [billing] assume_service_allowance switches it"]
 
 
 def test_r21_the_default_assumption_is_the_data_s(tmp_path: Path) -> None:

@@ -51,6 +51,22 @@ def pricing_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
         return []
 
 
+def allowance_assumptions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Per month priced under a free allowance Meta has not confirmed (DOMAIN R21), which
+    assumption priced it (int_bill_assumptions); none for an older warehouse."""
+    try:
+        rows = con.execute("select billing_month, category, is_free_allowance_applied, free_allowance, "
+                           "free_allowance_per, free_tier_units, charged_units from int_bill_assumptions "
+                           "order by billing_month, category").fetchall()
+    except duckdb.Error:
+        return []
+    holder = {"phone_number_month": "phone number", "waba_month": "WABA"}
+    return [f"{month:%Y-%m}: {category} priced {'assuming' if applied else 'without'} the unconfirmed "
+            f"{allowance:,} free per {holder.get(per, per)} and month (DOMAIN R21): {number(free)} free, "
+            f"{number(charged)} charged; [billing] assume_service_allowance switches it"
+            for month, category, applied, allowance, per, free, charged in rows]
+
+
 def costs(ctx: ReportContext) -> dict[str, Any]:
     con = ctx.con
     month, previous = _month(ctx)
@@ -105,7 +121,7 @@ def costs(ctx: ReportContext) -> dict[str, Any]:
         "categories": breakdown("category"),
         "pricing_types": breakdown("pricing_type"),
         "total_micros": int(total),
-        "pricing_sources": pricing_sources(con),
+        "pricing_sources": pricing_sources(con) + allowance_assumptions(con),
     }
 
 

@@ -279,7 +279,8 @@ def test_bad_bodies_changes_and_elements_are_quarantined_and_the_rest_kept(tmp_p
     mixed = body(
         messages_change([contact()], [good, {"id": "wamid.no-time", "from": "5511987654321", "type": "text"},
                                       "not an object"],
-                        [status("wamid.s", "played", 1), status("wamid.s2", "delivered", 2, pricing=MARKETING)]),
+                        [status("wamid.s", "played", 1), status("wamid.s2", "delivered", 2, pricing=MARKETING),
+                         status("wamid.g", "sent", 3, recipient_type="group")]),
         {"value": {"metadata": {"phone_number_id": "not-a-number"}, "messages": [good]}, "field": "messages"},
         {"value": {"event": "SOMETHING"}, "field": "account_update"},
         {"value": {}, "field": "message_template_status_update"},
@@ -293,8 +294,8 @@ def test_bad_bodies_changes_and_elements_are_quarantined_and_the_rest_kept(tmp_p
         mixed,
     ])
     summary = ingest(tmp_path / "lake", [source])
-    # Read: 5 bad bodies or changes + (3 messages + 2 statuses + 3 changes) of the mixed body.
-    assert counts(summary) == (13, 2, 0, 11)
+    # Read: 5 bad bodies or changes + (3 messages + 3 statuses + 3 changes) of the mixed body.
+    assert counts(summary) == (14, 2, 0, 12)
     assert rows(tmp_path / "lake", "messages", "message_id") == [("wamid.ok",), ("wamid.s2",)]
     quarantined = rows(tmp_path / "lake", "quarantine", "line, dataset, reason, detail", "line, detail")
     assert quarantined == [
@@ -306,6 +307,7 @@ def test_bad_bodies_changes_and_elements_are_quarantined_and_the_rest_kept(tmp_p
         (6, "meta_webhooks", "missing_required_field", "entry[0].changes[0].value.messages[1].timestamp"),
         (6, "meta_webhooks", "bad_value", "entry[0].changes[0].value.messages[2]"),
         (6, "meta_webhooks", "unknown_enum", "entry[0].changes[0].value.statuses[0].status"),
+        (6, "meta_webhooks", "unsupported_webhook", "entry[0].changes[0].value.statuses[2].group"),
         (6, "meta_webhooks", "bad_value", "entry[0].changes[1].value.metadata.phone_number_id"),
         (6, "meta_webhooks", "unsupported_webhook", "entry[0].changes[2].value.event SOMETHING"),
         (6, "meta_webhooks", "unsupported_webhook", "entry[0].changes[3].field message_template_status_update"),

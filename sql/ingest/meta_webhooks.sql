@@ -185,7 +185,8 @@ element_fields as (
             "from": "VARCHAR", "from_user_id": "VARCHAR", "from_parent_user_id": "VARCHAR",
             "recipient_id": "VARCHAR", "recipient_user_id": "VARCHAR",
             "parent_recipient_user_id": "VARCHAR", "parent_user_id": "VARCHAR",
-            "referral": "JSON", "conversation": "JSON", "errors": "JSON", "event": "VARCHAR"
+            "referral": "JSON", "conversation": "JSON", "errors": "JSON", "event": "VARCHAR",
+            "recipient_type": "VARCHAR", "group_id": "VARCHAR"
         }') end as field,
         pricing_object_fields(element -> '$.pricing') as pricing
     from elements
@@ -236,6 +237,7 @@ typed as (
         case kind when 'statuses' then 'outbound' else 'inbound' end as direction,
         case kind when 'calls' then 'call' else lower(blank_to_null(field.type)) end as inbound_type,
         lower(blank_to_null(field.event)) as call_event,
+        lower(field.recipient_type) = 'group' or blank_to_null(field.group_id) is not null as is_group,
         case kind when 'statuses' then lower(blank_to_null(field.status)) else 'received' end as status,
         is_present(field.timestamp) as has_timestamp,
         parse_ts(field.timestamp) as event_at,
@@ -296,6 +298,7 @@ element_checked as (
                                                      else '.from or .from_user_id' end]
             when event_at is null then ['bad_timestamp', '.timestamp']
             when kind = 'messages' and inbound_type = 'system' then ['unsupported_webhook', '.type system']
+            when is_group then ['unsupported_webhook', '.group']
             when kind = 'statuses' and not list_contains(['sent', 'delivered', 'read', 'failed'], status)
                 then ['unknown_enum', '.status']
             when has_errors and error_code is null then ['bad_value', '.errors[0].code']

@@ -415,6 +415,11 @@ def test_meta_tier_updates_mart_sets_metas_tier_beside_convos(settings: Settings
         (at(20), date(2026, 9, 1), "Brazil", "authentication", 100000001, None, 1, None, 0, "no_convo_units"),
         (at(30), date(2026, 9, 1), "India", "utility", 25000001, 50000000, None, None, 0, "waba_not_configured"),
     ]
+    # The grain: one row per update (waba_id x effective_month x pricing_category x region x tier_lower).
+    assert con.execute("""
+        select count(*) = count(distinct (waba_id, effective_month, pricing_category, region, tier_lower))
+        from meta_tier_updates
+    """).fetchone() == (True,)
 
 
 # ---- the simulated tenant, both ways -------------------------------------------------------------

@@ -292,10 +292,11 @@ def test_bad_bodies_changes_and_elements_are_quarantined_and_the_rest_kept(tmp_p
         {"object": "whatsapp_business_account", "entry": {"id": "1"}},
         body({"field": "messages"}),
         mixed,
+        body(),                                         # an entry with no changes: nothing to read
     ])
     summary = ingest(tmp_path / "lake", [source])
-    # Read: 5 bad bodies or changes + (3 messages + 3 statuses + 3 changes) of the mixed body.
-    assert counts(summary) == (14, 2, 0, 12)
+    # Read: 6 bad bodies, entries or changes + (3 messages + 3 statuses + 3 changes) of the mixed body.
+    assert counts(summary) == (15, 2, 0, 13)
     assert rows(tmp_path / "lake", "messages", "message_id") == [("wamid.ok",), ("wamid.s2",)]
     quarantined = rows(tmp_path / "lake", "quarantine", "line, dataset, reason, detail", "line, detail")
     assert quarantined == [
@@ -311,6 +312,7 @@ def test_bad_bodies_changes_and_elements_are_quarantined_and_the_rest_kept(tmp_p
         (6, "meta_webhooks", "bad_value", "entry[0].changes[1].value.metadata.phone_number_id"),
         (6, "meta_webhooks", "unsupported_webhook", "entry[0].changes[2].value.event SOMETHING"),
         (6, "meta_webhooks", "unsupported_webhook", "entry[0].changes[3].field message_template_status_update"),
+        (7, "meta_webhooks", "missing_required_field", "entry[0].changes[]"),
     ]
     # A bad element's raw text is the element as written.
     raws = dict(rows(tmp_path / "lake", "quarantine", "detail, raw"))

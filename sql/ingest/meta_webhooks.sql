@@ -52,6 +52,7 @@ entry_checked as (
             when json_type(entry) <> 'OBJECT' then ['bad_value', '']
             when json_type(entry, '$.changes') is null then ['missing_required_field', '.changes']
             when json_type(entry, '$.changes') <> 'ARRAY' then ['bad_value', '.changes']
+            when json_array_length(entry, '$.changes') = 0 then ['missing_required_field', '.changes[]']
         end as problem
     from entries
 ),

@@ -15,7 +15,7 @@ with bodies as (
 ),
 
 -- A body: a JSON object {"object": "whatsapp_business_account", "entry": [...]}.
-body_checked as (
+body_checked as materialized (
     select
         seq,
         line,
@@ -44,7 +44,7 @@ entries as (
     )
 ),
 
-entry_checked as (
+entry_checked as materialized (
     select
         *,
         'entry[' || entry_index || ']' as entry_path,
@@ -77,7 +77,7 @@ changes as (
 -- (calls[] {id, event, from, timestamp}: Meta's calling webhooks, a shape taken from third-party
 -- code, not from META_FACTS) or "account_update" with event VOLUME_BASED_PRICING_TIER_UPDATE;
 -- convo reads no other.
-change_checked as (
+change_checked as materialized (
     select
         *,
         entry_path || '.changes[' || change_index || ']' as change_path,
@@ -112,7 +112,7 @@ change_checked as (
     from changes
 ),
 
-message_changes as (
+message_changes as materialized (
     select
         *,
         parse_int(value ->> '$.metadata.phone_number_id') as phone_number_id,
@@ -283,7 +283,7 @@ shaped as (
     from typed
 ),
 
-element_checked as (
+element_checked as materialized (
     select
         *,
         case
@@ -338,7 +338,7 @@ tier_changes as (
     where problem is null and field_name = 'account_update'
 ),
 
-tier_checked as (
+tier_checked as materialized (
     select
         *,
         case
@@ -383,7 +383,7 @@ records as (
     from element_checked
 ),
 
-numbered as (
+numbered as materialized (
     select
         *,
         row_number() over (partition by seq order by path nulls first) - 1 as position

@@ -78,13 +78,6 @@ CONFIDENCES = ("high", "medium", "low", "illustrative")
 SOURCED = ("high", "medium", "low")
 META_FILE_CONFIDENCE = "high"           # a file as Meta publishes it
 
-# DOMAIN R22: standalone markets Meta announced for 2026 (the 2026-07-01 and
-# 2026-10-01 cards name them). A card may carry their rows before data/market_map.csv
-# places countries in them; until it does, no unit is priced from those rows.
-ANNOUNCED_MARKETS = (
-    "Hong Kong", "Singapore", "Hungary", "Poland", "Romania", "Qatar",
-    "Bangladesh", "Iraq", "Kazakhstan", "Kuwait", "Morocco", "Nepal", "Oman", "Sri Lanka", "Ukraine",
-)
 # Names Meta's files may use for a convo market (compared case-insensitively).
 META_MARKET_ALIASES = {
     "uae": "United Arab Emirates",
@@ -101,6 +94,9 @@ META_PRICING_HEADER = ("Market", "Currency", "Marketing", "Utility", "Authentica
 META_TIER_GROUP = ("From", "To", "Rate type", "Rate", "vs. List rate")
 META_TIER_CATEGORIES = ("utility", "authentication", "authentication-international")
 _META_NO_RATE = ("n/a", "--")
+_KNOWN_MARKETS = frozenset(MARKETS)
+# Meta's names, lower case -> convo's: every convo name as it is, plus the aliases.
+_META_MARKETS = {**{market.lower(): market for market in MARKETS}, **META_MARKET_ALIASES}
 _MONTHS = {name: number for number, name in enumerate(
     ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
      "november", "december"), start=1)}
@@ -193,9 +189,8 @@ class RateCard:
 
 
 def known_markets() -> frozenset[str]:
-    """The market names a card may use: DOMAIN R22's (data/market_map.csv's) and
-    the standalone markets announced for 2026."""
-    return frozenset(MARKETS) | frozenset(ANNOUNCED_MARKETS)
+    """The market names a card may use: DOMAIN R22's, as data/market_map.csv spells them."""
+    return _KNOWN_MARKETS
 
 
 def load(path: Path) -> RateCard:
@@ -377,8 +372,7 @@ def _effective_date(path: Path, title: list[tuple[int, list[str]]], header_line:
 
 def _meta_market(where: str, text: str) -> str:
     name = " ".join(_header(text).split())
-    by_name = {market.lower(): market for market in known_markets()}
-    market = by_name.get(name.lower()) or META_MARKET_ALIASES.get(name.lower())
+    market = _META_MARKETS.get(name.lower())
     if market is None:
         raise RateCardError(f"{where}: market: unknown market {name!r} (the DOMAIN R22 names of "
                             "data/market_map.csv)")

@@ -37,6 +37,9 @@ class Billing:
     business_country: str | None = None
     auth_international_eligible: bool = False
     rate_cards: tuple[Path, ...] = ()        # every card named, when rate_card is a list
+    # Regime C's unconfirmed 1,000 free service messages per number (DOMAIN R21):
+    # None prices them as data/pricing_policy.csv's assume_unconfirmed_allowance says.
+    assume_service_allowance: bool | None = None
 
     @property
     def card_paths(self) -> tuple[Path, ...]:
@@ -86,7 +89,7 @@ _TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api", "build"}
 _PATH_KEYS = {"lake", "warehouse", "reports", "exports"}
 _PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number"}
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
-_BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
+_BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible", "assume_service_allowance"}
 _API_KEYS = {"base_url"}
 _BUILD_KEYS = {"memory_limit"}
 _MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
@@ -161,8 +164,12 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     eligible = billing_raw.get("auth_international_eligible", False)
     if not isinstance(eligible, bool):
         raise ConfigError(f"{where}: billing.auth_international_eligible: must be true or false, got {eligible!r}")
+    allowance = billing_raw.get("assume_service_allowance")
+    if allowance is not None and not isinstance(allowance, bool):
+        raise ConfigError(f"{where}: billing.assume_service_allowance: must be true or false, got {allowance!r}")
     billing = Billing(rate_card=cards[0], business_country=country.upper() if country else None,
-                      auth_international_eligible=eligible, rate_cards=cards if len(cards) > 1 else ())
+                      auth_international_eligible=eligible, rate_cards=cards if len(cards) > 1 else (),
+                      assume_service_allowance=allowance)
 
     api = None
     if "api" in raw:

@@ -11,13 +11,12 @@ hand from those numbers.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
-from pipeline.config import Billing, Settings
+from pipeline.config import Settings, load
 from pipeline.pages.money import allowance_assumptions
 from pipeline.simulate.clock import epoch_day
 from pipeline.simulate.meta import FreeAllowances, MetaNumber, MetaThread, Pricing
@@ -27,18 +26,15 @@ from tests.test_billing import KOLKATA, SAO_PAULO, Thread, build_threads, local,
 OCTOBER = date(2026, 10, 1)
 
 
-@dataclasses.dataclass(frozen=True)
-class _AssumingBilling(Billing):
-    """[billing] with assume_service_allowance set, as convo.toml will give it once
-    pipeline/config.py parses the key (pipeline.pricing reads the attribute)."""
-
-    assume_service_allowance: bool | None = None
-
-
-def assuming(settings: Settings, assume: bool) -> Settings:
-    fields = {field.name: getattr(settings.billing, field.name) for field in dataclasses.fields(settings.billing)}
-    fields["assume_service_allowance"] = assume
-    return dataclasses.replace(settings, billing=_AssumingBilling(**fields))
+def assuming(root: Path, assume: bool) -> Settings:
+    """tests.test_billing's project with ``[billing] assume_service_allowance`` set in its
+    convo.toml ([billing] is the file's last table)."""
+    project(root)
+    with open(root / "convo.toml", "a", encoding="utf-8") as config:
+        config.write(f"assume_service_allowance = {'true' if assume else 'false'}\n")
+    settings = load(root / "convo.toml")
+    assert settings.billing.assume_service_allowance is assume
+    return settings
 
 
 def bill(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
@@ -68,7 +64,7 @@ def test_r21_service_is_untiered_and_does_not_push_utility_up_its_tiers(tmp_path
         thread.text(opened + timedelta(minutes=minute))
     for minute in (60, 61, 62):
         thread.template(opened + timedelta(minutes=minute), "utility")
-    settings = assuming(project(tmp_path), False)
+    settings = assuming(tmp_path, False)
     con, _ = build_threads(settings, [thread], tmp_path)
     assert bill(con) == [
         (SAO_PAULO, "service", "regular", None, 10_000, 3, 30_000),
@@ -89,7 +85,7 @@ def test_r21_service_list_rate_stays_however_many_are_sent(tmp_path: Path) -> No
     thread.user(opened)
     for second in range(1, 6):
         thread.text(opened + timedelta(seconds=second))
-    con, _ = build_threads(assuming(project(tmp_path), False), [thread], tmp_path)
+    con, _ = build_threads(assuming(tmp_path, False), [thread], tmp_path)
     assert bill(con) == [(SAO_PAULO, "service", "regular", None, 10_000, 5, 50_000)]
 
 
@@ -114,7 +110,7 @@ def allowance_threads() -> list[Thread]:
 
 
 def test_r21_allowance_assumed_first_1000_service_messages_per_number_are_free(tmp_path: Path) -> None:
-    con, _ = build_threads(assuming(project(tmp_path), True), allowance_threads(), tmp_path)
+    con, _ = build_threads(assuming(tmp_path, True), allowance_threads(), tmp_path)
     assert bill(con) == [
         # the 1,001st and 1,002nd service messages: the utility list rate, no tier
         (SAO_PAULO, "service", "free_tier", None, 0, 1000, 0),
@@ -133,7 +129,7 @@ def test_r21_allowance_assumed_first_1000_service_messages_per_number_are_free(t
 
 
 def test_r21_allowance_not_assumed_every_service_message_is_charged(tmp_path: Path) -> None:
-    con, _ = build_threads(assuming(project(tmp_path), False), allowance_threads(), tmp_path)
+    con, _ = build_threads(assuming(tmp_path, False), allowance_threads(), tmp_path)
     assert bill(con) == [
         (SAO_PAULO, "service", "regular", None, 10_000, 1002, 10_020_000),
         (SAO_PAULO, "utility", "regular", "1:2", 10_000, 1, 10_000),
@@ -202,7 +198,7 @@ def test_r21a_business_agent_messages_are_unpriced_not_service(tmp_path: Path) -
     thread.user(local("2026-10-10 09:00"))
     thread.text(local("2026-10-10 09:01"), kind="meta_business_agent")          # regime C
     thread.text(local("2026-10-10 09:02"))                                       # a plain service message
-    con, _ = build_threads(assuming(project(tmp_path), False), [thread], tmp_path)
+    con, _ = build_threads(assuming(tmp_path, False), [thread], tmp_path)
     assert con.execute(
         "select message_id, category, pricing_type, rate_micros, cost_micros from billable_units "
         "order by message_id").fetchall() == [

@@ -75,17 +75,25 @@ def cli() -> None:
 @click.option("--start", default="2026-09-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]),
               help="First simulated day.")
 @click.option("--dirty", is_flag=True, help="Add what real exports contain: duplicates, bad lines, bad values.")
-def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, dirty: bool) -> None:
+@click.option("--format", "output_format", type=click.Choice(["exports", "meta-webhooks"]), default="exports",
+              show_default=True, help="The platform's exports, or the same tenant as Meta Cloud API webhook logs.")
+def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, dirty: bool,
+             output_format: str) -> None:
     """Write realistic exports of one tenant (deterministic per seed).
 
     \b
     Example:
         convo simulate --out sim --contacts 2000 --days 30 --dirty
+        convo simulate --out sim-meta --format meta-webhooks
     """
-    summary = _simulate(out, contacts, days, seed, start.date(), dirty, show_progress=True)
+    summary = _simulate(out, contacts, days, seed, start.date(), dirty, show_progress=True,
+                        output_format=output_format)
     click.echo(f"wrote {len(summary.files)} files to {summary.out}")
-    click.echo(f"  {summary.messages:,} messages, {summary.conversations:,} conversations, "
-               f"{summary.events:,} events, {summary.templates:,} templates")
+    if output_format == "meta-webhooks":
+        click.echo(f"  {summary.messages:,} messages as {summary.webhook_bodies:,} webhook bodies")
+    else:
+        click.echo(f"  {summary.messages:,} messages, {summary.conversations:,} conversations, "
+                   f"{summary.events:,} events, {summary.templates:,} templates")
     if summary.dirty:
         defects = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.dirty.items()))
         click.echo(f"  dirty extras: {defects}")
@@ -93,10 +101,11 @@ def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, di
 
 
 def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty: bool,
-              show_progress: bool) -> Any:
+              show_progress: bool, output_format: str = "exports") -> Any:
     from pipeline.simulate import SimulateSettings, simulate as run
 
-    settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty)
+    settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty,
+                                format=output_format)
     try:
         with click.progressbar(length=contacts, label="simulating contacts", file=sys.stderr,
                                hidden=not show_progress) as bar:

@@ -33,9 +33,18 @@ class PhoneNumber:
 
 @dataclass(frozen=True)
 class Billing:
-    rate_card: Path
+    rate_card: Path                          # the first (or only) card named
     business_country: str | None = None
     auth_international_eligible: bool = False
+    rate_cards: tuple[Path, ...] = ()        # every card named, when rate_card is a list
+    # Regime C's unconfirmed 1,000 free service messages per number (DOMAIN R21):
+    # None prices them as data/pricing_policy.csv's assume_unconfirmed_allowance says.
+    assume_service_allowance: bool | None = None
+
+    @property
+    def card_paths(self) -> tuple[Path, ...]:
+        """Every rate card file or folder [billing] rate_card names, in order."""
+        return self.rate_cards or (self.rate_card,)
 
 
 @dataclass(frozen=True)
@@ -71,11 +80,18 @@ def default_rate_card() -> Path:
     return paths.data_dir() / "rate_cards" / "illustrative_usd.csv"
 
 
+def shipped_rate_card(name: str) -> Path:
+    """A card shipped in data/rate_cards/ by name: ``meta_usd`` is ``meta_usd.csv``
+    (or the folder ``meta_usd/``)."""
+    folder = paths.data_dir() / "rate_cards" / name
+    return folder if folder.is_dir() else folder.with_name(f"{name}.csv")
+
+
 _TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api", "build"}
 _PATH_KEYS = {"lake", "warehouse", "reports", "exports"}
 _PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number"}
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
-_BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible"}
+_BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible", "assume_service_allowance"}
 _API_KEYS = {"base_url"}
 _BUILD_KEYS = {"memory_limit", "shards", "keep_steps"}
 _MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
@@ -137,21 +153,25 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
     _no_unknown(billing_raw, _BILLING_KEYS, "billing.", where)
     card = billing_raw.get("rate_card")
     if card is None:
-        rate_card = default_rate_card()
-    elif not isinstance(card, str) or not card:
-        raise ConfigError(f"{where}: billing.rate_card: must be a path or the name of a shipped card")
-    elif "/" not in card and "\\" not in card and not card.endswith(".csv"):
-        rate_card = paths.data_dir() / "rate_cards" / f"{card}.csv"   # a shipped card by name
+        cards: tuple[Path, ...] = (default_rate_card(),)
+    elif isinstance(card, list):
+        if not card:
+            raise ConfigError(f"{where}: billing.rate_card: an empty list names no rate card")
+        cards = tuple(_rate_card(item, base, where, f"billing.rate_card[{index}]") for index, item in enumerate(card))
     else:
-        rate_card = _resolve(base, card)
+        cards = (_rate_card(card, base, where, "billing.rate_card"),)
     country = billing_raw.get("business_country")
     if country is not None and (not isinstance(country, str) or len(country) != 2 or not country.isalpha()):
         raise ConfigError(f"{where}: billing.business_country: must be an ISO 3166 alpha-2 code like \"BR\", got {country!r}")
     eligible = billing_raw.get("auth_international_eligible", False)
     if not isinstance(eligible, bool):
         raise ConfigError(f"{where}: billing.auth_international_eligible: must be true or false, got {eligible!r}")
-    billing = Billing(rate_card=rate_card, business_country=country.upper() if country else None,
-                      auth_international_eligible=eligible)
+    allowance = billing_raw.get("assume_service_allowance")
+    if allowance is not None and not isinstance(allowance, bool):
+        raise ConfigError(f"{where}: billing.assume_service_allowance: must be true or false, got {allowance!r}")
+    billing = Billing(rate_card=cards[0], business_country=country.upper() if country else None,
+                      auth_international_eligible=eligible, rate_cards=cards if len(cards) > 1 else (),
+                      assume_service_allowance=allowance)
 
     api = None
     if "api" in raw:
@@ -179,6 +199,19 @@ def parse(raw: dict[str, Any], base: Path, config_path: Path | None = None) -> S
                     phone_numbers=phones, inactive_after_minutes=inactive, billing=billing, api=api,
                     exports=exports, build=Build(memory_limit=memory.replace(" ", "") if memory else None, shards=shards,
                                             keep_steps=keep_steps))
+
+
+def _rate_card(value: Any, base: Path, where: str, key: str) -> Path:
+    """One [billing] rate_card entry: a file (convo's CSV, or Meta's Pricing.csv or
+    Tier Pricing.csv as downloaded), a folder of them, or a shipped card's name."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {key}: must be a path (file or folder), the name of a shipped card, "
+                          f"or a list of them, got {value!r}")
+    if "/" not in value and "\\" not in value and not value.lower().endswith(".csv"):
+        shipped = shipped_rate_card(value)
+        if shipped.exists() or not (base / value).exists():
+            return shipped
+    return _resolve(base, value)
 
 
 def _phone(item: Any, index: int, where: str) -> PhoneNumber:

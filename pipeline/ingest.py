@@ -9,6 +9,11 @@ Each file is validated into a staged table in the work database (JSON text throu
 sql/ingest/<dataset>_json.sql, Parquet columns straight from DuckDB's reader; both then
 through sql/ingest/<dataset>.sql). Only keys seen more than once or already in the lake
 are ranked; every other row goes to its partition as read (bench/README.md "Ingest").
+
+A Meta webhook log (input dataset meta_webhooks) is read by sql/ingest/meta_webhooks.sql into
+two lake datasets at once, messages and meta_tier_updates (schema.INPUT_DATASETS); its counts
+are per record: each inbound message, each status, each tier change, each quarantined body,
+change or element.
 """
 
 from __future__ import annotations
@@ -60,7 +65,13 @@ class IngestSummary:
 
     @property
     def datasets(self) -> list[str]:
+        """The input datasets read (a webhook log is meta_webhooks)."""
         return sorted({f.dataset for f in self.files})
+
+    @property
+    def lake_datasets(self) -> list[str]:
+        """The lake datasets the inputs are written to."""
+        return sorted({name for f in self.files for name in schema.lake_datasets(f.dataset)})
 
 
 def plan(inputs: list[Path]) -> list[SourceFile]:
@@ -136,7 +147,7 @@ def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None
         _count_duplicates(con, lake_dir, sources, summary)
         locking.crash_point("ingest.merge")
         renames: list[tuple[Path, Path]] = []
-        for dataset_name in summary.datasets:
+        for dataset_name in summary.lake_datasets:
             renames += _merge(con, lake_dir, schema.DATASETS[dataset_name])
         renames += _write_quarantine(con, lake_dir)
         lake.commit(lake_dir, renames)                  # every changed lake file, as one change
@@ -197,7 +208,10 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
     counts = FileCounts(path=source.path, dataset=source.dataset, format=source.format)
     con.execute("insert into staged_files values (?, ?, ?, ?)",
                 [index, str(source.path), source.dataset, _sha256(source.path)])
-    _create_staged(con, schema.DATASETS[source.dataset])
+    for dataset_name in schema.lake_datasets(source.dataset):
+        _create_staged(con, schema.DATASETS[dataset_name])
+    if source.format == "parquet" and source.dataset in schema.INPUT_DATASETS:
+        raise InputError(f"{source.path}: a {source.dataset} input is read from JSON, not Parquet")
     if source.format == "parquet" and _stage_parquet(con, index, source):
         if progress is not None:
             progress(source.size)
@@ -212,7 +226,10 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
                 [index * SEQ_STRIDE],
             )
             con.unregister("incoming_batch")
-            _stage(con, source, _sql_text(f"{source.dataset}_json.sql"), raw="raw")
+            if source.dataset == "meta_webhooks":
+                _stage_webhooks(con, source)
+            else:
+                _stage(con, source, _sql_text(f"{source.dataset}_json.sql"), raw="raw")
             if progress is not None:            # in bytes of the file as stored, like the total
                 progress(position.bytes - reported)
                 reported = position.bytes
@@ -265,6 +282,36 @@ def _stage(con: duckdb.DuckDBPyConnection, source: SourceFile, records_sql: str,
         """,
         [str(source.path)],
     )
+
+
+# A webhook log's record seq is (file index) * SEQ_STRIDE + line * WEBHOOK_PLACES + the record's
+# place in its body (at most WEBHOOK_PLACES - 1: later ones share it): below the next file's seq
+# for files of up to SEQ_STRIDE / WEBHOOK_PLACES lines.
+WEBHOOK_PLACES = 100
+MAX_WEBHOOK_LINES = SEQ_STRIDE // WEBHOOK_PLACES - 1
+
+
+def _stage_webhooks(con: duckdb.DuckDBPyConnection, source: SourceFile) -> None:
+    """Insert a batch of webhook bodies' records (sql/ingest/meta_webhooks.sql) into
+    staged_messages and staged_meta_tier_updates; a rejected body, change or element goes
+    with its reason into staged_messages, set aside into the quarantine like any reject."""
+    if con.execute("select coalesce(max(line), 0) from incoming").fetchall()[0][0] > MAX_WEBHOOK_LINES:
+        raise InputError(f"{source.path}: a webhook log of more than {MAX_WEBHOOK_LINES:,} lines; split it")
+    con.execute(f"create or replace temp table webhook_records as {_sql_text('meta_webhooks.sql')}")
+    for dataset_name in schema.lake_datasets(source.dataset):
+        dataset = schema.DATASETS[dataset_name]
+        columns = [f.name for f in dataset.schema if f.name not in ("source_file", "source_line")]
+        renamed = {"pricing_category": "tier_pricing_category"} if dataset_name == "meta_tier_updates" else {}
+        selected = ", ".join(f"{renamed.get(name, name)} as {name}" for name in columns)
+        kept = ("target_dataset = 'messages' or reason is not null" if dataset_name == "messages"
+                else f"target_dataset = '{dataset_name}' and reason is null")
+        con.execute(f"""
+            insert into staged_{dataset_name} by name
+            select seq, {selected}, ?::varchar as source_file, line as source_line, reason, detail, raw
+            from webhook_records
+            where {kept}
+        """, [str(source.path)])
+    con.execute("drop table webhook_records")
 
 
 # Parquet: DuckDB reads the file itself. A column already typed as the lake types it
@@ -373,13 +420,14 @@ def _pricing_value(duck_type: str | None, arrow_schema: object) -> str:
 
 def _set_aside_rejected(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
     """Count each file's records and rejects; move the rejects into staged_quarantine."""
-    for dataset_name in summary.datasets:
+    for dataset_name in summary.lake_datasets:
         staged = f"staged_{dataset_name}"
         by_index = {row[0]: row[1:] for row in con.execute(
             f"select seq // {SEQ_STRIDE}, count(*), count(reason) from {staged} group by 1").fetchall()}
         for index, counts in enumerate(summary.files):
-            if counts.dataset == dataset_name and index in by_index:
-                counts.read, counts.quarantined = by_index[index]
+            if dataset_name in schema.lake_datasets(counts.dataset) and index in by_index:
+                counts.read += by_index[index][0]
+                counts.quarantined += by_index[index][1]
         con.execute(f"""
             insert into staged_quarantine
             select files.source_file, files.source_sha256, rejected.source_line, files.dataset,
@@ -404,7 +452,7 @@ def _count_duplicates(con: duckdb.DuckDBPyConnection, lake_dir: Path,
     Only contested keys (seen twice, or already in the lake) are ranked: every other
     staged row is the first and only version of its key.
     """
-    for dataset_name in summary.datasets:
+    for dataset_name in summary.lake_datasets:
         dataset = schema.DATASETS[dataset_name]
         _find_contested(con, lake_dir, dataset)
         keys = ", ".join(dataset.key)
@@ -421,9 +469,10 @@ def _count_duplicates(con: duckdb.DuckDBPyConnection, lake_dir: Path,
             select seq // {SEQ_STRIDE}, count(*) filter (where not is_first or is_in_lake) from versions group by 1
         """).fetchall())
         for index, counts in enumerate(summary.files):
-            if counts.dataset == dataset_name:
-                counts.duplicates = duplicates.get(index, 0)
-                counts.accepted = counts.read - counts.quarantined - counts.duplicates
+            if dataset_name in schema.lake_datasets(counts.dataset):
+                counts.duplicates += duplicates.get(index, 0)
+    for counts in summary.files:
+        counts.accepted = counts.read - counts.quarantined - counts.duplicates
 
 
 def _find_contested(con: duckdb.DuckDBPyConnection, lake_dir: Path, dataset: schema.Dataset) -> None:
@@ -592,12 +641,40 @@ def _rank_expr(dataset: schema.Dataset) -> str:
         # A later state of the same conversation: ended beats inactive beats active; more messages is later.
         return ("(case status when 'active' then 0 when 'inactive' then 1 when 'ended' then 2 else -1 end) * 1e12"
                 " + coalesce(messages_count, 0)")
+    if dataset.name == "meta_tier_updates":
+        # META_FACTS 2.3: of several webhooks for one tier change, the earliest tier_update_time.
+        return "-epoch_us(tier_update_time)"
     return "0"
 
 
+# The messages rows of a Meta webhook log carry no tenant_id (Meta sends none; an export always
+# does: messages.sql requires it), and a status row knows only its own time: a version with a
+# null tenant_id is a webhook's. Columns a status does not carry (the platform's
+# conversation_id, template_name, a read status's type) come from the best-ranked version that
+# has them.
+WEBHOOK_VERSION = "tenant_id is null"
+FIRST_KNOWN = ("tenant_id", "contact_bsuid", "contact_phone", "contact_name", "template_name",
+               "template_category", "referral_source", "conversation_id")
+
+
 def _merged_column(dataset: schema.Dataset, column: str) -> str:
+    if dataset.name == "messages" and column == "sent_at":
+        # An export's send time is the best-ranked export version's; statuses alone: the
+        # earliest status time (the sent status's, when it came).
+        return (f"coalesce(first_value(case when not ({WEBHOOK_VERSION}) then sent_at end ignore nulls) over latest, "
+                f"min(sent_at) over latest) as sent_at")
     if dataset.name == "messages" and column == "delivered_at":
-        return "max(delivered_at) over latest as delivered_at"  # a delivery seen is a fact
+        # A delivery seen is a fact: an export's latest; statuses alone: the earliest delivered
+        # or read status (a read status comes after the delivery, or with it when Meta sends no
+        # delivered status, META_FACTS 3.1).
+        return (f"coalesce(max(delivered_at) filter (where not ({WEBHOOK_VERSION})) over latest, "
+                f"min(delivered_at) over latest) as delivered_at")
+    if dataset.name == "messages" and column == "type":
+        # A webhook status without pricing says only 'unknown': a type another version knows wins.
+        return ("coalesce(first_value(nullif(type, 'unknown') ignore nulls) over latest, "
+                "first_value(type ignore nulls) over latest) as type")
+    if dataset.name == "messages" and column in FIRST_KNOWN:
+        return f"first_value({column} ignore nulls) over latest as {column}"
     if dataset.name == "messages" and column.startswith("pricing_"):
         return f"first_value({column} ignore nulls) over latest as {column}"
     return column

@@ -11,7 +11,8 @@ Two reference tables, both loadable into DuckDB by :func:`register`:
 * **market map** (``ref_market_map``), the effective-dated country -> market
   table shipped as ``data/market_map.csv``; a row is in force for
   ``effective_from <= date < effective_to`` (open-ended when ``effective_to``
-  is empty).
+  is empty). Two optional trailing columns say how sure the row is:
+  ``confidence`` (``high`` / ``medium`` / ``low``) and ``source``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pipeline.paths import data_dir
 
 MARKET_MAP_FILE = "market_map.csv"
 MARKET_MAP_COLUMNS = ("country_code", "market", "effective_from", "effective_to")
+MARKET_MAP_OPTIONAL_COLUMNS = ("confidence", "source")
+CONFIDENCE_LEVELS = ("high", "medium", "low")
 OTHER = "Other"
 # DOMAIN R22: the standalone markets, North America, the regional groups and Other.
 MARKETS = (
@@ -41,6 +44,9 @@ MARKETS = (
     "Indonesia", "Israel", "Italy", "Malaysia", "Mexico", "Netherlands", "Nigeria",
     "Pakistan", "Peru", "Russia", "Saudi Arabia", "South Africa", "Spain", "Turkey",
     "United Arab Emirates", "United Kingdom",
+    # standalone from 2026-07-01 and from 2026-10-01 (data/market_map.csv has the dates)
+    "Hong Kong", "Hungary", "Poland", "Qatar", "Romania", "Singapore",
+    "Bangladesh", "Iraq", "Kazakhstan", "Kuwait", "Morocco", "Nepal", "Oman", "Sri Lanka", "Ukraine",
     "North America",
     "Rest of Africa", "Rest of Asia Pacific", "Rest of Central & Eastern Europe",
     "Rest of Western Europe", "Rest of Latin America", "Rest of Middle East",
@@ -59,6 +65,8 @@ MARKET_MAP_SCHEMA = pa.schema([
     ("market", pa.string()),
     ("effective_from", pa.date32()),
     ("effective_to", pa.date32()),
+    ("confidence", pa.string()),
+    ("source", pa.string()),
 ])
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -455,6 +463,8 @@ class _MarketRow:
     market: str
     effective_from: datetime.date
     effective_to: datetime.date | None
+    confidence: str | None = None
+    source: str | None = None
 
 
 def _read_market_map(path: Path) -> pa.Table:
@@ -467,6 +477,8 @@ def _read_market_map(path: Path) -> pa.Table:
             "market": [row.market for row in rows],
             "effective_from": [row.effective_from for row in rows],
             "effective_to": [row.effective_to for row in rows],
+            "confidence": [row.confidence for row in rows],
+            "source": [row.source for row in rows],
         },
         schema=MARKET_MAP_SCHEMA,
     )
@@ -480,15 +492,19 @@ def _market_rows(path: Path) -> Iterator[_MarketRow]:
     with handle:
         reader = csv.reader(handle)
         header = next(reader, [])
-        _check_header(path, header)
+        width = _check_header(path, header)
         regions = known_regions()
         for record in reader:
             line = reader.line_num
             if not record:
                 continue
-            if len(record) != len(MARKET_MAP_COLUMNS):
-                _fail(path, line, f"expected {len(MARKET_MAP_COLUMNS)} fields, found {len(record)}")
-            country_code, market, start_text, end_text = (field.strip() for field in record)
+            if len(record) != width:
+                _fail(path, line, f"expected {width} fields, found {len(record)}")
+            country_code, market, start_text, end_text, *extra = (field.strip() for field in record)
+            confidence, source = (extra + ["", ""])[:2]
+            confidence = confidence or None
+            if confidence is not None and confidence not in CONFIDENCE_LEVELS:
+                _fail(path, line, f"confidence {confidence!r} is not one of {', '.join(CONFIDENCE_LEVELS)}")
             if country_code not in regions:
                 _fail(path, line, f"unknown country code {country_code!r} (not an ISO region of phonenumbers)")
             if market not in MARKETS:
@@ -499,19 +515,22 @@ def _market_rows(path: Path) -> Iterator[_MarketRow]:
                 _fail(path, line, "effective_from is empty")
             if end is not None and end <= start:
                 _fail(path, line, f"effective_to {end} is not after effective_from {start}")
-            yield _MarketRow(line, country_code, market, start, end)
+            yield _MarketRow(line, country_code, market, start, end, confidence, source or None)
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_header(path: Path, header: list[str]) -> int:
+    """The number of fields a row has: the four columns, optionally confidence[,source]."""
     columns = [column.strip() for column in header]
+    allowed = MARKET_MAP_COLUMNS + MARKET_MAP_OPTIONAL_COLUMNS
     missing = [column for column in MARKET_MAP_COLUMNS if column not in columns]
-    extra = [column for column in columns if column not in MARKET_MAP_COLUMNS]
+    extra = [column for column in columns if column not in allowed]
     if missing:
         _fail(path, 1, f"missing column(s) {', '.join(missing)}")
     if extra:
         _fail(path, 1, f"unexpected column(s) {', '.join(extra)}")
-    if tuple(columns) != MARKET_MAP_COLUMNS:
-        _fail(path, 1, f"columns must be in the order {','.join(MARKET_MAP_COLUMNS)}")
+    if tuple(columns) != allowed[:len(columns)]:
+        _fail(path, 1, f"columns must be in the order {','.join(allowed)} (the last two optional)")
+    return len(columns)
 
 
 def _parse_date(path: Path, line: int, column: str, text: str) -> datetime.date | None:
@@ -573,7 +592,7 @@ def register(con: duckdb.DuckDBPyConnection, market_map_path: Path | None = None
     its digits (E.164 without ``+``, 1..15 digits) start with, found by an
     equi-join on ``left(digits, prefix_length) = prefix`` per distinct
     ``prefix_length``. ``ref_market_map(country_code varchar, market varchar,
-    effective_from date, effective_to date)``: in force for ``effective_from
+    effective_from date, effective_to date, confidence varchar, source varchar)``: in force for ``effective_from
     <= day < effective_to`` (null ``effective_to``: open-ended).
     """
     prefixes = calling_prefixes()

@@ -7,8 +7,12 @@ Three files in ``data/`` (columns in ``data/README.md``), plus the rate card
   pricing model (CBP, PMP) in force, and how a unit of that category is priced
   inside a free entry point window, inside an open customer service window and
   outside it (DOMAIN R13-R21, R27), the rate category it is charged at, its monthly
-  free allowance (R16, R21) and, for a PMP period, how a template is priced inside a
-  conversation of its category opened under CBP before the switch (R20). A future Meta change is a new period here, not code.
+  free allowance (R16, R21) and whether Meta states it (``free_allowance_status``
+  ``confirmed`` / ``unconfirmed``), for a PMP period how a template is priced inside a
+  conversation of its category opened under CBP before the switch (R20), and whether
+  a charged unit counts in its rate category's volume tiers (``volume_tiers``
+  ``tiered``, R24) or is always priced at the first tier's rate and counted nowhere
+  (``untiered``: regime C service, R21). A future Meta change is a new period here, not code.
 * ``pricing_policy.csv``: the durations and tolerances, in the same shape as
   ``data/policy.csv`` (read by :func:`pipeline.policy.load`).
 * ``auth_international.csv``: the countries with an authentication-international
@@ -42,7 +46,8 @@ AUTH_INTERNATIONAL_FILE = "auth_international.csv"
 RULE_COLUMNS = (
     "regime", "pricing_model", "effective_from", "effective_to", "category",
     "in_entry_point_window", "in_service_window", "outside_service_window",
-    "rate_category", "free_allowance", "free_allowance_per", "in_open_cbp_conversation", "domain_rule", "note",
+    "rate_category", "free_allowance", "free_allowance_per", "free_allowance_status", "in_open_cbp_conversation",
+    "volume_tiers", "domain_rule", "note",
 )
 AUTH_COLUMNS = ("country_code", "effective_from", "effective_to", "domain_rule", "note")
 PRICING_MODELS = ("CBP", "PMP")
@@ -51,6 +56,11 @@ PRICING_TYPES = ("regular", "free_customer_service", "free_entry_point", "free_t
 ENTRY_POINT_CATEGORY = "referral_conversion"
 RULE_CATEGORIES = rates.CATEGORIES + (ENTRY_POINT_CATEGORY,)
 ALLOWANCE_SCOPES = ("waba_month", "phone_number_month")
+ALLOWANCE_STATUSES = ("confirmed", "unconfirmed")
+VOLUME_TIERS = ("tiered", "untiered")
+# pricing_policy.csv: does an unconfirmed free allowance price the months of its rule
+# (1) or not (0), unless [billing] assume_service_allowance says (DOMAIN R21).
+ASSUME_UNCONFIRMED_KEY = "assume_unconfirmed_allowance"
 # Keys of pricing_policy.csv the billing SQL reads.
 POLICY_KEYS = (
     "cbp_conversation_hours", "entry_point_reply_within_hours", "entry_point_window_hours",
@@ -73,7 +83,10 @@ RULES_SCHEMA = pa.schema([
     ("rate_category", pa.string()),
     ("free_allowance", pa.int64()),
     ("free_allowance_per", pa.string()),
+    ("free_allowance_status", pa.string()),
+    ("is_free_allowance_applied", pa.bool_()),
     ("in_open_cbp_conversation", pa.string()),
+    ("volume_tiers", pa.string()),
     ("domain_rule", pa.string()),
     ("note", pa.string()),
 ])
@@ -101,7 +114,9 @@ class Rule:
     rate_category: str | None
     free_allowance: int | None
     free_allowance_per: str | None
+    free_allowance_status: str | None
     in_open_cbp_conversation: str | None
+    volume_tiers: str | None
     domain_rule: str
     note: str
     line: int
@@ -193,7 +208,7 @@ def _date(where: str, column: str, text: str, required: bool) -> date | None:
 def _rule(source: Path, line: int, fields: list[str]) -> Rule:
     where = f"{source}:{line}"
     (regime, model, start, end, category, in_entry_point, in_window, outside, rate_category,
-     allowance, allowance_per, in_cbp_conversation, domain_rule, note) = fields
+     allowance, allowance_per, allowance_status, in_cbp_conversation, volume_tiers, domain_rule, note) = fields
     if not _REGIME.fullmatch(regime):
         raise PricingDataError(f"{where}: regime: must be a short label like A, got {regime!r}")
     if model not in PRICING_MODELS:
@@ -223,6 +238,11 @@ def _rule(source: Path, line: int, fields: list[str]) -> Rule:
                                f"got {allowance_per!r}")
     if allowance_per and not allowance:
         raise PricingDataError(f"{where}: free_allowance_per: given without a free_allowance")
+    if allowance and allowance_status not in ALLOWANCE_STATUSES:
+        raise PricingDataError(f"{where}: free_allowance_status: must be confirmed or unconfirmed (does Meta state "
+                               f"the allowance?), got {allowance_status!r}")
+    if allowance_status and not allowance:
+        raise PricingDataError(f"{where}: free_allowance_status: given without a free_allowance")
     if in_cbp_conversation and (in_cbp_conversation not in PRICING_TYPES or in_cbp_conversation == "free_tier"):
         raise PricingDataError(f"{where}: in_open_cbp_conversation: must be empty, regular, free_customer_service "
                                f"or free_entry_point, got {in_cbp_conversation!r}")
@@ -230,11 +250,18 @@ def _rule(source: Path, line: int, fields: list[str]) -> Rule:
         raise PricingDataError(f"{where}: in_open_cbp_conversation: only a PMP period follows a CBP one")
     if in_cbp_conversation == "regular" and not rate_category:
         raise PricingDataError(f"{where}: rate_category: required when a unit can be charged (regular)")
+    can_charge = chargeable or in_cbp_conversation == "regular"
+    if can_charge and volume_tiers not in VOLUME_TIERS:
+        raise PricingDataError(f"{where}: volume_tiers: must be tiered or untiered when a unit can be charged "
+                               f"(regular), got {volume_tiers!r}")
+    if volume_tiers and not can_charge:
+        raise PricingDataError(f"{where}: volume_tiers: given for a rule that charges nothing")
     return Rule(regime=regime, pricing_model=model, effective_from=effective_from, effective_to=effective_to,
                 category=category, in_entry_point_window=in_entry_point, in_service_window=in_window,
                 outside_service_window=outside, rate_category=rate_category or None,
                 free_allowance=int(allowance) if allowance else None, free_allowance_per=allowance_per or None,
-                in_open_cbp_conversation=in_cbp_conversation or None, domain_rule=domain_rule, note=note, line=line)
+                free_allowance_status=allowance_status or None, in_open_cbp_conversation=in_cbp_conversation or None,
+                volume_tiers=volume_tiers or None, domain_rule=domain_rule, note=note, line=line)
 
 
 def _check_rule_periods(source: Path, rules: tuple[Rule, ...]) -> None:
@@ -385,7 +412,7 @@ def load_rate_card(settings: Settings, rules: tuple[Rule, ...] | None = None,
     """The configured rate card, validated row by row and against the rules."""
     rules = rules if rules is not None else load_rules()
     auth = auth if auth is not None else load_auth_international()
-    card = rates.load(settings.billing.rate_card)
+    card = rates.load_cards(settings.billing.card_paths)
     market_map = markets.load_market_map()
     rates.check_coverage(card, requirement(rules, auth, market_map, settings.billing.auth_international_eligible),
                          market_since(market_map))
@@ -415,7 +442,11 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
         card = load_rate_card(settings, rules, auth)
     except (PricingDataError, rates.RateCardError, markets.MarketMapError) as exc:
         raise BuildError(str(exc)) from None
-    _replace(con, "ref_pricing_rules", _rules_table(rules))
+    try:
+        applied = allowances_applied(rules, policy_rows, getattr(settings.billing, "assume_service_allowance", None))
+    except PricingDataError as exc:
+        raise BuildError(str(exc)) from None
+    _replace(con, "ref_pricing_rules", _rules_table(rules, applied))
     _replace(con, "ref_pricing_policy", _policy_table(policy_rows))
     _replace(con, "ref_auth_international", pa.table({
         "country_code": [row.country_code for row in auth],
@@ -433,7 +464,34 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     con.execute("set variable billing_default_currency = ?::varchar", [card.currencies()[0]])
 
 
-def _rules_table(rules: tuple[Rule, ...]) -> pa.Table:
+def allowances_applied(rules: tuple[Rule, ...], policy_rows: tuple[policy.PolicyRow, ...],
+                       assume: bool | None) -> tuple[bool, ...]:
+    """Per rule, does its free allowance price its units (DOMAIN R16, R21)?
+
+    A confirmed allowance always does; an unconfirmed one when ``assume`` says so
+    (``[billing] assume_service_allowance``), else when ``assume_unconfirmed_allowance``
+    of pricing_policy.csv, in force on the rule's first day, is 1.
+    """
+    result = []
+    for rule in rules:
+        if rule.free_allowance is None:
+            result.append(False)
+        elif rule.free_allowance_status != "unconfirmed":
+            result.append(True)
+        elif assume is not None:
+            result.append(bool(assume))
+        else:
+            default = policy.in_force(policy_rows, rule.effective_from).get(ASSUME_UNCONFIRMED_KEY)
+            if default not in (0, 1):
+                raise PricingDataError(f"{policy_path()}: {ASSUME_UNCONFIRMED_KEY}: must be 0 or 1 and in force on "
+                                       f"{rule.effective_from} (the unconfirmed allowance of {rules_path()}:"
+                                       f"{rule.line}), got {default!r}")
+            result.append(default == 1)
+    return tuple(result)
+
+
+def _rules_table(rules: tuple[Rule, ...], applied: tuple[bool, ...] | None = None) -> pa.Table:
+    applied = applied if applied is not None else tuple(r.free_allowance is not None for r in rules)
     return pa.table({
         "regime": [r.regime for r in rules],
         "pricing_model": [r.pricing_model for r in rules],
@@ -446,7 +504,10 @@ def _rules_table(rules: tuple[Rule, ...]) -> pa.Table:
         "rate_category": [r.rate_category for r in rules],
         "free_allowance": [r.free_allowance for r in rules],
         "free_allowance_per": [r.free_allowance_per for r in rules],
+        "free_allowance_status": [r.free_allowance_status for r in rules],
+        "is_free_allowance_applied": list(applied),
         "in_open_cbp_conversation": [r.in_open_cbp_conversation for r in rules],
+        "volume_tiers": [r.volume_tiers for r in rules],
         "domain_rule": [r.domain_rule or None for r in rules],
         "note": [r.note or None for r in rules],
     }, schema=RULES_SCHEMA)

@@ -5,7 +5,8 @@ its line (JSONL, CSV) or record number (JSON pages, Parquet), which the SQL vali
 read (sql/ingest/<dataset>_json.sql, then <dataset>.sql). Ingest reads Parquet through
 DuckDB instead, column by column (pipeline/ingest.py), and comes here for a Parquet file
 only when that path declines it. Formats are detected by content and extension; the
-dataset (messages, conversations, events, templates) by the fields present.
+dataset (messages, conversations, events, templates, pricing_analytics, or meta_webhooks:
+Meta Cloud API webhook POST bodies, one a line or as a JSON array) by the fields present.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _stored_offset(handle: io.IOBase) -> int:
 class SourceFile:
     path: Path
     format: str      # jsonl | json | csv | parquet
-    dataset: str     # messages | conversations | events | templates
+    dataset: str     # messages | conversations | events | templates | pricing_analytics | meta_webhooks
     size: int
 
 
@@ -214,10 +215,12 @@ def _sniff_parquet(path: Path) -> tuple[set[str], dict[str, int]]:
     return keys, votes
 
 
-DATASET_ORDER = ["pricing_analytics", "messages", "events", "conversations", "templates"]
+DATASET_ORDER = ["meta_webhooks", "pricing_analytics", "messages", "events", "conversations", "templates"]
 
 
 def _dataset(keys: set[str]) -> str | None:
+    if {"object", "entry"} <= keys:
+        return "meta_webhooks"          # a Cloud API webhook POST body {"object", "entry": [...]}
     if {"pricing_category", "volume"} <= keys:
         return "pricing_analytics"
     if "message_id" in keys:

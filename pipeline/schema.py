@@ -16,6 +16,7 @@ DIRECTIONS = ("inbound", "outbound")
 MESSAGE_TYPES = (
     "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
     "interactive", "button", "reaction", "call", "template", "unsupported",
+    "unknown",    # an outbound message known only from Meta's statuses, which do not say its type
 )
 STATUSES = ("received", "sent", "delivered", "read", "failed")
 # The latest status wins on dedupe; a later status outranks an earlier one.
@@ -173,6 +174,26 @@ PRICING_ANALYTICS = Dataset(
     partition_by="start_at",
 )
 
+# Meta's volume tier changes (DOMAIN R24), from Cloud API account_update webhooks with event
+# VOLUME_BASED_PRICING_TIER_UPDATE (META_FACTS 2.3). One row per change: when several webhooks
+# announce the same change, the earliest tier_update_time is kept (pipeline/ingest.py).
+META_TIER_UPDATES = Dataset(
+    name="meta_tier_updates",
+    schema=pa.schema([
+        ("waba_id", pa.string()),             # the webhook's entry[].id
+        ("tier_update_time", UTC_TS),
+        ("pricing_category", pa.string()),    # lowercased as Meta writes it ("utility")
+        ("tier_lower", pa.int64()),           # "25000001:50000000" -> 25000001 ...
+        ("tier_upper", pa.int64()),           # ... 50000000; null for Meta's "MAX"
+        ("effective_month", pa.string()),     # "YYYY-MM", the month the tier applies to
+        ("region", pa.string()),              # Meta's market name ("India")
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("waba_id", "effective_month", "pricing_category", "region", "tier_lower"),
+    partition_by=None,
+)
+
 QUARANTINE = Dataset(
     name="quarantine",
     schema=pa.schema([
@@ -188,4 +209,14 @@ QUARANTINE = Dataset(
     partition_by=None,
 )
 
-DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES, PRICING_ANALYTICS)}
+DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES, PRICING_ANALYTICS, META_TIER_UPDATES)}
+
+# An input whose records become rows of several lake datasets: a Meta Cloud API webhook log
+# (DESIGN.md "Meta Cloud API webhook logs") holds messages, statuses and tier changes.
+# Every other input is one lake dataset of its own name.
+INPUT_DATASETS = {"meta_webhooks": ("messages", "meta_tier_updates")}
+
+
+def lake_datasets(input_dataset: str) -> tuple[str, ...]:
+    """The lake datasets an input's records are written to."""
+    return INPUT_DATASETS.get(input_dataset, (input_dataset,))

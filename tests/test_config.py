@@ -25,6 +25,9 @@ def test_loads_numbers_and_resolves_paths_against_the_file(project: Path) -> Non
         ("[lifecycle]\ninactive_minutes = 5\n", "lifecycle.inactive_minutes: unknown key"),
         ("[lifecycle]\ninactive_after_minutes = 0\n", "lifecycle.inactive_after_minutes: must be an integer"),
         ("[billing]\nbusiness_country = \"Brazil\"\n", "billing.business_country: must be an ISO 3166"),
+        ("[billing]\nassume_service_allowance = \"yes\"\n",
+         "billing.assume_service_allowance: must be true or false, got 'yes'"),
+        ("[billing]\nassume_service_allowance = 1\n", "billing.assume_service_allowance: must be true or false, got 1"),
         ("[api]\nbase_url = \"ftp://x\"\n", "api.base_url: must be an http(s) URL"),
         ("colour = 1\n", "colour: unknown key"),
         ("[build]\nmemory_limit = \"lots\"\n", "build.memory_limit: must be a size like \"8GB\""),
@@ -75,3 +78,11 @@ def test_build_memory_limit_defaults_to_6500mb_or_less(project: Path, tmp_path: 
     assert default_memory_limit().endswith("MB") and 0 < int(default_memory_limit()[:-2]) <= 6500
     (tmp_path / "convo.toml").write_text(CONFIG + "[build]\nmemory_limit = \"512 MB\"\n")
     assert load(tmp_path / "convo.toml").build.memory_limit == "512MB"
+
+
+def test_assume_service_allowance_is_optional_true_or_false(project: Path, tmp_path: Path) -> None:
+    # Unset: None, so pricing follows data/pricing_policy.csv's assume_unconfirmed_allowance (DOMAIN R21).
+    assert load(project / "convo.toml").billing.assume_service_allowance is None
+    for text, expected in (("true", True), ("false", False)):
+        (tmp_path / "convo.toml").write_text(CONFIG + f"[billing]\nassume_service_allowance = {text}\n")
+        assert load(tmp_path / "convo.toml").billing.assume_service_allowance is expected

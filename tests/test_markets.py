@@ -181,6 +181,45 @@ def test_bad_market_map_is_a_one_line_error(tmp_path: Path, content: str, proble
     assert isinstance(error.value, ValueError)
 
 
+def test_confidence_and_source_columns_are_optional_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "map.csv"
+    path.write_text("country_code,market,effective_from,effective_to,confidence,source\n"
+                    "FR,France,2020-01-01,,high,Meta's page\nDE,Germany,2020-01-01,,,\n")
+    table = load_market_map(path)
+    assert table.select(["country_code", "confidence", "source"]).to_pylist() == [
+        {"country_code": "DE", "confidence": None, "source": None},
+        {"country_code": "FR", "confidence": "high", "source": "Meta's page"},
+    ]
+    path.write_text("country_code,market,effective_from,effective_to,confidence\nFR,France,2020-01-01,,sure\n")
+    with pytest.raises(MarketMapError) as error:
+        load_market_map(path)
+    assert str(error.value) == f"{path}:2: confidence 'sure' is not one of high, medium, low"
+    path.write_text("country_code,market,effective_from,effective_to,source\nFR,France,2020-01-01,,x\n")
+    with pytest.raises(MarketMapError) as error:
+        load_market_map(path)
+    assert str(error.value) == (f"{path}:1: columns must be in the order country_code,market,effective_from,"
+                                "effective_to,confidence,source (the last two optional)")
+
+
+def test_every_shipped_row_says_how_sure_it_is() -> None:
+    rows = load_market_map().to_pylist()
+    assert all(row["confidence"] in ("high", "medium", "low") and row["source"] for row in rows)
+    # DOMAIN R22: the 2026 standalone markets, each from its first day
+    new = {(row["country_code"], row["market"], row["effective_from"]) for row in rows
+           if row["effective_from"] >= datetime.date(2026, 1, 1)}
+    july, october = datetime.date(2026, 7, 1), datetime.date(2026, 10, 1)
+    assert new == {
+        ("HK", "Hong Kong", july), ("SG", "Singapore", july), ("HU", "Hungary", july), ("PL", "Poland", july),
+        ("RO", "Romania", july), ("QA", "Qatar", july),
+        ("BD", "Bangladesh", october), ("IQ", "Iraq", october), ("KZ", "Kazakhstan", october),
+        ("KW", "Kuwait", october), ("MA", "Morocco", october), ("NP", "Nepal", october), ("OM", "Oman", october),
+        ("LK", "Sri Lanka", october), ("UA", "Ukraine", october), ("EH", "Morocco", october),
+    }
+    for country, _, first_day in new:
+        before = market_for(country, first_day - datetime.timedelta(days=1))
+        assert before.startswith("Rest of ") or before == "Other", country
+
+
 def test_missing_market_map_file_is_a_market_map_error(tmp_path: Path) -> None:
     path = tmp_path / "absent.csv"
     with pytest.raises(MarketMapError, match=r"absent\.csv: cannot read the market map"):

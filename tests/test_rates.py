@@ -44,7 +44,7 @@ def test_the_shipped_card_is_labelled_illustrative_and_covers_every_market(tmp_p
     assert text.startswith("# ILLUSTRATIVE rate card, USD: NOT Meta's published rates.")
     card = pricing.load_rate_card(_Settings(default_rate_card(), eligible=True))   # type: ignore[arg-type]
     assert {rate.source for rate in card.rates} == {"illustrative estimate, not Meta's rate (data/README.md)"}
-    assert {rate.effective_from.isoformat() for rate in card.rates} == {
+    assert {rate.effective_from.isoformat() for rate in card.rates} >= {
         "2025-01-01", "2025-04-01", "2025-07-01", "2025-10-01", "2026-01-01"}
     in_force = rates.keys_in_force(card.rates, pricing.date(2026, 10, 1))
     for market in markets.MARKETS:
@@ -104,7 +104,12 @@ def test_rate_card_errors_name_file_and_line(tmp_path: Path, rows: list[str], pr
 
 def test_rate_card_header_and_empty_files(tmp_path: Path) -> None:
     assert error(tmp_path, header="effective_from,market,rate") == (
-        f"{tmp_path / 'card.csv'}:1: the columns must be {HEADER}[,source], got effective_from,market,rate")
+        f"{tmp_path / 'card.csv'}:1: the columns must be {HEADER}[,source[,confidence]], got effective_from,market,rate")
+    assert error(tmp_path, header="day,country,price") == (
+        f"{tmp_path / 'card.csv'}:1: the columns must be {HEADER}[,source[,confidence]] (or Meta's Pricing.csv / "
+        "Tier Pricing.csv), got day,country,price")
+    assert error(tmp_path, header=HEADER + ",source,note") == (
+        f"{tmp_path / 'card.csv'}:1: the columns must be {HEADER}[,source[,confidence]], got {HEADER},source,note")
     assert error(tmp_path) == f"{tmp_path / 'card.csv'}:1: the rate card has no rates"
     missing = tmp_path / "nowhere.csv"
     with pytest.raises(rates.RateCardError, match=r"nowhere.csv: rate card not found \(billing.rate_card in convo.toml\)"):

@@ -185,7 +185,7 @@ def test_config_matches_the_exports(clean: SimulateSummary, clean_messages: list
     config = tomllib.loads(clean.config_path.read_text(encoding="utf-8"))
     assert config["paths"] == {"lake": "lake", "warehouse": "warehouse.duckdb", "reports": "reports_out"}
     assert config["lifecycle"] == {"inactive_after_minutes": 30}
-    assert config["billing"]["rate_card"] == "illustrative_usd"
+    assert config["billing"]["rate_card"] == "meta_usd"
     assert config["billing"]["auth_international_eligible"] is False
     numbers = {item["phone_number_id"]: item for item in config["phone_numbers"]}
     assert {"Asia/Kolkata", "Europe/Madrid", "America/New_York", "America/Sao_Paulo"} == {

@@ -17,10 +17,14 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import orjson
 import phonenumbers
 import pytest
 
+from pipeline.build import build
+from pipeline.config import load
+from pipeline.ingest import ingest
 from pipeline.paths import data_dir
 from pipeline.simulate import SimulateSettings, SimulateSummary, simulate
 from pipeline.simulate import analytics as analytics_module
@@ -83,6 +87,14 @@ def test_data_points_by_hand(tmp_path: Path) -> None:
         (MADRID, "BR", utc(2026, 9, 30, 23), 14, U, None),   # Oct 1 01:00 local: October counts from 1
         (SP, "BR", utc(2026, 10, 5, 15), 70, SERVICE_CHARGED, granted_claim),   # -> free_tier
         (SP, "BR", utc(2026, 10, 5, 16), 71, SERVICE_CHARGED, lost_claim),      # charged at the utility rate
+        # R21: service is untiered. Had it a counter of its own, 78 and 79 would be its
+        # 3rd and 4th units (tier 3:, 1,000); had it counted with utility, 80 and 81
+        # would be October's 6th and 7th utility units (tier 3:) instead of the 2nd and 3rd.
+        (SP, "BR", utc(2026, 10, 5, 20), 80, U, None),
+        (SP, "BR", utc(2026, 10, 5, 19, 1), 77, SERVICE_CHARGED, None),   # no claim: the allowance is not assumed
+        (SP, "BR", utc(2026, 10, 5, 19, 2), 78, SERVICE_CHARGED, None),
+        (SP, "BR", utc(2026, 10, 5, 19, 3), 79, SERVICE_CHARGED, None),
+        (SP, "BR", utc(2026, 10, 5, 21), 81, U, None),
         (SP, "ES", utc(2026, 10, 5, 16), 72, U, None),       # Spain: one tier
         (SP, "AR", utc(2026, 10, 5, 16), 73, M, None),       # Other: no card row, cost 0
         (SP, "BR", utc(2026, 10, 5, 17), 74, SERVICE_FREE, None),
@@ -130,16 +142,20 @@ def test_data_points_by_hand(tmp_path: Path) -> None:
         (utc(2026, 9, 30, 22), utc(2026, 10, 1, 22), md, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
         (utc(2026, 10, 24, 22), utc(2026, 10, 25, 23), md, "BR", "REGULAR", "MARKETING", "", 1, 0.0625),
     ]
-    # The charged service message counts on its own (position 1), at the utility ladder's rate.
+    # Charged service messages (71, whose claim was lost, and 77-79) are untiered (R21):
+    # the utility list rate 1,100, no tier, none of them counted. The utility templates
+    # 80 and 81 are October's 2nd and 3rd Brazilian utility units (after id 14).
     day = (utc(2026, 10, 5, 3), utc(2026, 10, 6, 3), sp)
     assert points("2026-10-waba-br") == [
         (*day, "AR", "REGULAR", "MARKETING", "", 1, 0),
         (*day, "BR", "FREE_CUSTOMER_SERVICE", "SERVICE", "", 2, 0),
         (*day, "BR", "FREE_TIER", "SERVICE", "", 1, 0),
-        (*day, "BR", "REGULAR", "SERVICE", "1:2", 1, 0.0011),
+        (*day, "BR", "REGULAR", "SERVICE", "", 4, 0.0044),
+        (*day, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
+        (*day, "BR", "REGULAR", "UTILITY", "3:", 1, 0.001),
         (*day, "ES", "REGULAR", "UTILITY", "", 1, 0.02),
     ]
-    assert analytics.data_points == 12
+    assert analytics.data_points == 14
     # Meta's response shape, compact, costs as exact decimals.
     assert (tmp_path / "pricing_analytics-2026-10-waba-eu.json").read_bytes() == (
         b'{"pricing_analytics":{"data":[{"data_points":['
@@ -272,7 +288,9 @@ def billing_units(out: Path) -> list[dict]:
 
 def expected_points(units: list[dict], card_path: Path) -> dict[tuple, list[int]]:
     """(start, phone, country, TYPE, CATEGORY, tier) -> [volume, cost micros], with the
-    volume tiers (R24) counted per market x category x local month in delivery order."""
+    volume tiers (R24) counted per market x category x local month in delivery order;
+    a charged regime C service message (PMP) is untiered (R21): the utility list rate,
+    no tier, not counted."""
     card, markets = read_card(card_path), read_markets()
     points: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     positions: Counter[tuple] = Counter()
@@ -284,14 +302,20 @@ def expected_points(units: list[dict], card_path: Path) -> dict[tuple, list[int]
         tier, cost = "", 0
         if pricing["type"] == "regular":
             market = market_of(markets, unit["country"], day)
-            rate_category = "utility" if category == "service" and pricing["pricing_model"] == "PMP" else category
-            positions[(market, category, day.year, day.month)] += 1
+            untiered = category == "service" and pricing["pricing_model"] == "PMP"
+            rate_category = "utility" if untiered else category
+            if not untiered:
+                positions[(market, category, day.year, day.month)] += 1
             position = positions[(market, category, day.year, day.month)]
             ladders = [tiers for since, tiers in card.get((market, rate_category), []) if since <= day]
             if ladders:
                 ladder = ladders[-1]
-                low, high, cost = next(t for t in ladder if t[0] <= position and (t[1] is None or position <= t[1]))
-                tier = "" if len(ladder) == 1 else f"{low}:{'' if high is None else high}"
+                if untiered:
+                    cost = ladder[0][2]
+                else:
+                    low, high, cost = next(t for t in ladder
+                                           if t[0] <= position and (t[1] is None or position <= t[1]))
+                    tier = "" if len(ladder) == 1 else f"{low}:{'' if high is None else high}"
         key = (start, number["display_phone_number"], unit["country"], pricing["type"].upper(),
                category.replace("-", "_").upper(), tier)
         points[key][0] += 1
@@ -309,16 +333,27 @@ def written_points(out: Path) -> list[tuple[str, dict]]:
     return found
 
 
-def tiny_tier_card(path: Path) -> Path:
-    """The shipped card plus, from 2026-07-01, utility and authentication tiers of 3, 7
-    and the rest in every market, with rates distinct per market."""
-    shipped = (data_dir() / "rate_cards" / "illustrative_usd.csv").read_text(encoding="utf-8")
+TINY_TIERS_FROM = "2026-07-01"
+
+
+def tiny_tier_card(shipped: Path, path: Path) -> Path:
+    """The shipped card (the one the simulator prices with) whose utility and
+    authentication rows from 2026-07-01 on are replaced by tiers of 3, 7 and the rest
+    in every market, with rates distinct per market. (The shipped rows go: its own
+    2026-07-01 and 2026-10-01 ladders would otherwise collide with these, or replace
+    them from October, when regime C begins.)"""
+    kept = [line for line in shipped.read_text(encoding="utf-8").splitlines()
+            if not (line.split(",", 3)[2:3] in (["utility"], ["authentication"])
+                    and line.split(",", 1)[0] >= TINY_TIERS_FROM)]
     markets = sorted({row["market"] for row in read_markets()})
-    rows = [f"2026-07-01,{market},{category},USD,{low},{high},{base + index}"
+    header = next(line for line in kept if not line.startswith("#")).split(",")
+    labels = {"source": "tiny tiers of tests/test_simulate_analytics.py", "confidence": "illustrative"}
+    more = "".join(f",{labels[column]}" for column in header[7:])   # a card the build reads too
+    rows = [f"{TINY_TIERS_FROM},{market},{category},USD,{low},{high},{base + index}{more}"
             for index, market in enumerate(markets)
             for category, offset in (("utility", 0), ("authentication", 5000))
             for low, high, base in ((1, 3, 30000 + offset), (4, 10, 20000 + offset), (11, "", 10000 + offset))]
-    path.write_text(shipped.rstrip("\n") + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    path.write_text("\n".join(kept + rows) + "\n", encoding="utf-8")
     return path
 
 
@@ -338,12 +373,12 @@ RUNS = {
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulateSummary, Path]:
     options, allowances, tiny = RUNS[request.param]
     out = tmp_path_factory.mktemp(request.param)
-    card = data_dir() / "rate_cards" / "illustrative_usd.csv"
+    card = analytics_module.rate_card_file()
     with pytest.MonkeyPatch.context() as patch:
         for name, value in allowances.items():
             patch.setattr(meta_module, name, value)
         if tiny:
-            card = tiny_tier_card(out / "card.csv")
+            card = tiny_tier_card(card, out / "card.csv")
             patch.setattr(analytics_module, "rate_card_file", lambda: card)
         return simulate(SimulateSettings(out=out / "sim", **options)), card  # type: ignore[arg-type]
 
@@ -373,6 +408,42 @@ def test_volumes_and_costs_equal_the_messages(run: tuple[SimulateSummary, Path])
     assert summary.pricing_analytics == len(found)
 
 
+def test_the_build_prices_regime_c_as_meta_s_analytics_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One simulated tenant through ingest and build, priced with the tiny tiers by both
+    # sides and without regime C's unconfirmed allowance (the simulator's world and
+    # [billing] assume_service_allowance = false), so October's service messages are
+    # all charged while utility crosses its tiers: the build (int_bill_units) and the
+    # simulated pricing_analytics agree on every data point to the micro. Had the
+    # simulator tiered service (or counted it with utility), its costs would differ.
+    monkeypatch.setattr(meta_module, "REGIME_C_SERVICE_ALLOWANCE_ASSUMED", False)
+    card = tiny_tier_card(analytics_module.rate_card_file(), tmp_path / "card.csv")
+    monkeypatch.setattr(analytics_module, "rate_card_file", lambda: card)
+    summary = simulate(SimulateSettings(out=tmp_path / "sim", contacts=150, days=20, seed=11,
+                                        start=date(2026, 9, 25)))
+    text = summary.config_path.read_text(encoding="utf-8")
+    assert text.count('\nrate_card = "meta_usd"\n') == 1
+    summary.config_path.write_text(text.replace(
+        'rate_card = "meta_usd"', f"rate_card = {str(card)!r}\nassume_service_allowance = false"), encoding="utf-8")
+    settings = load(summary.config_path)
+    ingest(settings.lake, [summary.out / "exports"])
+    build(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from billable_units where billing_date >= date '2026-10-01' and category = 'utility' "
+            "and pricing_type = 'regular' and tier <> '1:3'").fetchone()[0] > 0          # tiers crossed
+        october = con.execute(
+            "select category, sum(units), sum(meta_volume), sum(cost_micros), sum(meta_cost_micros) "
+            "from analytics_reconciliation where billing_date >= date '2026-10-01' and pricing_type = 'regular' "
+            "group by all order by all").fetchall()
+        assert [row[0] for row in october] == ["authentication", "marketing", "service", "utility"]
+        assert [(category, units, cost) for category, units, _, cost, _ in october] == [
+            (category, volume, meta_cost) for category, _, volume, _, meta_cost in october]
+        assert all(cost > 0 for *_, cost in october)
+        assert con.execute(
+            "select status, is_beyond_tolerance, count(*) from analytics_reconciliation group by all").fetchall() == [
+            ("matched", False, con.execute("select count(*) from analytics_reconciliation").fetchone()[0])]
+
+
 def test_runs_cover_what_they_are_for(run: tuple[SimulateSummary, Path]) -> None:
     points = [point for _, _, point in written_points(run[0].out)]
     kinds = {(point["pricing_type"], point["pricing_category"]) for point in points}
@@ -391,7 +462,14 @@ def test_runs_cover_what_they_are_for(run: tuple[SimulateSummary, Path]) -> None
                 month = datetime.fromtimestamp(point["start"], timezone.utc).strftime("%Y-%m")
                 tiers[(point["country"], point["pricing_category"], month)].add(point["tier"])
         assert any(len(used) == 3 for used in tiers.values())
-        assert {"1:3", "4:10", "11:"} <= {point["tier"] for point in points if point["pricing_category"] == "SERVICE"}
+        # ... in regime C too, where charged service messages are untiered (R21): no
+        # tier of their own, and (test_volumes_and_costs_equal_the_messages) none of
+        # them counted with utility
+        october = [point for point in points if point["start"] >= utc(2026, 10, 1, 12)]
+        assert {"1:3", "4:10"} <= {point["tier"] for point in october if point["pricing_category"] == "UTILITY"}
+        charged_service = [point for point in october
+                           if (point["pricing_type"], point["pricing_category"]) == ("REGULAR", "SERVICE")]
+        assert charged_service and {point["tier"] for point in charged_service} == {""}
     if name.startswith("cbp_free_tier"):
         assert {("REGULAR", "SERVICE"), ("FREE_TIER", "SERVICE"), ("FREE_CUSTOMER_SERVICE", "SERVICE"),
                 ("FREE_ENTRY_POINT", "REFERRAL_CONVERSION")} <= kinds
@@ -446,6 +524,8 @@ def test_files_are_in_the_summary_and_deterministic(tmp_path: Path) -> None:
     for path in written:
         assert path.read_bytes() == (again.out / FOLDER / path.name).read_bytes()
     assert first.pricing_analytics == again.pricing_analytics == len(written_points(first.out)) > 0
+    # Meta's costs come from the card the build prices the same tenant with (convo.toml's)
+    assert load(first.config_path).billing.card_paths == (analytics_module.rate_card_file(),)
     # a second run into the same folder leaves no file of the first behind
     other = simulate(SimulateSettings(out=tmp_path / "a", contacts=40, days=20, seed=3, start=date(2026, 5, 3)))
     assert set((other.out / FOLDER).glob("*.json")) == {path for path in other.files if FOLDER in str(path)}

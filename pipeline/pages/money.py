@@ -9,7 +9,9 @@ import calendar
 from datetime import date
 from typing import Any
 
-from pipeline import charts
+import duckdb
+
+from pipeline import charts, paths
 from pipeline.report import Report, ReportContext, number
 
 MICROS = 1_000_000
@@ -36,6 +38,33 @@ def _month(ctx: ReportContext) -> tuple[date | None, date | None]:
     chosen = date.fromisoformat(f"{ctx.month}-01") if ctx.month else months[-1]
     earlier = [m for m in months if m < chosen]
     return chosen, earlier[-1] if earlier else None
+
+
+def pricing_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What share of the bill was priced from sourced rates and what from illustrative
+    ones: the lines `convo build` prints (sql/summaries/pricing_sources.sql, one
+    derivation for both); none for a warehouse built before the rate card kept them."""
+    body = (paths.sql_dir() / "summaries" / "pricing_sources.sql").read_text(encoding="utf-8")
+    try:
+        return [line for (line,) in con.execute(f"select line from ({body.strip().rstrip(';')})").fetchall()]
+    except duckdb.Error:
+        return []
+
+
+def allowance_assumptions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Per month priced under a free allowance Meta has not confirmed (DOMAIN R21), which
+    assumption priced it (int_bill_assumptions); none for an older warehouse."""
+    try:
+        rows = con.execute("select billing_month, category, is_free_allowance_applied, free_allowance, "
+                           "free_allowance_per, free_tier_units, charged_units from int_bill_assumptions "
+                           "order by billing_month, category").fetchall()
+    except duckdb.Error:
+        return []
+    holder = {"phone_number_month": "phone number", "waba_month": "WABA"}
+    return [f"{month:%Y-%m}: {category} priced {'assuming' if applied else 'without'} the unconfirmed "
+            f"{allowance:,} free per {holder.get(per, per)} and month (DOMAIN R21): {number(free)} free, "
+            f"{number(charged)} charged; [billing] assume_service_allowance switches it"
+            for month, category, applied, allowance, per, free, charged in rows]
 
 
 def costs(ctx: ReportContext) -> dict[str, Any]:
@@ -92,6 +121,7 @@ def costs(ctx: ReportContext) -> dict[str, Any]:
         "categories": breakdown("category"),
         "pricing_types": breakdown("pricing_type"),
         "total_micros": int(total),
+        "pricing_sources": pricing_sources(con) + allowance_assumptions(con),
     }
 
 

@@ -22,7 +22,7 @@ Units, as Meta counts them (the pricing objects run.py sets, meta.py):
 
 Cost: Meta's charge for REGULAR units only, in micro-units of USD summed exactly and
 written as a decimal from integers (62500 micros -> ``0.0625``):
-- the rate is the shipped rate card's (``data/rate_cards/illustrative_usd.csv``,
+- the rate is the shipped rate card's (``data/rate_cards/meta_usd.csv``,
   read here with the csv module: the simulator never imports the billing engine)
   in force on the unit's local billing date (latest ``effective_from`` <= date) for
   the recipient's market (``data/market_map.csv``, effective-dated on the same
@@ -35,9 +35,10 @@ written as a decimal from integers (62500 micros -> ``0.0625``):
   message id, as the free allowances), over charged units only, and each is priced
   at the rate of the tier its count falls in. A data point per tier used, ``tier``
   ``"from:to"`` (``"from:"`` for the open top tier) when the card has several
-  tiers for the key, ``""`` when it has one. Regime C service messages have their
-  own counter (category service) on the utility rows' tiers (a decision: DOMAIN
-  gives tiers per category and R21 only the rate);
+  tiers for the key, ``""`` when it has one. A charged regime C service message is
+  untiered (R21; ``volume_tiers`` untiered in data/pricing_rules.csv): the utility
+  list rate (the first tier's) in force on its day, ``tier`` ``""``, and it is
+  counted nowhere, so it never moves a utility template up the tiers;
 - a unit with no card row (before the card's first date, 2025-01-01, or an
   authentication-international unit in a market without such a row) costs 0:
   :attr:`PricingAnalytics.unrated` counts them.
@@ -47,12 +48,13 @@ arrive (at most days x numbers x countries x types x categories x tiers entries)
 The tier of a charged unit depends on units of other contacts not generated yet,
 and a free-allowance claim (R16, R21) is only settled at the end, so those units
 (charged units of a tiered key, and every unit holding a claim) are kept compactly:
-per (market, category, rate category, local month) two ``array`` columns, the
-delivery time packed with a (number, country) code (8 bytes) and the message id
+per (market, category, rate category, local month, counted) two ``array`` columns,
+the delivery time packed with a (number, country) code (8 bytes) and the message id
 (8 bytes): 16 bytes per such unit. Measured on 1.2 million messages all in regime C
 (20,000 contacts, 60 days from 2026-10-01; the worst case, service messages being
-charged): 40% of the messages are kept (7.7 MB), peak RSS +10 MB, time +4%, 1.7 s
-to settle. So for 10 million messages about 4 million units, 65 MB, plus a transient
+charged), when charged service messages were still tiered and so all kept: 40% of
+the messages are kept (7.7 MB), peak RSS +10 MB, time +4%, 1.7 s to settle (an upper
+bound now: an untiered service message is kept only while it holds a claim). So for 10 million messages about 4 million units, 65 MB, plus a transient
 ~56 bytes per unit of the one key being sorted (the largest key held 2.3% of the
 messages: about 13 MB at 10 million); under regime B only utility and
 authentication templates are kept (6% of the messages, measured).
@@ -84,7 +86,7 @@ _MICROS = 1_000_000
 
 
 def rate_card_file() -> Path:
-    return data_dir() / "rate_cards" / "illustrative_usd.csv"
+    return data_dir() / "rate_cards" / "meta_usd.csv"
 
 
 def market_map_file() -> Path:
@@ -233,8 +235,9 @@ class PricingAnalytics:
         self.unrated = 0                                     # charged units without a card row
         self._codes: dict[tuple[int, str], int] = {}
         self._code_list: list[tuple[int, str]] = []
-        # (market, category, rate category, month) -> (time << 16 | code, message id)
-        self._deferred: dict[tuple[str, str, str, tuple[int, int]], tuple[array, array]] = {}
+        # (market, category, rate category, month, counted) -> (time << 16 | code, message id);
+        # counted: False for untiered units (regime C service, R21), priced without a count
+        self._deferred: dict[tuple[str, str, str, tuple[int, int], bool], tuple[array, array]] = {}
         self._finished = False
 
     # --- while generating --------------------------------------------------------------------
@@ -247,16 +250,19 @@ class PricingAnalytics:
             self._point((day, number_index, country, pricing.type, category, ""), 0)
             return
         market = self.markets.market(country, day)
-        rate_category = "utility" if pricing.pricing_model == PMP and category == "service" else category
+        # R21: a charged regime C service message is priced at the utility list rate,
+        # has no tier and is not counted (volume_tiers untiered, data/pricing_rules.csv).
+        untiered = pricing.pricing_model == PMP and category == "service"
+        rate_category = "utility" if untiered else category
         month = month_of_day(day)
-        if claim is None and not self.card.tiered(market, rate_category, month):
+        if claim is None and (untiered or not self.card.tiered(market, rate_category, month)):
             ladder = self.card.ladder(market, rate_category, day)
             if ladder is None:
                 self.unrated += 1
                 self._point((day, number_index, country, "regular", category, ""), 0)
             else:
-                self._point((day, number_index, country, "regular", category, tier_label(ladder, ladder[0])),
-                            ladder[0].rate_micros)
+                label = "" if untiered else tier_label(ladder, ladder[0])
+                self._point((day, number_index, country, "regular", category, label), ladder[0].rate_micros)
             return
         code = self._codes.get((number_index, country))
         if code is None:
@@ -264,9 +270,10 @@ class PricingAnalytics:
             if code > _CODE_MASK:
                 raise RuntimeError("too many (number, country) pairs for pricing analytics")
             self._code_list.append((number_index, country))
-        columns = self._deferred.get((market, category, rate_category, month))
+        group = (market, category, rate_category, month, not untiered)
+        columns = self._deferred.get(group)
         if columns is None:
-            columns = self._deferred[(market, category, rate_category, month)] = (array("q"), array("Q"))
+            columns = self._deferred[group] = (array("q"), array("Q"))
         columns[0].append(t << _CODE_BITS | code)
         columns[1].append(message_key)
 
@@ -281,7 +288,8 @@ class PricingAnalytics:
     # --- at the end ------------------------------------------------------------------------------
     def finish(self, granted: Iterable[Claim]) -> None:
         """Settle the kept units: granted claims are free_tier (R16, R21), the others are
-        counted in delivery order and priced by tier (R24)."""
+        counted in delivery order and priced by tier (R24), or, untiered (R21), at the
+        first tier's rate without a count."""
         if self._finished:
             raise RuntimeError("finish() was already called")
         self._finished = True
@@ -290,9 +298,9 @@ class PricingAnalytics:
             times, keys = self._deferred.pop(group)
             self._settle(group, times, keys, free)
 
-    def _settle(self, group: tuple[str, str, str, tuple[int, int]], times: array, keys: array,
+    def _settle(self, group: tuple[str, str, str, tuple[int, int], bool], times: array, keys: array,
                 free: set[int]) -> None:
-        market, category, rate_category, _ = group
+        market, category, rate_category, _, counted = group
         numbers = self.numbers
         # Delivery order, ties by message id: (time, id, code) packed in one integer.
         ordered = sorted((packed >> _CODE_BITS) << (_KEY_BITS + _CODE_BITS) | key << _CODE_BITS
@@ -307,15 +315,16 @@ class PricingAnalytics:
             if key in free:
                 self._point((day, number_index, country, "free_tier", category, ""), 0)
                 continue
-            position += 1
+            if counted:
+                position += 1
             ladder = self.card.ladder(market, rate_category, day)
-            tier = None if ladder is None else _tier_of(ladder, position)
+            tier = None if ladder is None else _tier_of(ladder, position) if counted else ladder[0]
             if ladder is None or tier is None:
                 self.unrated += 1
                 self._point((day, number_index, country, "regular", category, ""), 0)
             else:
-                self._point((day, number_index, country, "regular", category, tier_label(ladder, tier)),
-                            tier.rate_micros)
+                label = tier_label(ladder, tier) if counted else ""
+                self._point((day, number_index, country, "regular", category, label), tier.rate_micros)
 
     def write(self, folder: Path, start: int, end: int) -> list[Path]:
         """One response per WABA and calendar month of the period [start, end) (Unix

@@ -13,7 +13,12 @@ Conventions (the same everywhere in this module):
 - the delivery time decides the regime, the local billing day and window
   membership (DOMAIN R27); messages of a thread are fed in delivery order;
 - the monthly free allowances (R16, R21) are first-come by (time, message id),
-  counted across threads by :class:`FreeAllowance`.
+  counted across threads by :class:`FreeAllowance`. Regime C's allowance (1,000
+  service messages per number and month) is claimed by third parties only, so this
+  world has it or not (``assume_service_allowance``; by default as the production
+  data assumes it, data/pricing_policy.csv ``assume_unconfirmed_allowance``);
+- regime C service messages have no volume tiers and are not counted with utility
+  (R21); the pricing object carries no tier, so this only matters to analytics.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ CBP_SERVICE_FREE_TIER_FIRST_DAY = date(2023, 6, 1)   # R16: first 1,000 service 
 CBP_SERVICE_ALL_FREE_FIRST_DAY = date(2024, 11, 1)   # R16: all service conversations free
 CBP_SERVICE_FREE_TIER = 1000
 REGIME_C_SERVICE_FREE_TIER = 1000                    # R21: per business phone number per month
+# R21: that allowance is UNCONFIRMED (third parties only); does this world grant it?
+REGIME_C_SERVICE_ALLOWANCE_ASSUMED = True
 
 # --- Authentication-international (R25) -----------------------------------------------
 AUTH_INTERNATIONAL_COUNTRIES = frozenset({"EG", "IN", "ID", "MY", "NG", "PK", "SA", "ZA", "AE"})
@@ -172,21 +179,32 @@ class MetaNumber:
 
 @dataclass
 class FreeAllowances:
-    """Both cross-thread allowances, shared by every thread of a run."""
+    """Both cross-thread allowances, shared by every thread of a run.
+
+    In a world without regime C's unconfirmed allowance (R21) ``regime_c_service``
+    grants nothing (an allowance of 0): every regime C service message is charged.
+    """
 
     cbp_service: FreeAllowance
     regime_c_service: FreeAllowance
 
     @classmethod
-    def counting(cls) -> FreeAllowances:
-        return cls(FreeAllowance(CBP_SERVICE_FREE_TIER), FreeAllowance(REGIME_C_SERVICE_FREE_TIER))
+    def counting(cls, assume_service_allowance: bool | None = None) -> FreeAllowances:
+        return cls(FreeAllowance(CBP_SERVICE_FREE_TIER),
+                   FreeAllowance(_regime_c_allowance(assume_service_allowance)))
 
     @classmethod
-    def provisional(cls, on_evict: Callable[[Claim], None]) -> FreeAllowances:
+    def provisional(cls, on_evict: Callable[[Claim], None],
+                    assume_service_allowance: bool | None = None) -> FreeAllowances:
         return cls(
             FreeAllowance(CBP_SERVICE_FREE_TIER, "provisional", on_evict),
-            FreeAllowance(REGIME_C_SERVICE_FREE_TIER, "provisional", on_evict),
+            FreeAllowance(_regime_c_allowance(assume_service_allowance), "provisional", on_evict),
         )
+
+
+def _regime_c_allowance(assume_service_allowance: bool | None) -> int:
+    assumed = REGIME_C_SERVICE_ALLOWANCE_ASSUMED if assume_service_allowance is None else assume_service_allowance
+    return REGIME_C_SERVICE_FREE_TIER if assumed else 0
 
 
 # What a provisional charge becomes once its claim is granted: (charged, free).
@@ -346,8 +364,11 @@ class MetaThread:
     # --- regime C ----------------------------------------------------------------------
     def _regime_c(self, t: int, day: int, category: str | None, tiebreak: int) -> Pricing:
         if category is None:
+            allowance = self.allowances.regime_c_service
+            if allowance.allowance == 0:
+                return pricing(True, PMP, "regular", "service")  # R21 without the unconfirmed allowance
             key = ("number", self.number.phone_number_id, month_of_day(day))
-            if self.allowances.regime_c_service.claim(key, t, tiebreak):
+            if allowance.claim(key, t, tiebreak):
                 return pricing(False, PMP, "free_tier", "service")  # R21
             self.last_claim = (key, t, tiebreak)
             return pricing(True, PMP, "regular", "service")
@@ -358,6 +379,6 @@ __all__ = [
     "AUTH_INTERNATIONAL_COUNTRIES", "CBP_LAST_DAY", "PMP_FIRST_DAY", "REGIME_C_FIRST_DAY",
     "CSW_SECONDS", "CBP_CONVERSATION_SECONDS", "FEP_SECONDS", "FEP_REPLY_SECONDS",
     "CBP_SERVICE_FREE_TIER_FIRST_DAY", "CBP_SERVICE_ALL_FREE_FIRST_DAY", "CBP_SERVICE_FREE_TIER",
-    "REGIME_C_SERVICE_FREE_TIER", "Claim", "FREE_TIER_PATCHES", "FreeAllowance", "FreeAllowances", "MetaNumber", "MetaThread",
+    "REGIME_C_SERVICE_FREE_TIER", "REGIME_C_SERVICE_ALLOWANCE_ASSUMED", "Claim", "FREE_TIER_PATCHES", "FreeAllowance", "FreeAllowances", "MetaNumber", "MetaThread",
     "Pricing", "pricing", "regime_of_local_day", "window_open",
 ]

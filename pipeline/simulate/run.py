@@ -12,13 +12,15 @@ rewritten as free_tier at the end (FreeTierPatches). Meta's pricing_analytics
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 import orjson
 
+from pipeline.simulate import webhooks as webhook_files
 from pipeline.simulate.analytics import PricingAnalytics
 from pipeline.simulate.clock import DAY, day_start
 from pipeline.simulate.dirty import Dirt
@@ -50,6 +52,7 @@ from pipeline.simulate.writer import (
     write_templates,
 )
 
+FORMATS = ("exports", "meta-webhooks")
 MAX_DAYS = 3660
 _MESSAGE_SALT = 0x5EED_0F_3E55A6E5
 _EVENT_SALT = 0xE7E27_5A17
@@ -64,6 +67,7 @@ class SimulateSettings:
     seed: int = 7
     start: date = date(2026, 9, 1)
     dirty: bool = False
+    format: str = "exports"      # or "meta-webhooks": Meta Cloud API webhook logs (webhooks.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class SimulateSummary:
     templates: int
     dirty: dict[str, int] = field(default_factory=dict)   # injected defects by kind (dirty.py)
     pricing_analytics: int = 0   # Meta's pricing_analytics data points written (analytics.py)
+    webhook_bodies: int = 0      # --format meta-webhooks: webhook POST bodies written
 
 
 Progress = Callable[[int], None]
@@ -92,7 +97,35 @@ def simulate(settings: SimulateSettings, progress: Progress | None = None) -> Si
     number of contacts just finished.
     """
     _validate(settings)
+    if settings.format == "meta-webhooks":
+        return _webhooks(settings, progress or (lambda done: None))
     return _Run(settings).write(progress or (lambda done: None))
+
+
+WEBHOOK_EXPORTS = ".exports-for-webhooks"     # hidden: `convo ingest out/` never reads it
+
+
+def _webhooks(settings: SimulateSettings, progress: Progress) -> SimulateSummary:
+    """The same tenant as Meta's webhook logs: the exports are written aside, their message
+    records turned into webhook bodies (webhooks.py), and the exports removed; convo.toml is
+    the exports' own."""
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    aside = out / WEBHOOK_EXPORTS
+    shutil.rmtree(aside, ignore_errors=True)
+    exported = _Run(replace(settings, out=aside, format="exports")).write(progress)
+    webhook_files.clear_previous(out)
+    clear_previous(out)                       # exports an earlier run left: one form per folder
+    log = webhook_files.WebhookLog(out, day_start(settings.start) + settings.days * DAY)
+    for path in sorted(exported.files):
+        if path.parent.name == "messages":
+            log.add_export_file(path)
+    files = log.finish()
+    config = out / exported.config_path.name
+    os.replace(exported.config_path, config)
+    shutil.rmtree(aside)
+    return SimulateSummary(out=out, config_path=config, files=tuple(files), messages=exported.messages,
+                           conversations=0, events=0, templates=0, webhook_bodies=log.bodies)
 
 
 def _validate(settings: SimulateSettings) -> None:
@@ -106,6 +139,10 @@ def _validate(settings: SimulateSettings) -> None:
         raise ValueError(f"days must be at most {MAX_DAYS}, got {settings.days}")
     if not date(2000, 1, 1) <= settings.start <= date(2100, 1, 1):
         raise ValueError(f"start must be between 2000-01-01 and 2100-01-01, got {settings.start}")
+    if settings.format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {settings.format!r}")
+    if settings.format == "meta-webhooks" and settings.dirty:
+        raise ValueError("--dirty adds defects to the platform exports only, not to --format meta-webhooks")
     if settings.out.exists() and not settings.out.is_dir():
         raise ValueError(f"out must be a folder, but {settings.out} is a file")
 
@@ -149,6 +186,7 @@ class _Run:
         out = settings.out
         out.mkdir(parents=True, exist_ok=True)
         clear_previous(out)
+        webhook_files.clear_previous(out)
         dirt = Dirt(settings.seed, self.start // DAY, (self.end - 1) // DAY) if settings.dirty else None
         patches = FreeTierPatches()
         allowances = FreeAllowances.provisional(patches.forget)

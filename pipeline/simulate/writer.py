@@ -298,7 +298,7 @@ def write_config(out: Path, numbers: Iterable[BusinessNumber], header: str) -> P
         f"inactive_after_minutes = {INACTIVE_AFTER_MINUTES}",
         "",
         "[billing]",
-        'rate_card = "illustrative_usd"',
+        'rate_card = "meta_usd"',
         f"business_country = {_toml_string(BUSINESS_COUNTRY)}",
         f"auth_international_eligible = {'true' if AUTH_INTERNATIONAL_ELIGIBLE else 'false'}",
         "",

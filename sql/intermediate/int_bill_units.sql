@@ -12,7 +12,13 @@
 -- 3. volume tiers (R24): charged units are counted per tenant x market x rate category
 --    x local month (and currency), in delivery order, and each is priced at the rate of
 --    the tier its count falls in (marginal pricing), from the rate card in force that
---    quarter (R23) in the number's currency.
+--    quarter (R23) in the number's currency. A rule with volume_tiers 'untiered'
+--    (regime C service, R21: no volume tiers, not in the utility tier counter) has no
+--    tier counter (tier_counter null): its units take its rate category's first-tier
+--    rate, have no tier, and never move another unit's tier.
+-- Meta Business Agent messages (R21a: billed by Meta per token, not priced by convo)
+-- are category meta_business_agent (messages), never service: no rule prices them, so
+-- their rate and cost are null (unpriced).
 -- Counting needs an order only on the few days where a count crosses an allowance or a
 -- tier boundary: units are counted per day, days accumulate in date order, and only the
 -- units of a crossing day are ranked (by delivery, then unit_id: the same every run),
@@ -38,6 +44,12 @@ rates as (
 rate_keys as (
     select distinct quarter_start, market, category, currency
     from rates
+),
+
+list_rates as (
+    select quarter_start, market, category, currency, rate_micros
+    from rates
+    where tier_from = 1
 ),
 
 conversations as not materialized (
@@ -84,7 +96,7 @@ single_messages as not materialized (
 candidates as not materialized (
     select rules.scenario, rules.regime, rules.pricing_model, conversations.*, rules.in_entry_point_window,
         rules.in_open_cbp_conversation, rules.in_service_window, rules.outside_service_window, rules.rate_category,
-        rules.free_allowance, rules.free_allowance_per
+        rules.free_allowance, rules.free_allowance_per, rules.volume_tiers
     from conversations
     join rules
         on rules.calendar_date = conversations.billing_date
@@ -93,7 +105,7 @@ candidates as not materialized (
     union all
     select rules.scenario, rules.regime, rules.pricing_model, single_messages.*, rules.in_entry_point_window,
         rules.in_open_cbp_conversation, rules.in_service_window, rules.outside_service_window, rules.rate_category,
-        rules.free_allowance, rules.free_allowance_per
+        rules.free_allowance, rules.free_allowance_per, rules.volume_tiers
     from single_messages
     join rules
         on rules.calendar_date = single_messages.billing_date
@@ -104,7 +116,7 @@ candidates as not materialized (
     -- no rule: a template of unknown category, or a date before the first rule
     select 'actual', cast(null as varchar), cast(null as varchar), single_messages.*, cast(null as varchar),
         cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar),
-        cast(null as bigint), cast(null as varchar)
+        cast(null as bigint), cast(null as varchar), cast(null as varchar)
     from single_messages
     anti join rules
         on rules.calendar_date = single_messages.billing_date
@@ -124,6 +136,8 @@ typed as not materialized (
         candidates.market,
         candidates.category,
         candidates.rate_category,
+        case when candidates.volume_tiers = 'untiered' then null else candidates.rate_category end as tier_counter,
+        candidates.volume_tiers,
         candidates.started_at,
         candidates.billing_date,
         candidates.billing_month,
@@ -220,24 +234,25 @@ allowed as not materialized (
         and allowance_boundaries.billing_date = typed.billing_date
 ),
 
--- 3. volume tiers: per tenant x market x rate category x currency x month, the charged
--- units before each day; the tier of a day whose units all fall in one tier; on a day
--- that crosses tiers, the units of each tier as a range of (delivery, unit_id)
+-- 3. volume tiers: per tenant x market x tier counter (the rate category of a tiered
+-- unit) x currency x month, the charged units before each day; the tier of a day whose
+-- units all fall in one tier; on a day that crosses tiers, the units of each tier as a
+-- range of (delivery, unit_id). Untiered units (no tier counter) take the first tier.
 tier_spans as (
     select
         tier_days.*,
         sum(tier_days.day_units) over (
-            partition by tier_days.scenario, tier_days.tenant_id, tier_days.market, tier_days.rate_category,
+            partition by tier_days.scenario, tier_days.tenant_id, tier_days.market, tier_days.tier_counter,
                 tier_days.currency, tier_days.billing_month
             order by tier_days.billing_date rows between unbounded preceding and current row
         ) - tier_days.day_units as before_day
     from (
         select
-            scenario, tenant_id, market, rate_category, currency, billing_month, billing_date,
+            scenario, tenant_id, market, tier_counter, currency, billing_month, billing_date,
             count(*) as day_units
         from allowed
-        where pricing_type = 'regular'
-        group by scenario, tenant_id, market, rate_category, currency, billing_month, billing_date
+        where pricing_type = 'regular' and tier_counter is not null
+        group by scenario, tenant_id, market, tier_counter, currency, billing_month, billing_date
     ) as tier_days
 ),
 
@@ -251,12 +266,12 @@ day_tiers as (
     left join rate_keys
         on rate_keys.quarter_start = cast(date_trunc('quarter', tier_spans.billing_date) as date)
         and rate_keys.market = tier_spans.market
-        and rate_keys.category = tier_spans.rate_category
+        and rate_keys.category = tier_spans.tier_counter
         and rate_keys.currency = tier_spans.currency
     left join rates
         on rates.quarter_start = cast(date_trunc('quarter', tier_spans.billing_date) as date)
         and rates.market = tier_spans.market
-        and rates.category = tier_spans.rate_category
+        and rates.category = tier_spans.tier_counter
         and rates.currency = tier_spans.currency
         and rates.tier_from <= tier_spans.before_day + 1
         and (rates.tier_to is null or tier_spans.before_day + tier_spans.day_units <= rates.tier_to)
@@ -264,16 +279,16 @@ day_tiers as (
 
 tier_ranges as (
     select
-        ranked.scenario, ranked.tenant_id, ranked.market, ranked.rate_category, ranked.currency,
+        ranked.scenario, ranked.tenant_id, ranked.market, ranked.tier_counter, ranked.currency,
         ranked.billing_date, rates.tier, rates.rate_micros,
         min(ranked.unit_key) as first_key,
         max(ranked.unit_key) as last_key
     from (
         select
-            allowed.scenario, allowed.tenant_id, allowed.market, allowed.rate_category, allowed.currency,
+            allowed.scenario, allowed.tenant_id, allowed.market, allowed.tier_counter, allowed.currency,
             allowed.billing_date, allowed.unit_key,
             day_tiers.before_day + row_number() over (
-                partition by allowed.scenario, allowed.tenant_id, allowed.market, allowed.rate_category,
+                partition by allowed.scenario, allowed.tenant_id, allowed.market, allowed.tier_counter,
                     allowed.currency, allowed.billing_date
                 order by allowed.started_at, allowed.unit_id
             ) as tier_position
@@ -282,7 +297,7 @@ tier_ranges as (
             on day_tiers.scenario = allowed.scenario
             and day_tiers.tenant_id = allowed.tenant_id
             and day_tiers.market = allowed.market
-            and day_tiers.rate_category = allowed.rate_category
+            and day_tiers.tier_counter = allowed.tier_counter
             and day_tiers.currency = allowed.currency
             and day_tiers.billing_date = allowed.billing_date
             and day_tiers.is_rated
@@ -292,19 +307,21 @@ tier_ranges as (
     join rates
         on rates.quarter_start = cast(date_trunc('quarter', ranked.billing_date) as date)
         and rates.market = ranked.market
-        and rates.category = ranked.rate_category
+        and rates.category = ranked.tier_counter
         and rates.currency = ranked.currency
         and ranked.tier_position >= rates.tier_from
         and (rates.tier_to is null or ranked.tier_position <= rates.tier_to)
-    group by ranked.scenario, ranked.tenant_id, ranked.market, ranked.rate_category, ranked.currency,
+    group by ranked.scenario, ranked.tenant_id, ranked.market, ranked.tier_counter, ranked.currency,
         ranked.billing_date, rates.tier, rates.rate_micros
 ),
 
 priced as not materialized (
     select
-        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, started_at, unit_key),
+        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, started_at, unit_key, tier_counter,
+            volume_tiers),
         case when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_tier, tier_ranges.tier) end as tier,
         case
+            when allowed.pricing_type = 'regular' and allowed.tier_counter is null then list_rates.rate_micros
             when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_rate_micros, tier_ranges.rate_micros)
             when allowed.pricing_type is not null then 0
         end as rate_micros
@@ -314,7 +331,7 @@ priced as not materialized (
         and day_tiers.scenario = allowed.scenario
         and day_tiers.tenant_id = allowed.tenant_id
         and day_tiers.market = allowed.market
-        and day_tiers.rate_category = allowed.rate_category
+        and day_tiers.tier_counter = allowed.tier_counter
         and day_tiers.currency = allowed.currency
         and day_tiers.billing_date = allowed.billing_date
     left join tier_ranges
@@ -322,10 +339,17 @@ priced as not materialized (
         and tier_ranges.scenario = allowed.scenario
         and tier_ranges.tenant_id = allowed.tenant_id
         and tier_ranges.market = allowed.market
-        and tier_ranges.rate_category = allowed.rate_category
+        and tier_ranges.tier_counter = allowed.tier_counter
         and tier_ranges.currency = allowed.currency
         and tier_ranges.billing_date = allowed.billing_date
         and allowed.unit_key between tier_ranges.first_key and tier_ranges.last_key
+    left join list_rates
+        on allowed.pricing_type = 'regular'
+        and allowed.tier_counter is null
+        and list_rates.quarter_start = cast(date_trunc('quarter', allowed.billing_date) as date)
+        and list_rates.market = allowed.market
+        and list_rates.category = allowed.rate_category
+        and list_rates.currency = allowed.currency
 ),
 
 final as (

@@ -79,6 +79,12 @@ final as (
         case
             when localized.direction = 'inbound' then null
             when localized.is_template then localized.resolved_template_category
+            -- DOMAIN R21a: a Meta Business Agent message (AI-generated, billed by Meta per
+            -- token) is not service and is not priced; an export marks it by its type or by
+            -- Meta's pricing category (convo's reading: Meta publishes no label for them in
+            -- the sources read, data/README.md)
+            when lower(localized.message_type) = 'meta_business_agent'
+                or lower(localized.meta_category) = 'meta_business_agent' then 'meta_business_agent'
             else 'service'
         end as category,
         localized.is_template,

@@ -30,7 +30,7 @@ Answer: per (market, category), charged and free messages and the list-rate cost
 charged ones in micro-units.
 
 One lookup is given to the baselines rather than recomputed: each contact's country
-(tenant_id, contact_key -> country_code), read once from convo's `int_contacts`
+(tenant_id, contact_key -> country_code), read once from convo's `messages`
 (calling-code prefixes of the phonenumbers library, R22) into <out-dir>/contact_countries.parquet.
 Durations (24 h, 72 h), regime dates, the market map, authentication-international
 countries and the rate card are read from data/ and convo.toml, as convo does.
@@ -211,10 +211,10 @@ def lake_messages(lake: Path) -> int:
 
 
 def build_lookup(warehouse: Path, target: Path) -> Path:
-    """The contact -> country lookup the baselines are given, from convo's int_contacts."""
+    """The contact -> country lookup the baselines are given, from convo's messages (one country per contact)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse), read_only=True)
-    con.execute(f"copy (select tenant_id, contact_key, country_code from int_contacts) to '{target}' "
+    con.execute(f"copy (select distinct tenant_id, contact_key, country_code from messages) to '{target}' "
                 "(format parquet)")
     con.close()
     return target
@@ -549,7 +549,7 @@ def convo_answer(lake: Path, warehouse: Path, config: Path,
 
 WINDOW_INPUTS = """
 create temp table step_outbound as
-    select phone_number_id, contact_key, event_at, message_id from int_bill_outbound;
+    select phone_number_id, contact_key, event_at, message_id from int_bill_messages;
 create temp table step_inbound as
     select phone_number_id, contact_key, sent_at from messages where direction = 'inbound';
 """
@@ -640,7 +640,7 @@ def window_step(warehouse: Path) -> dict[str, float]:
 # delivery) as the build runs it: from the warehouse's tables into a written table.
 # Both ways read these two inputs.
 TIMELINE_INBOUND = "select phone_number_id, contact_key, sent_at from messages where direction = 'inbound'"
-TIMELINE_OUTBOUND = "select phone_number_id, contact_key, event_at, message_id from int_bill_outbound"
+TIMELINE_OUTBOUND = "select phone_number_id, contact_key, event_at, message_id from int_bill_messages"
 TIMELINE_EVENTS = f"""
 select phone_number_id, contact_key, sent_at as event_at, true as is_inbound, null::varchar as message_id
 from ({TIMELINE_INBOUND})

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import __version__, lake, models, paths, schema
+from pipeline import __version__, lake, models, paths, rates, schema
 from pipeline.config import Settings
 
 # The selection predicate of the per-thread stage on an incremental night (build._per_thread).
@@ -81,12 +81,15 @@ def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "ingest" not in p.relative_to(root).parts):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
-    digest.update(Path(settings.billing.rate_card).read_bytes() if Path(settings.billing.rate_card).is_file() else b"")
+    for card in rates.card_files(settings.billing.card_paths):     # every file a folder or list names
+        digest.update(card.name.encode())
+        digest.update(card.read_bytes() if card.is_file() else b"")
     shown = asdict(settings)
     shown.pop("api", None)                       # never hash a key
     for key in ("config_path", "lake", "warehouse", "reports", "exports", "build"):   # build: how, not what
         shown.pop(key, None)
-    shown["billing"].pop("rate_card", None)      # its content is hashed above, not where it lies
+    shown["billing"].pop("rate_card", None)      # their content is hashed above, not where they lie
+    shown["billing"].pop("rate_cards", None)
     digest.update(repr(shown).encode())
     variables = con.execute(
         "select name, value::varchar from duckdb_variables() where name <> 'as_of' order by name"

@@ -182,7 +182,10 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     # DOMAIN R2: the key is the bsuid, else the bsuid paired with the phone, else the phone.
     key = "coalesce({m}.contact_bsuid, keys.contact_bsuid, {m}.contact_phone)"
     new_files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
-    new_rows = (f"select tenant_id, contact_bsuid, contact_phone from read_parquet({lake.sql_list(new_files)})"
+    # a webhook row names no tenant: its business number's (as stg_messages does)
+    new_rows = (f"select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_bsuid, "
+                f"files.contact_phone from read_parquet({lake.sql_list(new_files)}) as files "
+                "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
                 if new_files else
                 "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone "
                 "where false")

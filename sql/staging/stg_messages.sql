@@ -1,14 +1,20 @@
--- one row per message_id: the lake's messages, renamed and cast, nothing more
+-- one row per message_id: the lake's messages, renamed and cast; the one lookup: a
+-- message from Meta's webhook logs names no tenant (the lake keeps tenant_id null), so
+-- it takes its business number's tenant from convo.toml (DOMAIN R1)
 -- config: kind=staging, shard_by=contact_fields
 with source as (
     select * from lake_messages
 ),
 
+numbers as (
+    select * from phone_numbers
+),
+
 final as (
     select
-        message_id,
-        tenant_id,
-        phone_number_id,
+        source.message_id,
+        coalesce(source.tenant_id, numbers.tenant_id) as tenant_id,
+        source.phone_number_id,
         contact_bsuid,
         contact_phone,
         contact_name,
@@ -29,6 +35,8 @@ final as (
         source_file,
         source_line
     from source
+    left join numbers
+        on numbers.phone_number_id = source.phone_number_id
 )
 
 select * from final

@@ -2,7 +2,7 @@
 -- thread's conversation (DOMAIN R8 manual_close / agent_close), from the webhook log
 -- (whatsapp.conversation.ended, R11) and from exported conversation records, up to the
 -- build's as-of. Which conversation a close ends is decided by time in
--- int_thread_boundaries: the one of the thread open at closed_at, if any. Two reasons
+-- int_thread_messages: the one of the thread open at closed_at, if any. Two reasons
 -- at the same instant keep the first by name, so the row is unique and stable.
 -- config: kind=cross-thread, shard_by=contact_key
 with events as (

@@ -1,13 +1,10 @@
 -- one row per message of a rebuilt conversation: its role in the exchange between
 -- contact and business, and for an inbound message the human reply that answers it.
--- * which conversation: the one of conversations (the lifecycle's rebuild, DOMAIN
---   R7-R9) whose span holds the message: same thread, started_at <= sent_at <=
---   last_message_at. Conversations of a thread never overlap and the lifecycle's tie
---   order (inbound, template, other outbound, close) never puts a message of the span
---   outside it, so this is the lifecycle's own assignment; the messages counted are
---   the lifecycle's (sent up to the as-of, not failed), so each conversation gets
---   exactly its messages_count rows. Free-form messages sent while no conversation
---   was open belong to none and are not here.
+-- * which conversation: the lifecycle's own assignment (int_thread_messages: the
+--   run's messages from its conversation's opener on; int_conv_lifecycle gives the
+--   conversation's id); the messages counted are the lifecycle's (sent up to the as-of,
+--   not failed), so each conversation gets exactly its messages_count rows. Free-form
+--   messages sent while no conversation was open belong to none and are not here.
 -- * message_role: 'inbound' (the contact wrote); 'template' (an outbound template:
 --   a campaign or notification, never a human reply); 'automated_reply' (an outbound
 --   free-form message sent less than automated_reply_max_seconds (data/policy.csv)
@@ -20,111 +17,60 @@
 --   messages thus share their answer: they are one wait (int_outcome_waits).
 -- Order within a conversation is the lifecycle's: sent_at, then inbound, template,
 -- other outbound, then message_id.
--- How: two windows over each thread's messages in that order, the first with each
--- conversation's opening row put in the stream just before its first message (so a
--- message finds its conversation as the latest opening before it: no join of 10M
--- messages to conversations) and the latest inbound message (a role needs it), the
--- second with the next human reply (it needs the roles).
+-- How: the roles and counts come from int_thread_messages (one sort of the thread);
+-- an inbound message with k human replies before it in the thread is answered by the
+-- thread's (k+1)-th human reply when that one is of the same conversation (same run):
+-- a join on (thread, run, count), no second sort.
 -- config: kind=per-thread, keep=temp
-with thread_messages as (
-    select * from messages
+with timeline as (
+    select * from int_thread_messages
 ),
 
-rebuilt_conversations as (
-    select * from conversations
+lifecycle as (
+    select * from int_conv_lifecycle
 ),
 
-counted_messages as (
+conversation_messages as (
     select
-        message_id,
-        phone_number_id,
-        contact_key,
-        sent_at,
-        direction = 'inbound' as is_inbound,
-        is_template,
-        tie_rank,
-        null::struct(id varchar, started_at timestamptz, last_message_at timestamptz) as opening
-    from thread_messages
-    where sent_at <= getvariable('as_of')
-        and status <> 'failed'
+        lifecycle.id as conversation_id,
+        timeline.message_id,
+        timeline.phone_number_id,
+        timeline.contact_key,
+        timeline.run_number,
+        timeline.sent_at,
+        timeline.message_role,
+        timeline.human_replies_through
+    from timeline
+    join lifecycle
+        on lifecycle.phone_number_id = timeline.phone_number_id
+        and lifecycle.contact_key = timeline.contact_key
+        and lifecycle.run_number = timeline.run_number
+    where timeline.is_in_conversation
 ),
 
-conversation_openings as (
-    select
-        null::varchar as message_id,
-        phone_number_id,
-        contact_key,
-        started_at as sent_at,
-        false as is_inbound,
-        false as is_template,
-        -1 as tie_rank,
-        {'id': id, 'started_at': started_at, 'last_message_at': last_message_at} as opening
-    from rebuilt_conversations
-),
-
--- A message belongs to the latest conversation opened at or before it (openings sort
--- first among rows of the same instant), if it came by that conversation's last
--- message; the others were sent while no conversation was open.
-located as (
-    select
-        *,
-        lag(opening ignore nulls) over thread_order as conversation,
-        lag(case when is_inbound then sent_at end ignore nulls) over thread_order as previous_thread_inbound_at
-    from (select * from counted_messages union all select * from conversation_openings)
-    window thread_order as (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id)
-),
-
-classified as (
-    select
-        conversation.id as conversation_id,
-        message_id,
-        phone_number_id,
-        contact_key,
-        sent_at,
-        is_inbound,
-        tie_rank,
-        -- the latest inbound message of this conversation: the thread's, if sent since it opened
-        case when previous_thread_inbound_at >= conversation.started_at then previous_thread_inbound_at end
-            as previous_inbound_at,
-        case
-            when is_inbound then 'inbound'
-            when is_template then 'template'
-            -- microseconds: subtracting two timestamptz (an interval) costs far more
-            when epoch_us(sent_at) - epoch_us(previous_inbound_at)
-                < getvariable('automated_reply_max_seconds') * 1000000 then 'automated_reply'
-            else 'human_reply'
-        end as message_role
-    from located
-    where opening is null
-        and sent_at <= conversation.last_message_at
-),
-
--- The thread's next human reply answers an inbound message if it is of the same conversation.
-answered as (
-    select
-        *,
-        lead(
-            case when message_role = 'human_reply' then
-                {'conversation_id': conversation_id, 'message_id': message_id, 'sent_at': sent_at}
-            end ignore nulls
-        ) over thread_order as next_human_reply
-    from classified
-    window thread_order as (partition by phone_number_id, contact_key order by sent_at, tie_rank, message_id)
+human_replies as (
+    select phone_number_id, contact_key, run_number, human_replies_through, message_id, sent_at
+    from conversation_messages
+    where message_role = 'human_reply'
 ),
 
 final as (
     select
-        conversation_id,
-        message_id,
-        phone_number_id,
-        contact_key,
-        sent_at,
-        message_role,
-        case when is_inbound and next_human_reply.conversation_id = conversation_id
-            then next_human_reply.message_id end as answered_by_message_id,
-        case when is_inbound and next_human_reply.conversation_id = conversation_id
-            then next_human_reply.sent_at end as answered_at
-    from answered
+        conversation_messages.conversation_id,
+        conversation_messages.message_id,
+        conversation_messages.phone_number_id,
+        conversation_messages.contact_key,
+        conversation_messages.sent_at,
+        conversation_messages.message_role,
+        human_replies.message_id as answered_by_message_id,
+        human_replies.sent_at as answered_at
+    from conversation_messages
+    left join human_replies
+        on conversation_messages.message_role = 'inbound'
+        and human_replies.phone_number_id = conversation_messages.phone_number_id
+        and human_replies.contact_key = conversation_messages.contact_key
+        and human_replies.run_number = conversation_messages.run_number
+        and human_replies.human_replies_through = conversation_messages.human_replies_through + 1
 )
 
 select * from final

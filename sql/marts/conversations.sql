@@ -5,7 +5,7 @@
 -- * opens on an inbound message or an outbound template when none of the thread is
 --   open (R7). A free-form outbound message sent while none is open (after a timeout
 --   or a close) opens nothing and belongs to no conversation; a failed message counts
---   in nothing (see int_thread_boundaries).
+--   in nothing (see int_thread_messages).
 -- * status (R8): ended once ended_at <= as-of (a timeout at last message + 24 h, or an
 --   operator's close); inactive once inactive_after_minutes passed since its last
 --   message; else active. ended_at and ended_reason stay null while it is open.
@@ -25,27 +25,27 @@ with lifecycle as (
     select * from int_conv_lifecycle
 ),
 
-boundaries as (
-    select * from int_thread_boundaries
+timeline as (
+    select * from int_thread_messages
 ),
 
 thread_messages as (
     select * from messages
 ),
 
--- The thread's latest message up to the as-of (failed ones aside) is the last
--- boundary row of the thread.
+-- The thread's latest message up to the as-of (failed ones aside): the one with no
+-- next message in the thread's timeline.
 thread_contacts as (
     select
-        boundaries.phone_number_id,
-        boundaries.contact_key,
+        timeline.phone_number_id,
+        timeline.contact_key,
         thread_messages.contact_phone,
         thread_messages.contact_bsuid,
         thread_messages.contact_name
-    from boundaries
+    from timeline
     join thread_messages
-        on thread_messages.message_id = boundaries.message_id
-    where boundaries.next_message_at is null
+        on thread_messages.message_id = timeline.message_id
+    where timeline.next_message_at is null
 ),
 
 judged as (
@@ -67,7 +67,7 @@ sequenced as (
 
 final as (
     select
-        md5(concat_ws('|', sequenced.phone_number_id, sequenced.contact_key, epoch_us(sequenced.started_at))) as id,
+        sequenced.id,
         sequenced.tenant_id,
         cast(null as varchar) as customer_id,
         sequenced.phone_number_id,

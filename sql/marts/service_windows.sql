@@ -6,20 +6,9 @@
 -- opened_at <= t < expires_at (R6; the stored macro in_service_window asks this).
 -- Built from the messages sent up to the build's as-of.
 -- config: kind=per-thread
-with boundaries as (
-    select * from int_thread_boundaries
-),
-
-window_edges as (
-    select
-        *,
-        count(*) filter (where is_window_start) over (
-            partition by phone_number_id, contact_key
-            order by thread_position
-            rows between unbounded preceding and current row
-        ) as window_number
-    from boundaries
-    where is_window_start or is_window_end
+with inbound_messages as (
+    select * from int_thread_messages
+    where is_inbound
 ),
 
 windows as (
@@ -28,11 +17,10 @@ windows as (
         contact_key,
         window_number,
         any_value(tenant_id) as tenant_id,
-        min(sent_at) filter (where is_window_start) as opened_at,
-        max(sent_at) filter (where is_window_end) as last_inbound_at,
-        max(inbound_position) filter (where is_window_end)
-            - min(inbound_position) filter (where is_window_start) + 1 as inbound_count
-    from window_edges
+        min(sent_at) as opened_at,
+        max(sent_at) as last_inbound_at,
+        count(*) as inbound_count
+    from inbound_messages
     group by phone_number_id, contact_key, window_number
 ),
 

@@ -28,10 +28,13 @@ OCTOBER = date(2026, 10, 1)
 
 def assuming(root: Path, assume: bool) -> Settings:
     """tests.test_billing's project with ``[billing] assume_service_allowance`` set in its
-    convo.toml ([billing] is the file's last table)."""
+    convo.toml (the key goes right after the [billing] table's header)."""
     project(root)
-    with open(root / "convo.toml", "a", encoding="utf-8") as config:
-        config.write(f"assume_service_allowance = {'true' if assume else 'false'}\n")
+    path = root / "convo.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("[billing]\n") == 1
+    path.write_text(text.replace("[billing]\n", f"[billing]\nassume_service_allowance = {'true' if assume else 'false'}\n"),
+                    encoding="utf-8")
     settings = load(root / "convo.toml")
     assert settings.billing.assume_service_allowance is assume
     return settings

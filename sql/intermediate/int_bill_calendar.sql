@@ -23,12 +23,22 @@ platform_policy as (
     select * from ref_policy
 ),
 
+-- The first and last instant per business number, then its local dates (a time zone
+-- conversion per number, not per message).
+number_spans as (
+    select
+        phone_number_id,
+        min(sent_at) as first_at,
+        max(coalesce(delivered_at, sent_at)) as last_at
+    from all_messages
+    group by phone_number_id
+),
+
 span as (
     select
-        min(cast(timezone(coalesce(numbers.timezone, 'UTC'), all_messages.sent_at) as date)) as first_date,
-        max(cast(timezone(coalesce(numbers.timezone, 'UTC'),
-            coalesce(all_messages.delivered_at, all_messages.sent_at)) as date)) as last_date
-    from all_messages
+        min(cast(timezone(coalesce(numbers.timezone, 'UTC'), number_spans.first_at) as date)) as first_date,
+        max(cast(timezone(coalesce(numbers.timezone, 'UTC'), number_spans.last_at) as date)) as last_date
+    from number_spans
     left join numbers using (phone_number_id)
 ),
 

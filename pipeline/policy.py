@@ -17,7 +17,9 @@ SQL never writes these numbers: a build calls :func:`apply`, which loads every r
 into the table ``ref_policy`` (for rules that must switch at a date inside the
 data: join on the date) and sets one variable per key with the value in force on
 the build's as-of date (UTC). Keys the windows and lifecycle models read
-(:data:`REQUIRED`) must be in force then.
+(:data:`REQUIRED`) must be in force then, and the keys they apply to every day of the
+history at once (:data:`ONE_VALUE`) have one row only (billing reads its durations per
+day, from ``data/pricing_policy.csv`` through int_bill_calendar).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ POLICY_FILE = "policy.csv"
 COLUMNS = ("key", "value", "unit", "effective_from", "effective_to", "domain_rule", "note")
 # Read by sql/ (the customer service window, DOMAIN R4; the platform's timeout, R8).
 REQUIRED = ("customer_service_window_hours", "platform_conversation_timeout_hours")
+# Read by the per-thread models as ONE value for every day of the history (the windows,
+# the lifecycle and the outcomes are cut with it across days): a second period would be
+# applied to all history at once, so such a key has exactly one row.
+ONE_VALUE = ("customer_service_window_hours", "platform_conversation_timeout_hours", "automated_reply_max_seconds")
 # Variables the build sets from elsewhere (pipeline/build.py, convo.toml): a policy key may not take them.
 RESERVED = ("as_of", "inactive_after_minutes")
 
@@ -95,6 +101,7 @@ def load(path: Path | None = None) -> tuple[PolicyRow, ...]:
         raise PolicyError(f"{source}:1: the columns must be {','.join(COLUMNS)}, got {','.join(header or [])}")
     rows = tuple(_row(source, line, fields) for line, fields in enumerate(reader, start=2) if any(fields))
     _no_overlaps(source, rows)
+    _one_value(source, rows)
     return rows
 
 
@@ -173,6 +180,16 @@ def _no_overlaps(source: Path, rows: tuple[PolicyRow, ...]) -> None:
         for earlier, later in zip(periods, periods[1:]):
             if earlier.effective_to is None or later.effective_from < earlier.effective_to:
                 raise PolicyError(f"{source}:{later.line}: {later.key}: its period overlaps the row on line {earlier.line}")
+
+
+def _one_value(source: Path, rows: tuple[PolicyRow, ...]) -> None:
+    seen: dict[str, PolicyRow] = {}
+    for row in rows:
+        if row.key in ONE_VALUE and row.key in seen:
+            raise PolicyError(f"{source}:{row.line}: {row.key}: one row only (line {seen[row.key].line} has it): "
+                              "windows and conversations are cut with one value for every day, so a value by "
+                              "date would rewrite all history")
+        seen.setdefault(row.key, row)
 
 
 def _table(rows: tuple[PolicyRow, ...]) -> pa.Table:

@@ -277,6 +277,11 @@ def test_window_and_timeout_lengths_come_from_the_policy_file(tmp_path: Path,
     ("as_of,24,hours,2020-01-01,,R4,x\n", ":2: key: as_of is set by the build itself, choose another name"),
     ("customer_service_window_hours,24,hours,2020-01-01,2026-01-01,R4,x\n",
      ": no row in force on 2026-11-01 for customer_service_window_hours, platform_conversation_timeout_hours"),
+    # one value for all days: the windows are cut with it across the whole history
+    ("customer_service_window_hours,24,hours,2020-01-01,2027-01-01,R4,x\ncustomer_service_window_hours,48,hours,"
+     "2027-01-01,,R4,x\n",
+     ":3: customer_service_window_hours: one row only (line 2 has it): windows and conversations are cut with one "
+     "value for every day, so a value by date would rewrite all history"),
 ])
 def test_policy_errors_are_one_line_naming_file_and_line(tmp_path: Path, rows: str, error: str) -> None:
     path = tmp_path / "policy.csv"
@@ -297,10 +302,11 @@ def test_a_bad_policy_file_stops_the_build_with_one_line(tmp_path: Path, monkeyp
 def test_policy_values_switch_on_their_effective_dates(tmp_path: Path) -> None:
     path = tmp_path / "policy.csv"
     path.write_text(POLICY_HEADER
-                    + "customer_service_window_hours,24,hours,2020-01-01,2027-01-01,R4,x\n"
-                    + "customer_service_window_hours,48,hours,2027-01-01,,R4,x\n"
+                    + "customer_service_window_hours,24,hours,2020-01-01,,R4,x\n"
+                    + "first_response_bucket_1_max_hours,1,hours,2020-01-01,2027-01-01,,x\n"
+                    + "first_response_bucket_1_max_hours,2,hours,2027-01-01,,,x\n"
                     + "platform_conversation_timeout_hours,24,hours,2020-01-01,,R8,x\n")
     rows = policy.load(path)
-    assert policy.in_force(rows, datetime(2026, 12, 31).date())["customer_service_window_hours"] == 24
-    assert policy.in_force(rows, datetime(2027, 1, 1).date())["customer_service_window_hours"] == 48
+    assert policy.in_force(rows, datetime(2026, 12, 31).date())["first_response_bucket_1_max_hours"] == 1
+    assert policy.in_force(rows, datetime(2027, 1, 1).date())["first_response_bucket_1_max_hours"] == 2
     assert policy.load() == policy.load(policy.default_path())   # the shipped file is valid

@@ -58,6 +58,9 @@ conversations as not materialized (
         message_id as unit_id,
         tenant_id,
         phone_number_id,
+        contact_key,
+        country_code,
+        template_name,
         market,
         conversation_category as category,
         event_at as started_at,
@@ -79,6 +82,9 @@ single_messages as not materialized (
         message_id as unit_id,
         tenant_id,
         phone_number_id,
+        contact_key,
+        country_code,
+        template_name,
         market,
         category,
         event_at as started_at,
@@ -133,6 +139,9 @@ typed as not materialized (
         candidates.unit_id,
         candidates.tenant_id,
         candidates.phone_number_id,
+        candidates.contact_key,
+        candidates.country_code,
+        candidates.template_name,
         candidates.market,
         candidates.category,
         candidates.rate_category,
@@ -317,7 +326,7 @@ tier_ranges as (
 
 priced as not materialized (
     select
-        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, started_at, unit_key, tier_counter,
+        allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, unit_key, tier_counter,
             volume_tiers),
         case when allowed.pricing_type = 'regular' then coalesce(day_tiers.day_tier, tier_ranges.tier) end as tier,
         case
@@ -356,14 +365,17 @@ final as (
     select
         scenario, unit, unit_id, 1 as units, regime, pricing_model, tenant_id, phone_number_id, market, category,
         pricing_type, rate_category, billing_date, billing_month, messages_count, tier, rate_micros,
-        rate_micros as cost_micros, case when rate_micros is null then 1 else 0 end as unpriced_units, currency
+        rate_micros as cost_micros, case when rate_micros is null then 1 else 0 end as unpriced_units, currency,
+        contact_key, country_code, template_name, started_at
     from priced
     where scenario = 'actual'
     union all
+    -- a what-if row adds up units: no one unit's contact, country, template or time
     select
         scenario, unit, cast(null as varchar), count(*), regime, pricing_model, tenant_id, phone_number_id, market,
         category, pricing_type, rate_category, billing_date, billing_month, sum(messages_count), tier, rate_micros,
-        sum(rate_micros), count(*) filter (where rate_micros is null), currency
+        sum(rate_micros), count(*) filter (where rate_micros is null), currency,
+        cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as timestamptz)
     from priced
     where scenario <> 'actual'
     group by scenario, unit, regime, pricing_model, tenant_id, phone_number_id, market, category, pricing_type,

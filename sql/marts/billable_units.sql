@@ -12,38 +12,32 @@ with units as (
     where scenario = 'actual'
 ),
 
-outbound as (
-    select * from int_bill_messages
-),
-
 final as (
     select
-        units.unit,
-        units.unit_id,
-        units.pricing_model,
-        units.regime,
-        units.tenant_id,
-        units.phone_number_id,
-        outbound.contact_key,
-        outbound.country_code,
-        units.market,
-        units.category,
-        units.pricing_type,
-        outbound.event_at as started_at,
-        units.billing_date,
-        units.billing_month,
-        units.tier,
-        units.rate_micros,
-        units.cost_micros,
-        units.currency,
-        case when units.unit = 'message' then units.unit_id end as message_id,
-        case when units.unit = 'conversation' then units.unit_id end as conversation_id,
-        outbound.template_name,
-        units.messages_count,
-        units.rate_category
+        unit,
+        unit_id,
+        pricing_model,
+        regime,
+        tenant_id,
+        phone_number_id,
+        contact_key,
+        country_code,
+        market,
+        category,
+        pricing_type,
+        started_at,
+        billing_date,
+        billing_month,
+        tier,
+        rate_micros,
+        cost_micros,
+        currency,
+        case when unit = 'message' then unit_id end as message_id,
+        case when unit = 'conversation' then unit_id end as conversation_id,
+        template_name,
+        messages_count,
+        rate_category
     from units
-    join outbound
-        on outbound.message_id = units.unit_id
 )
 
 select * from final

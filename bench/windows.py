@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -46,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import generate as generator  # noqa: E402  (bench/generate.py: the shared model)
 
 START = date(2026, 9, 1)           # a period under the PMP regime only
-THREAD_MODELS = ("int_conv_closes", "int_thread_boundaries", "int_thread_as_of", "service_windows",
+THREAD_MODELS = ("int_conv_closes", "int_thread_messages", "int_thread_as_of", "service_windows",
                  "int_conv_lifecycle", "conversations", "int_conv_platform", "conversation_reconciliation")
 
 
@@ -129,21 +128,16 @@ def _connect(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _inputs_of(names: tuple[str, ...]) -> set[str]:
-    """The models `names` read, directly or not (by the names their SQL mentions)."""
+    """The models `names` read, directly or not (as each model's SQL reads them: Model.reads)."""
     models = {model.name: model for model in discover()}
     needed: set[str] = set()
-    pending = [other for name in names for other in _mentions(models[name].sql, models) if other not in names]
+    pending = [other for name in names for other in models[name].reads if other not in names]
     while pending:
         name = pending.pop()
         if name not in needed:
             needed.add(name)
-            pending.extend(_mentions(models[name].sql, models))
+            pending.extend(models[name].reads)
     return needed
-
-
-def _mentions(sql: str, models: dict[str, object]) -> list[str]:
-    code = re.sub(r"--[^\n]*", "", sql)
-    return [name for name in models if re.search(rf"\b{re.escape(name)}\b", code)]
 
 
 def _peak_rss_mb() -> float:

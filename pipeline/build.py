@@ -42,11 +42,14 @@ class BuildError(RuntimeError):
 
 
 def build(settings: Settings, as_of: datetime | None = None,
-          on_model: Callable[[Model], None] | None = None, incremental: bool = False) -> BuildSummary:
+          on_model: Callable[[Model], None] | None = None, incremental: bool = False,
+          on_step: Callable[[str], None] | None = None) -> BuildSummary:
     """Build the warehouse; one build per warehouse at a time, never beside an ingest (locking.Busy).
 
     incremental=True starts from the last warehouse and recomputes only the contacts
     that changed (pipeline/incremental.py), or builds in full and says why in the notes.
+    on_model is told of each model once; on_step of every step as it starts, in words
+    ("per-thread stage, shard 2 of 7: messages"), for progress on the command line.
 
     The models read the lake all through the build, so the build holds the lake's
     lock: an ingest renaming partitions half-way would give tables of two lake states.
@@ -55,7 +58,7 @@ def build(settings: Settings, as_of: datetime | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     with locking.exclusive(target.with_name(target.name + ".lock"), f"a build of {target}"), lake_lock(settings):
         lake.recover(settings.lake)             # an ingest killed half-way through its commit
-        return _build(settings, target, as_of, on_model, incremental)
+        return _build(settings, target, as_of, on_model, incremental, on_step)
 
 
 def lake_lock(settings: Settings) -> AbstractContextManager[None]:
@@ -65,7 +68,8 @@ def lake_lock(settings: Settings) -> AbstractContextManager[None]:
 
 
 def _build(settings: Settings, target: Path, as_of: datetime | None,
-           on_model: Callable[[Model], None] | None, incremental: bool) -> BuildSummary:
+           on_model: Callable[[Model], None] | None, incremental: bool,
+           on_step: Callable[[str], None] | None = None) -> BuildSummary:
     building = target.with_name(target.name + ".building")
     paths.remove_duckdb(building)
     why_full = incremental_builds.copy_previous(target, building) if incremental else None
@@ -93,21 +97,25 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         if settings.build.keep_steps:
             found = [replace(model, keep="table") for model in found]
         stages = models.stages(found)
-        run = _Runner(con, on_model)
+        run = _Runner(con, on_model, on_step)
+        run.stage = "cross-thread stage"
         for model in stages.before:
             run(model)
         if plan is not None:
             incremental_builds.select_contacts(con, plan)
+            run.stage = "per-thread stage, the contacts that changed"
             _per_thread(con, stages.per_thread, run, [incremental_builds.SELECTED], plan)
         else:
             summary.shards = shard_count(con, settings)
             if summary.shards == 1:
+                run.stage = "per-thread stage"
                 for model in stages.per_thread:
                     run(model)
             else:
                 selections = [f"hash(tenant_id, contact_key) % {summary.shards} = {shard}"
                               for shard in range(summary.shards)]
                 _per_thread(con, stages.per_thread, run, selections, None)
+        run.stage = "cross-thread stage" if plan is None else "cross-thread stage (monthly models from the first changed month)"
         for model in stages.after:
             if plan is not None and model.kind == "monthly":
                 run(model, lambda: incremental_builds.run_month_model(con, plan, model))
@@ -158,13 +166,18 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
 class _Runner:
     """Runs one model (or a step standing for it) with the build's progress and errors."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, on_model: Callable[[Model], None] | None) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, on_model: Callable[[Model], None] | None,
+                 on_step: Callable[[str], None] | None = None) -> None:
         self.con = con
         self.on_model = on_model
+        self.on_step = on_step
+        self.stage = ""
 
     def __call__(self, model: Model, step: Callable[[], None] | None = None, announce: bool = True) -> None:
         if announce and self.on_model is not None:
             self.on_model(model)
+        if self.on_step is not None:
+            self.on_step(f"{self.stage}: {model.name}")
         locking.crash_point("build.model")
         try:
             if step is None:
@@ -199,7 +212,10 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
     kept = [model for model in per_thread if not model.is_temp]
     con.execute(f"attach ':memory:' as {SHARD}")
     try:
+        stage = run.stage
         for index, selection in enumerate(selections):
+            if len(selections) > 1:
+                run.stage = f"per-thread stage, shard {index + 1} of {len(selections)}"
             for model in shard_inputs:
                 con.execute(f"create or replace view {SHARD}.main.{models.quoted(model.name)} as "
                             + _cut(model, main, selection))
@@ -221,6 +237,7 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
                 con.execute(f"drop table if exists {'temp.main' if model.is_temp else SHARD + '.main'}."
                             f"{models.quoted(model.name)}")
     finally:
+        run.stage = stage
         con.execute(f"detach {SHARD}")
 
 

@@ -177,10 +177,19 @@ def build(as_of: str | None, incremental: bool, settings: Settings) -> None:
 def _build(settings: Settings, as_of: datetime | None, incremental: bool = False) -> Any:
     from pipeline.build import BuildError, build as run
 
+    # progress on a terminal only: what runs now, each step replacing the last
+    show = sys.stderr.isatty()
+
+    def step(text: str) -> None:
+        click.echo(f"\r\033[Kbuilding: {text}", nl=False, err=True)
+
     try:
-        return run(settings, as_of=as_of, incremental=incremental)
+        return run(settings, as_of=as_of, incremental=incremental, on_step=step if show else None)
     except (BuildError, Busy) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if show:
+            click.echo("\r\033[K", nl=False, err=True)
 
 
 def _echo_build(summary: Any) -> None:

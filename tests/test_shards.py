@@ -37,9 +37,10 @@ def tenant(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
-def built(settings: Settings, shards: int) -> Path:
+def built(settings: Settings, shards: int, steps: list[str] | None = None) -> Path:
     target = settings.warehouse.with_name(f"shards-{shards}.duckdb")
-    summary = build(replace(settings, warehouse=target, build=Build(shards=shards)))
+    summary = build(replace(settings, warehouse=target, build=Build(shards=shards)),
+                    on_step=None if steps is None else steps.append)
     assert summary.shards == shards
     return target
 
@@ -65,7 +66,12 @@ def test_the_tenant_spans_the_three_switches(tenant: Settings) -> None:
 
 @pytest.mark.parametrize("shards", [3, 7])
 def test_any_shard_count_gives_the_same_tables(tenant: Settings, shards: int) -> None:
-    one, many = built(tenant, 1), built(tenant, shards)
+    steps: list[str] = []
+    one, many = built(tenant, 1), built(tenant, shards, steps)
+    # progress names every shard of the per-thread stage, each running every per-thread model
+    assert {step.split(":")[0] for step in steps if step.startswith("per-thread")} == {
+        f"per-thread stage, shard {shard} of {shards}" for shard in range(1, shards + 1)}
+    assert steps.count(f"per-thread stage, shard {shards} of {shards}: int_thread_messages") == 1
     con = duckdb.connect()
     con.execute(f"attach '{one}' as one (read_only)")
     con.execute(f"attach '{many}' as many (read_only)")

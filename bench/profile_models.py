@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_models.py --dir DIR                  # every model
     .venv/bin/python bench/profile_models.py --dir DIR --models a,b     # these only
+    .venv/bin/python bench/profile_models.py --dir DIR --in-build       # one whole build, per model
 
 DIR holds a convo.toml whose lake and warehouse are built (`convo ingest`, `convo build`).
 The warehouse is copied to <warehouse>.profile; each model is run there as the build
@@ -9,6 +10,13 @@ runs it (same settings, lake views and variables), replacing its table, and time
 wall and CPU seconds of this process, DuckDB's peak buffer memory and bytes spilled
 (from its JSON profile). The models a model reads are the built ones, so each row is
 the cost of that model alone. --memory-limit sets DuckDB's limit (default: the build's).
+Per-thread steps (keep=temp) are not in the warehouse: the ones a timed model reads are
+made first, untimed.
+
+--in-build runs one whole `convo build` into <warehouse>.profile instead and prints, per
+model, the CPU and wall seconds of this process from its start to the next model's
+(the stages' own work between models, and the summaries at the end, count with the
+model before them); with several shards a model is named once, on the first shard.
 """
 
 from __future__ import annotations
@@ -34,11 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="", help="comma-separated model names (default: every model)")
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 1GB")
     parser.add_argument("--repeat", type=int, default=1, help="runs per model (the fastest is shown)")
+    parser.add_argument("--in-build", action="store_true", help="time each model inside one whole build")
     args = parser.parse_args(argv)
 
     settings = config.load(args.dir / "convo.toml")
     if args.memory_limit:
         settings = dataclasses.replace(settings, build=config.Build(memory_limit=args.memory_limit))
+    if args.in_build:
+        return _in_build(settings)
     models = build.discover()
     wanted = [name for name in args.models.split(",") if name]
     unknown = set(wanted) - {model.name for model in models}
@@ -74,6 +85,33 @@ def main(argv: list[str] | None = None) -> int:
         con.close()
         paths.remove_duckdb(copy)
     return 0
+
+
+def _in_build(settings: config.Settings) -> int:
+    copy = settings.warehouse.with_name(settings.warehouse.name + ".profile")
+    marks: list[tuple[str, float, float]] = []
+
+    def mark(model: build.Model) -> None:
+        marks.append((model.name, time.perf_counter(), _cpu()))
+
+    started, cpu = time.perf_counter(), _cpu()
+    try:
+        summary = build.build(dataclasses.replace(settings, warehouse=copy), on_model=mark)
+        marks.append(("(end)", time.perf_counter(), _cpu()))
+    finally:
+        paths.remove_duckdb(copy)
+    rows = sorted(((c2 - c1, t2 - t1, name) for (name, t1, c1), (_, t2, c2) in zip(marks, marks[1:])), reverse=True)
+    print(f"{'model':<36} {'CPU s':>8} {'wall s':>8}")
+    for cpu_s, wall_s, name in rows:
+        print(f"{name:<36} {cpu_s:>8.1f} {wall_s:>8.1f}")
+    print(f"{'whole build':<36} {_cpu() - cpu:>8.1f} {time.perf_counter() - started:>8.1f}   "
+          f"({summary.shards} shard(s))")
+    return 0
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _make_temp_inputs(con: duckdb.DuckDBPyConnection, model: build.Model, by_name: dict[str, build.Model],

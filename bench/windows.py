@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline import markets, policy  # noqa: E402
 from pipeline.build import _load_settings, _register_lake, _run, build, discover  # noqa: E402  (the build's steps)
+from pipeline.models import upstream  # noqa: E402
 from pipeline.config import Settings, load  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -128,16 +129,8 @@ def _connect(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _inputs_of(names: tuple[str, ...]) -> set[str]:
-    """The models `names` read, directly or not (as each model's SQL reads them: Model.reads)."""
-    models = {model.name: model for model in discover()}
-    needed: set[str] = set()
-    pending = [other for name in names for other in models[name].reads if other not in names]
-    while pending:
-        name = pending.pop()
-        if name not in needed:
-            needed.add(name)
-            pending.extend(models[name].reads)
-    return needed
+    """The models `names` read, directly or not (pipeline.models.upstream)."""
+    return upstream({model.name: model for model in discover()}, *names) - set(names)
 
 
 def _peak_rss_mb() -> float:

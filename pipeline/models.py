@@ -192,10 +192,10 @@ def stages(models: list[Model]) -> Stages:
         needed.add(name)
         pending.extend(model.reads)
     for name in sorted(needed):
-        upstream = _upstream(by_name, name)
-        if any(by_name[other].kind == "per-thread" for other in upstream):
+        found = upstream(by_name, name)
+        if any(by_name[other].kind == "per-thread" for other in found):
             raise ModelError(f"model {name} is read by the per-thread stage but reads a per-thread model "
-                             f"({', '.join(sorted(o for o in upstream if by_name[o].kind == 'per-thread'))})")
+                             f"({', '.join(sorted(o for o in found if by_name[o].kind == 'per-thread'))})")
     for model in per_thread:
         wrong = [name for name in model.reads if by_name[name].kind == "monthly"]
         if wrong:
@@ -205,9 +205,10 @@ def stages(models: list[Model]) -> Stages:
     return Stages(before=before, per_thread=per_thread, after=after)
 
 
-def _upstream(by_name: dict[str, Model], name: str) -> set[str]:
+def upstream(by_name: dict[str, Model], *names: str) -> set[str]:
+    """Every model the named models read, directly or through others."""
     seen: set[str] = set()
-    pending = list(by_name[name].reads)
+    pending = [read for name in names for read in by_name[name].reads]
     while pending:
         other = pending.pop()
         if other not in seen:

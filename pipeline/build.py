@@ -110,8 +110,11 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             summary.shards = shard_count(con, settings)
             if summary.shards == 1:
                 run.stage = "per-thread stage"
-                for model in stages.per_thread:
+                released = models.releases(stages.per_thread)
+                for index, model in enumerate(stages.per_thread):
                     run(model)
+                    for step in released.get(index, []):
+                        con.execute(f"drop table {models.quoted(step.name)}")
             else:
                 selections = [f"hash(tenant_id, contact_key) % {summary.shards} = {shard}"
                               for shard in range(summary.shards)]
@@ -216,6 +219,7 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
     by_name = {model.name: model for model in discover()}      # the relations the stage reads
     shard_inputs = [by_name[name] for name in sorted(inputs) if by_name[name].shard_by]
     kept = [model for model in per_thread if not model.is_temp]
+    released = models.releases(per_thread)
     stage = run.stage
     if split is not None:
         shutil.rmtree(split, ignore_errors=True)
@@ -242,8 +246,10 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
                 con.execute(f"create or replace view {SHARD}.main.{models.quoted(model.name)} as {cut}")
             con.execute(f"set search_path = '{SHARD}.main,{main}'")
             try:
-                for model in per_thread:
+                for position, model in enumerate(per_thread):
                     run(model, announce=index == 0)
+                    for step in released.get(position, []):
+                        con.execute(f"drop table temp.main.{models.quoted(step.name)}")
             finally:
                 con.execute("reset search_path")
             for model in kept:

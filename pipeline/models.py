@@ -200,9 +200,52 @@ def stages(models: list[Model]) -> Stages:
         wrong = [name for name in model.reads if by_name[name].kind == "monthly"]
         if wrong:
             raise ModelError(f"per-thread model {model.name} reads a monthly model ({', '.join(wrong)})")
+    per_thread = _chains_first(per_thread)
     before = [model for model in models if model.name in needed]
     after = [model for model in models if model.kind != "per-thread" and model.name not in needed]
+    for model in after:
+        steps = [name for name in model.reads if by_name[name].kind == "per-thread" and by_name[name].is_temp]
+        if steps:
+            raise ModelError(f"model {model.name} reads per-thread steps that live only during the per-thread "
+                             f"stage ({', '.join(sorted(steps))}): declare them keep=table")
     return Stages(before=before, per_thread=per_thread, after=after)
+
+
+def _chains_first(per_thread: list[Model]) -> list[Model]:
+    """The per-thread models in an order that finishes a chain before starting the next:
+    of the models whose inputs are ready, the one reading the most recently made model
+    goes first (ties: the order given), so a step's readers follow it closely and the
+    step can be dropped early (releases)."""
+    names = {model.name for model in per_thread}
+    placed: dict[str, int] = {}
+    ordered: list[Model] = []
+    pending = list(per_thread)
+    while pending:
+        ready = [model for model in pending if (model.reads & names) <= placed.keys()]
+        if not ready:
+            raise ModelError(f"per-thread models depend on each other in a cycle: {', '.join(m.name for m in pending)}")
+        chosen = max(ready, key=lambda model: max((placed[name] for name in model.reads & names), default=-1))
+        placed[chosen.name] = len(ordered)
+        ordered.append(chosen)
+        pending.remove(chosen)
+    return ordered
+
+
+def releases(per_thread: list[Model]) -> dict[int, list[Model]]:
+    """Per position in the per-thread stage, the temp steps no later model of it reads:
+    dropped as soon as that model has run, so a shard holds only the steps still needed."""
+    last: dict[str, int] = {}
+    for index, model in enumerate(per_thread):
+        if model.is_temp:
+            last.setdefault(model.name, index)
+        for name in model.reads:
+            if name in last:
+                last[name] = index
+    by_name = {model.name: model for model in per_thread}
+    found: dict[int, list[Model]] = {}
+    for name, index in last.items():
+        found.setdefault(index, []).append(by_name[name])
+    return found
 
 
 def upstream(by_name: dict[str, Model], *names: str) -> set[str]:

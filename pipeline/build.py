@@ -318,6 +318,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
     policy.apply(con, effective_as_of)
     pricing.register(con, settings, effective_as_of)
+    models.define_functions(con)
     return effective_as_of
 
 

@@ -33,6 +33,12 @@ of the subset, by its (tenant_id, contact_key) columns, or by the contact key of
 
 What a model reads is found by DuckDB's own parser (``json_serialize_sql``): every
 table a select names, less its common table expressions. Nothing is matched by pattern.
+
+sql/functions/*.sql are table macros the models call (``create or replace temp macro``),
+defined before the first model of every build (``define_functions``): SQL a model would
+otherwise repeat, such as the CBP chaining applied to template and service chains. A
+function reads only the relations it is given by name (``query_table``), so what a
+model reads stays in the model.
 """
 
 from __future__ import annotations
@@ -76,6 +82,13 @@ class Model:
 
 class ModelError(RuntimeError):
     """A model file is malformed (our own code: loud, not a user error)."""
+
+
+def define_functions(con: duckdb.DuckDBPyConnection, sql_root: Path | None = None) -> None:
+    """Define the table macros of sql/functions/ on this connection (temp: not in the warehouse)."""
+    root = sql_root or paths.sql_dir()
+    for path in sorted((root / "functions").glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))
 
 
 def discover(sql_root: Path | None = None) -> list[Model]:

@@ -460,8 +460,7 @@ def test_grains_are_unique(scenarios) -> None:
         ("int_bill_outbound", "message_id"),
         ("int_bill_entry_points", "phone_number_id, contact_key, opened_at"),
         ("int_bill_timeline", "message_id"),
-        ("int_bill_template_conversations", "message_id"),
-        ("int_bill_service_conversations", "message_id"),
+        ("int_bill_cbp_conversations", "message_id"),
         ("int_bill_messages", "message_id"),
         ("(select * from int_bill_units where scenario = 'actual')", "unit, unit_id"),
     ):

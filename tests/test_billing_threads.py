@@ -131,7 +131,8 @@ def test_conversations_agree_with_a_state_machine_reading_of_domain(random_threa
     assert got == expected
     # the data did exercise the hard cases: templates and free-form messages opening a
     # conversation less than a conversation length after the previous one of their chain
-    chained = con.execute("select count(*) from int_bill_template_conversations where is_chained").fetchone()[0]
+    chained = con.execute("select count(*) from int_bill_cbp_conversations "
+                          "where is_chained and conversation_category <> 'service'").fetchone()[0]
     entry_points = con.execute("select count(*) from int_bill_entry_points").fetchone()[0]
     back_to_back = {"template": 0, "text": 0}
     for _, events in threads:
@@ -151,8 +152,8 @@ def test_the_per_thread_stage_gives_the_same_rows_on_any_subset_of_threads(rando
     root = factory.mktemp("shard")
     shard, _ = build_threads(project(root), subset, root)
     contacts = [thread.contact for thread in subset]
-    for table in ("int_bill_outbound", "int_bill_entry_points", "int_bill_timeline", "int_bill_template_conversations",
-                  "int_bill_service_conversations", "int_bill_messages"):
+    for table in ("int_bill_outbound", "int_bill_entry_points", "int_bill_timeline", "int_bill_cbp_conversations",
+                  "int_bill_messages"):
         query = (f"select * from {table} where message_id in "
                  f"(select message_id from messages where contact_key in ({', '.join('?' * len(contacts))}))")
         whole = sorted(map(repr, con.execute(query, contacts).fetchall()))

@@ -20,12 +20,8 @@ timeline as (
     select * from int_bill_timeline
 ),
 
-template_conversations as (
-    select * from int_bill_template_conversations
-),
-
-service_conversations as (
-    select * from int_bill_service_conversations
+cbp_conversations as (
+    select * from int_bill_cbp_conversations
 ),
 
 numbers as (
@@ -56,25 +52,21 @@ assigned as (
         timeline.is_service_window_open,
         case
             when timeline.is_in_entry_point_window then timeline.entry_point_message_id
-            when outbound.is_template then template_conversations.conversation_id
-            else service_conversations.conversation_id
+            else cbp_conversations.conversation_id
         end as conversation_id,
         case
             when timeline.is_in_entry_point_window then 'referral_conversion'
-            when outbound.is_template then template_conversations.category
-            else service_conversations.conversation_category
+            else cbp_conversations.conversation_category
         end as conversation_category,
         -- the opening message is on the same number: its local date, from its delivery
         cast(timezone(coalesce(numbers.timezone, 'UTC'), case
             when timeline.is_in_entry_point_window then timeline.entry_point_opened_at
-            when outbound.is_template then template_conversations.conversation_started_at
-            else service_conversations.conversation_started_at
+            else cbp_conversations.conversation_started_at
         end) as date) as conversation_opening_date,
         timeline.is_in_entry_point_window
     from outbound
     join timeline using (message_id)
-    left join template_conversations using (message_id)
-    left join service_conversations using (message_id)
+    left join cbp_conversations using (message_id)
     left join numbers
         on numbers.phone_number_id = outbound.phone_number_id
 ),

@@ -73,6 +73,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline import paths, policy, pricing  # noqa: E402
 from pipeline.build import _register_lake, _run, discover  # noqa: E402  (the build's own steps)
 from pipeline.config import load  # noqa: E402
+from pipeline.models import define_functions  # noqa: E402
 
 ENGINES = ("pandas", "polars", "convo")
 # The convo models this step needs, upstream of the bill included (they give the
@@ -529,6 +530,7 @@ def convo_answer(lake: Path, warehouse: Path, config: Path,
     con.execute("set variable as_of = ?::timestamptz", [as_of])
     policy.apply(con, as_of)
     pricing.register(con, settings, as_of)
+    define_functions(con)
     models = [model for model in discover() if model.name in CONVO_MODELS]
     per_model: dict[str, float] = {}
     wall, cpu = time.perf_counter(), _cpu()

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline import policy, pricing  # noqa: E402
 from pipeline.build import _register_lake, _run, build, discover  # noqa: E402  (the build's own steps)
 from pipeline.config import load  # noqa: E402
+from pipeline.models import define_functions  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import generate as generator  # noqa: E402  (bench/generate.py: the shared model)
@@ -82,6 +83,7 @@ def child_billing(folder: Path) -> dict[str, object]:
     con.execute("set variable as_of = ?::timestamptz", [as_of])
     policy.apply(con, as_of)
     pricing.register(con, settings, as_of)
+    define_functions(con)
     models = [model for model in discover() if model.name in PER_THREAD + CROSS_THREAD]
     per_model: dict[str, float] = {}
     started = time.perf_counter()

@@ -82,7 +82,7 @@ CONVO_UPSTREAM = ("stg_messages", "stg_templates", "int_contact_keys", "int_phon
                   "messages")
 CONVO_BILLING = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_bill_timeline",
                  "int_bill_cbp_conversations", "int_bill_messages",
-                 "int_bill_rules_daily", "int_bill_rate_quarters", "int_bill_units", "billable_units")
+                 "int_bill_rules_daily", "int_bill_rate_quarters", "billable_units")
 CONVO_MODELS = CONVO_UPSTREAM + CONVO_BILLING
 SUMMARY_KEYS = ("engine", "messages", "wall_s", "cpu_s", "peak_rss_mb", "charged", "free", "cost_micros")
 LOOKUP = "contact_countries.parquet"

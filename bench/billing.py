@@ -42,7 +42,7 @@ import generate as generator  # noqa: E402  (bench/generate.py: the shared model
 
 PER_THREAD = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_bill_timeline",
               "int_bill_cbp_conversations", "int_bill_messages")
-CROSS_THREAD = ("int_bill_rules_daily", "int_bill_rate_quarters", "int_bill_units", "billable_units",
+CROSS_THREAD = ("int_bill_rules_daily", "int_bill_rate_quarters", "billable_units",
                 "costs_daily", "costs_monthly", "pricing_reconciliation", "analytics_reconciliation",
                 "wasted_spend", "regime_whatif")
 

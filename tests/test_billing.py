@@ -462,7 +462,6 @@ def test_grains_are_unique(scenarios) -> None:
         ("int_bill_timeline", "message_id"),
         ("int_bill_cbp_conversations", "message_id"),
         ("int_bill_messages", "message_id"),
-        ("(select * from int_bill_units where scenario = 'actual')", "unit, unit_id"),
     ):
         duplicates = con.execute(
             f"select count(*) from (select {key} from {table} group by all having count(*) > 1)").fetchone()[0]

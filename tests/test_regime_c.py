@@ -192,7 +192,7 @@ def test_oracle_regime_c_allowance_both_assumptions() -> None:
 
 def test_r21a_business_agent_messages_are_unpriced_not_service(tmp_path: Path) -> None:
     # An export marks them by type meta_business_agent. (Meta's pricing object with
-    # category meta_business_agent is read by int_bill_units too, but the ingest's
+    # category meta_business_agent is read by the pricing (sql/functions/bill_price.sql) too, but the ingest's
     # pricing-category enum does not accept that value yet: such a record is
     # quarantined as unknown_enum.)
     thread = Thread("agent", "+5511960000001")

@@ -412,7 +412,7 @@ def test_the_build_prices_regime_c_as_meta_s_analytics_do(tmp_path: Path, monkey
     # One simulated tenant through ingest and build, priced with the tiny tiers by both
     # sides and without regime C's unconfirmed allowance (the simulator's world and
     # [billing] assume_service_allowance = false), so October's service messages are
-    # all charged while utility crosses its tiers: the build (int_bill_units) and the
+    # all charged while utility crosses its tiers: the build (billable_units) and the
     # simulated pricing_analytics agree on every data point to the micro. Had the
     # simulator tiered service (or counted it with utility), its costs would differ.
     monkeypatch.setattr(meta_module, "REGIME_C_SERVICE_ALLOWANCE_ASSUMED", False)

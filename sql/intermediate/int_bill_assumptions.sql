@@ -12,8 +12,7 @@ with rules as (
 ),
 
 units as (
-    select * from int_bill_units
-    where scenario = 'actual'
+    select * from billable_units
 ),
 
 months as (

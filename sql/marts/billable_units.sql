@@ -7,9 +7,26 @@
 -- Units with no rule (a template of unknown category, a date before the first rule)
 -- or no rate in the card have a null cost.
 -- config: kind=monthly, month=billing_month
-with units as (
-    select * from int_bill_units
-    where scenario = 'actual'
+-- Priced by sql/functions/bill_price.sql (scenario 'actual'), the pricing written once
+-- for the bill and the what-if regimes (regime_whatif).
+with bill_messages as not materialized (
+    select * from int_bill_messages
+),
+
+rules as (
+    select * from int_bill_rules_daily
+),
+
+numbers as (
+    select * from phone_numbers
+),
+
+rates as (
+    select * from int_bill_rate_quarters
+),
+
+units as (
+    select * from bill_price('bill_messages', 'rules', 'numbers', 'rates', true)
 ),
 
 final as (
@@ -30,7 +47,7 @@ final as (
         billing_month,
         tier,
         rate_micros,
-        cost_micros,
+        rate_micros as cost_micros,
         currency,
         case when unit = 'message' then unit_id end as message_id,
         case when unit = 'conversation' then unit_id end as conversation_id,

@@ -7,8 +7,30 @@
 -- has no rate for (e.g. CBP service conversations before the card starts) leaves those
 -- units in unpriced_units.
 -- config: kind=monthly, month=billing_month
-with units as (
-    select * from int_bill_units
+-- The what-if units are priced by sql/functions/bill_price.sql, as the bill is, and
+-- only added up here (they are never stored).
+with bill_messages as not materialized (
+    select * from int_bill_messages
+),
+
+rules as (
+    select * from int_bill_rules_daily
+),
+
+numbers as (
+    select * from phone_numbers
+),
+
+rates as (
+    select * from int_bill_rate_quarters
+),
+
+what_if_units as (
+    select * from bill_price('bill_messages', 'rules', 'numbers', 'rates', false)
+),
+
+bill as (
+    select * from billable_units
 ),
 
 what_if as (
@@ -19,12 +41,11 @@ what_if as (
         any_value(pricing_model) as pricing_model,
         any_value(tenant_id) as tenant_id,
         any_value(currency) as currency,
-        sum(units) as units,
-        sum(units) filter (where pricing_type = 'regular') as charged_units,
-        sum(cost_micros) as cost_micros,
-        sum(unpriced_units) as unpriced_units
-    from units
-    where scenario <> 'actual'
+        count(*) as units,
+        count(*) filter (where pricing_type = 'regular') as charged_units,
+        sum(rate_micros) as cost_micros,
+        count(*) filter (where rate_micros is null) as unpriced_units
+    from what_if_units
     group by billing_month, phone_number_id, scenario
 ),
 
@@ -35,8 +56,7 @@ actual as (
         sum(cost_micros) as actual_cost_micros,
         count(*) filter (where pricing_type = 'regular') as actual_charged_units,
         string_agg(distinct regime, ', ' order by regime) as actual_regimes
-    from units
-    where scenario = 'actual'
+    from bill
     group by billing_month, phone_number_id
 ),
 

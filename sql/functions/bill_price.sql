@@ -1,8 +1,11 @@
--- one row per billable unit of the bill (scenario 'actual': a CBP conversation or a PMP
--- delivered outbound message, free ones included; units = 1), and, for each what-if
--- scenario (A, B, C ...: one regime applied to every date, regime_whatif), one row per
--- billing_date x phone_number_id x market x category x pricing_type x tier x rate with
--- its units added up (unit_id null). The cross-thread stage:
+-- bill_price(bill_messages, rules, numbers, rates, actual): the bill's units priced
+-- (DOMAIN R13-R24), written once for the bill and for the what-if regimes. The
+-- relations are named as int_bill_messages, int_bill_rules_daily, phone_numbers and
+-- int_bill_rate_quarters give them; actual = true prices the bill (scenario 'actual':
+-- one unit per CBP conversation or PMP delivered message, free ones included; a
+-- message no rule prices stays, unpriced), false every what-if scenario (A, B, C ...:
+-- one regime applied to every date). Returns one row per scenario x unit: its rule's
+-- pricing type after allowances, its tier and rate (rate_micros null: unpriced).
 -- 1. price each unit by its rule (int_bill_rules_daily): inside a free entry point
 --    window; (the bill only) a template inside a CBP conversation of its category still
 --    open after the switch (R20); inside an open customer service window; or outside
@@ -22,23 +25,24 @@
 -- Counting needs an order only on the few days where a count crosses an allowance or a
 -- tier boundary: units are counted per day, days accumulate in date order, and only the
 -- units of a crossing day are ranked (by delivery, then unit_id: the same every run),
--- into a small table of key ranges. The units of every scenario are never stored: each
--- step recomputes them from int_bill_messages, joining only small per-day tables.
--- config: kind=monthly, keep=temp, month=billing_month
+-- into a small table of key ranges.
+create or replace temp macro bill_price(bill_messages_relation, rules_relation, numbers_relation, rates_relation, actual)
+as table
 with bill_messages as not materialized (
-    select * from int_bill_messages
+    select * from query_table(bill_messages_relation)
 ),
 
 rules as (
-    select * from int_bill_rules_daily
+    select * from query_table(rules_relation)
+    where (scenario = 'actual') = actual
 ),
 
 numbers as (
-    select * from phone_numbers
+    select * from query_table(numbers_relation)
 ),
 
 rates as (
-    select * from int_bill_rate_quarters
+    select * from query_table(rates_relation)
 ),
 
 rate_keys as (
@@ -119,7 +123,7 @@ candidates as not materialized (
         and rules.pricing_model = 'PMP'
     where rules.scenario <> 'actual' or single_messages.bill_unit = 'message'
     union all
-    -- no rule: a template of unknown category, or a date before the first rule
+    -- no rule (the bill only): a template of unknown category, or a date before the first rule
     select 'actual', cast(null as varchar), cast(null as varchar), single_messages.*, cast(null as varchar),
         cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar),
         cast(null as bigint), cast(null as varchar), cast(null as varchar)
@@ -128,6 +132,7 @@ candidates as not materialized (
         on rules.calendar_date = single_messages.billing_date
         and rules.category = single_messages.category
         and rules.scenario = 'actual'
+    where actual
 ),
 
 typed as not materialized (
@@ -324,7 +329,7 @@ tier_ranges as (
         ranked.billing_date, rates.tier, rates.rate_micros
 ),
 
-priced as not materialized (
+priced as (
     select
         allowed.* exclude (rule_pricing_type, free_allowance, allowance_holder, unit_key, tier_counter,
             volume_tiers),
@@ -359,27 +364,6 @@ priced as not materialized (
         and list_rates.market = allowed.market
         and list_rates.category = allowed.rate_category
         and list_rates.currency = allowed.currency
-),
-
-final as (
-    select
-        scenario, unit, unit_id, 1 as units, regime, pricing_model, tenant_id, phone_number_id, market, category,
-        pricing_type, rate_category, billing_date, billing_month, messages_count, tier, rate_micros,
-        rate_micros as cost_micros, case when rate_micros is null then 1 else 0 end as unpriced_units, currency,
-        contact_key, country_code, template_name, started_at
-    from priced
-    where scenario = 'actual'
-    union all
-    -- a what-if row adds up units: no one unit's contact, country, template or time
-    select
-        scenario, unit, cast(null as varchar), count(*), regime, pricing_model, tenant_id, phone_number_id, market,
-        category, pricing_type, rate_category, billing_date, billing_month, sum(messages_count), tier, rate_micros,
-        sum(rate_micros), count(*) filter (where rate_micros is null), currency,
-        cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as timestamptz)
-    from priced
-    where scenario <> 'actual'
-    group by scenario, unit, regime, pricing_model, tenant_id, phone_number_id, market, category, pricing_type,
-        rate_category, billing_date, billing_month, tier, rate_micros, currency
 )
 
-select * from final
+select * from priced

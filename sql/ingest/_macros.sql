@@ -82,6 +82,20 @@ create or replace temp macro pricing_fields(pricing) as
         end
     );
 
+-- Meta's pricing object (DOMAIN R27; a messages export's `pricing`, a status webhook's
+-- `.pricing`), from pricing_fields()/pricing_object_fields(), as the lake's columns and
+-- what the quarantine checks (pricing_not_object, billable_text): one definition for
+-- every format. `select unnest(pricing_values(pricing))` gives them as columns.
+create or replace temp macro pricing_values(pricing) as
+    struct_pack(
+        pricing_not_object := not pricing.is_object,
+        billable_text := pricing.fields.billable,
+        pricing_billable := parse_bool(trim(pricing.fields.billable)),
+        pricing_model := upper(blank_to_null(pricing.fields.pricing_model)),
+        pricing_type := lower(blank_to_null(pricing.fields.type)),
+        pricing_category := lower(blank_to_null(pricing.fields.category))
+    );
+
 -- The records of a batch read as JSON text (incoming: seq, line, raw, pre_reason), with
 -- is_object and why one is no record at all: pre_reason (the reader's, else
 -- malformed_json) and pre_detail. Every <dataset>_json.sql starts from it.

@@ -34,12 +34,7 @@ with typed as (
         lower(blank_to_null(field.referral_source)) as referral_source,
         is_present(field.conversation_id) as has_conversation_id,
         parse_int(field.conversation_id) as conversation_id,
-        not pricing.is_object as pricing_not_object,
-        pricing.fields.billable as billable_text,
-        parse_bool(trim(pricing.fields.billable)) as pricing_billable,
-        upper(blank_to_null(pricing.fields.pricing_model)) as pricing_model,
-        lower(blank_to_null(pricing.fields.type)) as pricing_type,
-        lower(blank_to_null(pricing.fields.category)) as pricing_category
+        unnest(pricing_values(pricing))
     from records
 ),
 

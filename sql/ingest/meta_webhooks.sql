@@ -247,12 +247,7 @@ typed as (
         field.errors ->> '$[0].code' as error_code_text,
         json_type(field.conversation) as conversation_type,
         lower(blank_to_null(field.conversation ->> '$.origin.type')) as origin_category,
-        not pricing.is_object as pricing_not_object,
-        pricing.fields.billable as billable_text,
-        parse_bool(trim(pricing.fields.billable)) as pricing_billable,
-        upper(blank_to_null(pricing.fields.pricing_model)) as pricing_model,
-        lower(blank_to_null(pricing.fields.type)) as pricing_type,
-        lower(blank_to_null(pricing.fields.category)) as pricing_category
+        unnest(pricing_values(pricing))
     from matched
 ),
 

@@ -8,6 +8,7 @@ import json
 import shutil
 from collections import Counter
 from datetime import date, datetime, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,9 @@ import pytest
 from pipeline.build import build
 from pipeline.config import load
 from pipeline.ingest import ingest
+from pipeline.report import render
 from pipeline.simulate import SimulateSettings, simulate
+from tests.browser import dom
 from tests.test_billing import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
 
 UTC = timezone.utc
@@ -31,6 +34,43 @@ def seconds(moment: datetime) -> int:
 
 def response(api: str, waba_id: str, points: list[dict]) -> str:
     return json.dumps({api: {"data": [{"data_points": points}]}, "id": waba_id})
+
+
+class Cells(HTMLParser):
+    """The text of each row (tr, li) under the element with the given id."""
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__()
+        self.element_id, self.depth, self.rows = element_id, 0, []
+        self._cells: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if dict(attrs).get("id") == self.element_id:
+            self.depth = 1
+        elif self.depth and tag in ("tr", "li"):
+            self._cells = []
+        elif self.depth and tag in ("td", "th") and self._cells is not None:
+            self._cells.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth and tag in ("tr", "li") and self._cells is not None:
+            self.rows.append(tuple(cell.strip() for cell in self._cells))
+            self._cells = None
+        elif self.depth and tag in ("table", "ul"):
+            self.depth = 0
+
+    def handle_data(self, data: str) -> None:
+        if self._cells is not None:
+            if self._cells and not data.isspace():
+                self._cells[-1] += data
+            elif not self._cells:
+                self._cells.append(data)
+
+
+def cells(html: str, element_id: str) -> list[tuple[str, ...]]:
+    parser = Cells(element_id)
+    parser.feed(html)
+    return parser.rows
 
 
 def test_a_waba_level_monthly_file_a_per_number_daily_file_and_the_cbp_months(tmp_path: Path) -> None:
@@ -110,6 +150,31 @@ def test_a_waba_level_monthly_file_a_per_number_daily_file_and_the_cbp_months(tm
         "cost ours 0.00 vs Meta 0.10 (1 rows name a WABA id not in convo.toml)",
         "pricing analytics: 1 of 4 month x WABA x country x category x type rows beyond tolerance; volume ours 3 "
         "vs Meta 6, cost ours 0.06 vs Meta not given (volume only) (1 rows of categories convo does not price)",
+    ]
+    # The report's reconciliation page, in Chromium: both APIs, the months each covers, each grain.
+    render(settings)
+    html = dom(settings.reports / "reconciliation.html")
+    apis = [" ".join(" ".join(row).split()) for row in cells(html, "analytics-apis")]
+    assert apis == [
+        "pricing_analytics (per-message pricing: messages delivered from 2025-07-01): 2025-08 (month x WABA x "
+        "country); 2025-08 (month x WABA x country x category x type)",
+        "conversation_analytics (conversation-based pricing: conversations opened before 2025-07-01): 2025-06 "
+        "(day x number x country x category x type)",
+    ]
+    assert cells(html, "analytics")[1:] == [
+        ("conversation_analytics", "day x number x country x category x type", "2025-06", "3", "1", "2", "3",
+         "USD 0.06", "USD 0.08", "0"),
+        ("pricing_analytics", "month x WABA x country", "2025-08", "1", "1", "0", "2", "USD 0.00", "USD 0.10", "0"),
+        ("pricing_analytics", "month x WABA x country x category x type", "2025-08", "4", "1", "3", "6",
+         "USD 0.06", "not given", "1"),
+    ]
+    assert cells(html, "analytics-differences")[1:] == [
+        ("pricing_analytics", "2025-08", "all", "US", "marketing_lite", "regular", "0", "3", "USD 0.00",
+         "not given", "only_meta", "– / 0:MAX"),
+        ("pricing_analytics", "2025-08", "all", "BR", "all", "all", "0", "2", "USD 0.00", "USD 0.10",
+         "unknown_waba", "– / –"),
+        ("conversation_analytics", "2025-06-11", "5511900000001", "BR", "authentication", "regular", "0", "1",
+         "USD 0.00", "USD 0.02", "only_meta", "– / –"),
     ]
 
 

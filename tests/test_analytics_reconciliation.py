@@ -276,3 +276,41 @@ def test_per_number_daily_files_reconcile_and_a_changed_point_is_found(tenant: P
          "only_ours", dropped["volume"]),
     ]
     assert set(statuses) == {"matched", "only_ours"} and statuses["only_ours"] == 1
+
+
+def test_half_hour_periods_and_the_grain_is_unique(tmp_path: Path) -> None:
+    settings = project(tmp_path)
+    sale = Thread("sale", "+5511955550001")
+    sale.template(local("2025-08-12 09:10"), "marketing")
+    sale.user(local("2025-08-12 10:00"))
+    sale.text(local("2025-08-12 10:29"))
+    sale.text(local("2025-08-12 10:30"))              # the next half hour, which Meta's file does not cover
+    slot = {f"{hour}:{minute:02d}": seconds(local(f"2025-08-12 {hour:02d}:{minute:02d}"))
+            for hour in (9, 10, 11) for minute in (0, 30)}
+    path = tmp_path / "exports" / "half-hours.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(response("pricing_analytics", "waba-1", [
+        {"start": slot["9:00"], "end": slot["9:30"], "phone_number": "5511900000001", "pricing_type": "REGULAR",
+         "volume": 1, "cost": 0.05},
+        {"start": slot["10:00"], "end": slot["10:30"], "phone_number": "5511900000001",
+         "pricing_type": "FREE_CUSTOMER_SERVICE", "volume": 1, "cost": 0},
+        {"start": slot["11:00"], "end": slot["11:30"], "phone_number": "5511900000001", "pricing_type": "REGULAR",
+         "volume": 2, "cost": 0.1},
+    ]))
+    ingest(settings.lake, [path])
+    con, _ = build_threads(settings, [sale], tmp_path)
+    assert con.execute("""
+        select granularity, dimensions, epoch(period_start_at)::bigint, epoch(period_end_at)::bigint, phone_number_id,
+            country_code, category, pricing_type, units, meta_volume, cost_micros, meta_cost_micros, status
+        from analytics_reconciliation order by period_start_at""").fetchall() == [
+        ("HALF_HOUR", "PHONE,PRICING_TYPE", slot["9:00"], slot["9:30"], SAO_PAULO, None, None, "regular",
+         1, 1, 50_000, 50_000, "matched"),
+        ("HALF_HOUR", "PHONE,PRICING_TYPE", slot["10:00"], slot["10:30"], SAO_PAULO, None, None,
+         "free_customer_service", 1, 1, 0, 0, "matched"),
+        ("HALF_HOUR", "PHONE,PRICING_TYPE", slot["11:00"], slot["11:30"], SAO_PAULO, None, None, "regular",
+         0, 2, 0, 100_000, "only_meta"),
+    ]
+    grain = ("api, waba_id, granularity, dimensions, period_start_at, period_end_at, phone_number_id, "
+             "phone_number, country_code, category, pricing_type")
+    assert con.execute(f"select count(*) from (select {grain} from analytics_reconciliation "
+                       "group by all having count(*) > 1)").fetchone() == (0,)

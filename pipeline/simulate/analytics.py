@@ -1,18 +1,25 @@
-"""Meta's pricing_analytics export (DOMAIN R26): volume and cost per local day.
+"""Meta's analytics exports (DOMAIN R26): pricing_analytics for the PMP days,
+conversation_analytics for the CBP days, as volume and cost per local day and month.
 
-What Meta's Graph API answers for ``pricing_analytics`` with DAILY granularity, one
-response per WABA and calendar month (``exports/pricing_analytics/
-pricing_analytics-YYYY-MM-<waba id>.json``)::
+What Meta's Graph API answers for ``pricing_analytics`` with DAILY granularity and the
+PHONE, COUNTRY, PRICING_TYPE, PRICING_CATEGORY and TIER dimensions, one response per WABA
+and calendar month (``exports/pricing_analytics/pricing_analytics-YYYY-MM-<waba id>.json``)::
 
     {"pricing_analytics": {"data": [{"data_points": [
         {"start": 1756695600, "end": 1756782000, "phone_number": "5511955510101",
-         "country": "BR", "pricing_type": "REGULAR", "pricing_category": "MARKETING",
-         "tier": "", "volume": 12, "cost": 0.75}, ...]}]},
+         "country": "BR", "tier": "1:100000", "pricing_type": "REGULAR",
+         "pricing_category": "UTILITY", "volume": 12, "cost": 0.75}, ...]}]},
      "id": "waba-br"}
 
 A data point is one (local day, business number, recipient country, pricing type,
 pricing category, tier). ``start``/``end`` are the local midnights (Unix seconds) of
-the business number's timezone (DOMAIN R1), so a DST day lasts 23 or 25 hours.
+the business number's timezone (DOMAIN R1), so a DST day lasts 23 or 25 hours. A free
+unit, or one of a key with a single tier, has no ``tier``; the open top tier is
+``lower:MAX``. Beside it, ``pricing_analytics-monthly-<waba id>.json`` is the WABA-level
+MONTHLY response for the whole period (no PHONE dimension, ``start``/``end`` the local
+months). CBP conversations are written the same two ways as ``conversation_analytics``
+(``conversation``, ``conversation_type``, ``conversation_category``; no tier), under
+``exports/conversation_analytics/`` (:meth:`PricingAnalytics.write`).
 
 Units, as Meta counts them (the pricing objects run.py sets, meta.py):
 - PMP (regimes B and C): every delivered outbound message, free ones included, on

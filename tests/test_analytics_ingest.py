@@ -89,7 +89,8 @@ def test_meta_s_pricing_analytics_response_without_the_phone_dimension(tmp_path:
         ("pricing_analytics", "json", 6, 6, 0)]
     dims = "COUNTRY,PRICING_CATEGORY,PRICING_TYPE"
     first, second, third = at(JULY_1), at(JULY_1 + DAY), at(JULY_1 + 2 * DAY)
-    assert rows(tmp_path / "lake", "pricing_analytics", PRICING_COLUMNS, "start_at, country_code, pricing_category") == [
+    order = "start_at, country_code, pricing_category"
+    assert rows(tmp_path / "lake", "pricing_analytics", PRICING_COLUMNS, order) == [
         ("987650001", dims, "DAILY", first, second, "", "CA", "marketing", "regular", "0:MAX", 0, None, 2, 50_000),
         ("987650001", dims, "DAILY", first, second, "", "MX", "authentication_international", "regular",
          "0:500000", 0, 500_000, 3, 91_500),

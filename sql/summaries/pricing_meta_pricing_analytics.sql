@@ -47,7 +47,8 @@ lines as (
     select
         api,
         grain,
-        format('{}: {:,} of {:,} {} rows beyond tolerance; volume ours {:,} vs Meta {:,}, cost ours {:,.2f} vs Meta {}{}{}{}',
+        format('{}: {:,} of {:,} {} rows beyond tolerance; volume ours {:,} vs Meta {:,}, '
+            'cost ours {:,.2f} vs Meta {}{}{}{}',
             replace(api, '_', ' '), differing_rows, compared_rows, grain, units, meta_volume,
             cost_micros / money.micros_per_unit,
             case when meta_cost_micros is null then 'not given (volume only)'

@@ -210,7 +210,9 @@ def _echo_build(summary: Any) -> None:
 @click.option("--contacts", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Contacts to simulate.")
 @click.option("--days", default=60, show_default=True, type=click.IntRange(min=1), help="Days to simulate.")
-def demo(directory: Path, contacts: int, days: int) -> None:
+@click.option("--start", default="2026-09-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First simulated day (before 2025-07-01: the CBP months too, with Meta's conversation_analytics).")
+def demo(directory: Path, contacts: int, days: int, start: datetime) -> None:
     """Simulate a realistic tenant and run the whole flow on it.
 
     \b
@@ -221,7 +223,7 @@ def demo(directory: Path, contacts: int, days: int) -> None:
     from pipeline.report import render
 
     click.echo(f"1/4 simulating {contacts:,} contacts x {days} days into {directory}")
-    simulated = _simulate(directory, contacts, days, seed=7, start=date(2026, 9, 1), dirty=True,
+    simulated = _simulate(directory, contacts, days, seed=7, start=start.date(), dirty=True,
                           show_progress=True)
     settings = _settings(simulated.config_path)
     click.echo("2/4 ingesting the exports into the lake")

@@ -180,6 +180,8 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
         "event_types": schema.EVENT_TYPES,
         "analytics_pricing_types": schema.ANALYTICS_PRICING_TYPES,
         "analytics_pricing_categories": schema.ANALYTICS_PRICING_CATEGORIES,
+        "analytics_conversation_types": schema.ANALYTICS_CONVERSATION_TYPES,
+        "analytics_conversation_directions": schema.ANALYTICS_CONVERSATION_DIRECTIONS,
     }
     for name, values in variables.items():
         con.execute(f"set variable {name} = ?::varchar[]", [list(values)])

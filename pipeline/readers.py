@@ -5,8 +5,11 @@ its line (JSONL, CSV) or record number (JSON pages, Parquet), which the SQL vali
 read (sql/ingest/<dataset>_json.sql, then <dataset>.sql). Ingest reads Parquet through
 DuckDB instead, column by column (pipeline/ingest.py), and comes here for a Parquet file
 only when that path declines it. Formats are detected by content and extension; the
-dataset (messages, conversations, events, templates, pricing_analytics, or meta_webhooks:
-Meta Cloud API webhook POST bodies, one a line or as a JSON array) by the fields present.
+dataset (messages, conversations, events, templates, pricing_analytics,
+conversation_analytics, or meta_webhooks: Meta Cloud API webhook POST bodies, one a line or
+as a JSON array) by the fields present. Meta's analytics responses (README "Meta's
+analytics files") are read by _analytics_response: their data points, each with the
+response's `id` as waba_id.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def _stored_offset(handle: io.IOBase) -> int:
 class SourceFile:
     path: Path
     format: str      # jsonl | json | csv | parquet
-    dataset: str     # messages | conversations | events | templates | pricing_analytics | meta_webhooks
+    dataset: str     # messages | conversations | events | templates | pricing_analytics |
+                     # conversation_analytics | meta_webhooks
     size: int
 
 
@@ -134,7 +138,8 @@ def _format(path: Path) -> str:
             first = orjson.loads(first_line)
         except orjson.JSONDecodeError:
             return "json"
-        return "json" if _is_api_page(first) or (isinstance(first, dict) and "pricing_analytics" in first) else "jsonl"
+        is_response = isinstance(first, dict) and any(api in first for api in ANALYTICS_APIS)
+        return "json" if _is_api_page(first) or is_response or _ANALYTICS_HEAD.search(stripped) else "jsonl"
     if name.endswith(".json"):
         return "json"
     if b"," in stripped.split(b"\n", 1)[0]:
@@ -215,14 +220,17 @@ def _sniff_parquet(path: Path) -> tuple[set[str], dict[str, int]]:
     return keys, votes
 
 
-DATASET_ORDER = ["meta_webhooks", "pricing_analytics", "messages", "events", "conversations", "templates"]
+DATASET_ORDER = ["meta_webhooks", "pricing_analytics", "conversation_analytics", "messages", "events",
+                 "conversations", "templates"]
 
 
 def _dataset(keys: set[str]) -> str | None:
     if {"object", "entry"} <= keys:
         return "meta_webhooks"          # a Cloud API webhook POST body {"object", "entry": [...]}
-    if {"pricing_category", "volume"} <= keys:
-        return "pricing_analytics"
+    if {"pricing_category", "volume"} <= keys or {"start", "volume"} <= keys:
+        return "pricing_analytics"      # a data point; without dimensions it is start, end, volume, cost
+    if {"start", "conversation"} <= keys:
+        return "conversation_analytics"
     if "message_id" in keys:
         return "messages"
     if "__event__" in keys or {"type", "data", "created_at"} <= keys:
@@ -236,7 +244,8 @@ def _dataset(keys: set[str]) -> str | None:
 
 def _dataset_from_name(path: Path) -> str | None:
     for part in reversed(path.parts):
-        for dataset in ("messages", "conversations", "events", "templates", "pricing_analytics"):
+        for dataset in ("messages", "conversations", "events", "templates", "pricing_analytics",
+                        "conversation_analytics"):
             if part.lower().startswith(dataset):
                 return dataset
     return None
@@ -327,6 +336,9 @@ def _decode(part: bytes) -> tuple[str, str | None]:
 
 
 def _json_document(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
+    if _is_analytics_response(path):
+        yield from _analytics_response(path, limit, position)
+        return
     if path.stat().st_size > STREAM_JSON_BYTES:
         yield from _json_stream(path, limit, position)
         return
@@ -358,6 +370,68 @@ def _json_document(path: Path, limit: int | None, position: Position) -> Iterato
             [orjson.dumps(record).decode() for record in part],
             [None] * len(part),
         )
+
+
+# Meta's analytics responses (WhatsApp Business Management API, DOMAIN R26):
+#   {"pricing_analytics": {"data": [{"data_points": [...]}], "paging": {...}}, "id": "<WABA id>"}
+# and the same with conversation_analytics; a file may also hold a JSON array of such
+# responses (the pages of one request, followed by paging.next). Each data point is one
+# record, with the response's id added as waba_id (a point names no WABA); the paging
+# cursors are not data. Meta's own example writes a comma after the last member
+# ("id": "...",}): such trailing commas are forgiven in an analytics response.
+ANALYTICS_APIS = ("pricing_analytics", "conversation_analytics")
+_ANALYTICS_HEAD = re.compile(rb'"(pricing_analytics|conversation_analytics)"\s*:\s*\{')
+_TRAILING_COMMA = re.compile(rb",(\s*[}\]])")
+
+
+def _is_analytics_response(path: Path) -> bool:
+    head = _head(path, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] in (b"{", b"[") and _ANALYTICS_HEAD.search(head) is not None
+
+
+def _analytics_response(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
+    """Records of Meta's analytics responses, whole in memory: the streaming reader keeps
+    an analytics object whole as well, and the response's id comes after its data points."""
+    with _open(path) as handle:
+        data = handle.read()
+        position.bytes = _stored_offset(handle)
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        try:
+            document = orjson.loads(_TRAILING_COMMA.sub(rb"\1", data))
+        except orjson.JSONDecodeError:
+            raise InputError(f"{path}: not valid JSON: {one_line(exc)}") from None
+    records: list[str] = []
+    for page in document if isinstance(document, list) else [document]:
+        records.extend(analytics_points(page))
+    if limit is not None:
+        records = records[:limit]
+    for start in range(0, len(records), BATCH_LINES):
+        part = records[start:start + BATCH_LINES]
+        yield _batch(list(range(start + 1, start + len(part) + 1)), part, [None] * len(part))
+
+
+def analytics_points(page: object) -> list[str]:
+    """The data points of one analytics response as record texts, each with waba_id (the
+    response's id) when the response has one; anything else in a page is one record (the
+    validator quarantines it)."""
+    if not isinstance(page, dict) or not any(isinstance(page.get(api), dict) for api in ANALYTICS_APIS):
+        return [orjson.dumps(page).decode()]
+    waba = page.get("id")
+    waba_id = str(waba) if isinstance(waba, (str, int)) and not isinstance(waba, bool) else None
+    records = []
+    for api in ANALYTICS_APIS:
+        value = page.get(api)
+        if not isinstance(value, dict):
+            continue
+        for block in value.get("data") or []:
+            points = block.get("data_points") if isinstance(block, dict) else None
+            for point in points if isinstance(points, list) else []:
+                if isinstance(point, dict) and waba_id is not None and "waba_id" not in point:
+                    point = {**point, "waba_id": waba_id}
+                records.append(orjson.dumps(point).decode())
+    return records
 
 
 # A JSON document bigger than this (on disk) is read as a stream, a record at a time:

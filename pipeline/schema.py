@@ -147,30 +147,77 @@ TEMPLATES = Dataset(
     partition_by=None,
 )
 
-# Meta's pricing_analytics data points (DOMAIN R26): volume and cost per period,
-# business phone number, recipient country, pricing category, pricing type, tier.
+# Meta's pricing_analytics data points (DOMAIN R26): volume and cost per period, and per
+# whichever of business phone number, recipient country, pricing category, pricing type and
+# tier the request named in dimensions(); a dimension the request did not name is "all",
+# stored as '' (so the natural key has no nulls). README "Meta's analytics files".
 ANALYTICS_PRICING_TYPES = ("regular", "free_customer_service", "free_entry_point", "free_tier")
+# The categories Meta documents; any other well-formed category is kept and counted as one
+# convo does not price (never dropped): sql/ingest/pricing_analytics.sql.
 ANALYTICS_PRICING_CATEGORIES = (
     "marketing", "marketing_lite", "utility", "authentication", "authentication_international",
     "service", "referral_conversion",
+)
+# The dimensions a response may be broken down by (Meta's dimensions() names); `dimensions`
+# in the lake lists those a response's data points carry, comma-separated, in this order.
+PRICING_ANALYTICS_DIMENSIONS = ("PHONE", "COUNTRY", "PRICING_CATEGORY", "PRICING_TYPE", "TIER")
+CONVERSATION_ANALYTICS_DIMENSIONS = ("PHONE", "COUNTRY", "CONVERSATION_CATEGORY", "CONVERSATION_TYPE",
+                                     "CONVERSATION_DIRECTION")
+# conversation_analytics (the CBP years, DOMAIN R13-R17). Meta's docs list FREE_ENTRY; its
+# example responses write FREE_ENTRY_POINT: both are read as free_entry_point.
+ANALYTICS_CONVERSATION_TYPES = ("regular", "free_tier", "free_entry_point", "free_entry")
+ANALYTICS_CONVERSATION_DIRECTIONS = ("business_initiated", "user_initiated", "unknown")
+ANALYTICS_CONVERSATION_CATEGORIES = (
+    "marketing", "utility", "authentication", "authentication_international", "service", "referral_conversion",
 )
 
 PRICING_ANALYTICS = Dataset(
     name="pricing_analytics",
     schema=pa.schema([
+        ("waba_id", pa.string()),             # the response's id ('' when it has none)
+        ("dimensions", pa.string()),          # e.g. 'PHONE,COUNTRY,PRICING_CATEGORY,PRICING_TYPE,TIER'
+        ("granularity", pa.string()),         # HALF_HOUR | DAILY | MONTHLY, from end - start
         ("start_at", UTC_TS),
         ("end_at", UTC_TS),
-        ("phone_number", pa.string()),        # the business number as Meta shows it (digits)
-        ("country_code", pa.string()),        # recipient country, ISO 3166-1 alpha-2
-        ("pricing_category", pa.string()),    # lowercased as Meta writes it
-        ("pricing_type", pa.string()),
-        ("tier", pa.string()),                # '' when Meta gives none
+        ("phone_number", pa.string()),        # the business number as Meta shows it (digits); '' = all
+        ("country_code", pa.string()),        # recipient country, ISO 3166-1 alpha-2; '' = all
+        ("pricing_category", pa.string()),    # lowercased as Meta writes it; '' = all
+        ("pricing_type", pa.string()),        # '' = all
+        ("tier", pa.string()),                # Meta's 'lower:upper' or 'lower:MAX'; '' when Meta gives none
+        ("tier_lower", pa.int64()),
+        ("tier_upper", pa.int64()),           # null for MAX (and when there is no tier)
         ("volume", pa.int64()),
-        ("cost_micros", pa.int64()),          # Meta's cost x 1e6, rounded half away from zero
+        ("cost_micros", pa.int64()),          # Meta's cost x 1e6, rounded half away from zero; null: no COST
         ("source_file", pa.string()),
         ("source_line", pa.int64()),
     ]),
-    key=("start_at", "phone_number", "country_code", "pricing_category", "pricing_type", "tier"),
+    key=("waba_id", "dimensions", "start_at", "end_at", "phone_number", "country_code", "pricing_category",
+         "pricing_type", "tier"),
+    partition_by="start_at",
+)
+
+# Meta's conversation_analytics data points (the CBP years): conversations and cost per
+# period and per the dimensions the request named ('' = all), like pricing_analytics.
+CONVERSATION_ANALYTICS = Dataset(
+    name="conversation_analytics",
+    schema=pa.schema([
+        ("waba_id", pa.string()),
+        ("dimensions", pa.string()),          # e.g. 'PHONE,COUNTRY,CONVERSATION_CATEGORY,CONVERSATION_TYPE'
+        ("granularity", pa.string()),
+        ("start_at", UTC_TS),
+        ("end_at", UTC_TS),
+        ("phone_number", pa.string()),
+        ("country_code", pa.string()),
+        ("conversation_category", pa.string()),   # lowercased; '' = all
+        ("conversation_type", pa.string()),       # regular | free_tier | free_entry_point; '' = all
+        ("conversation_direction", pa.string()),  # business_initiated | user_initiated | unknown; '' = all
+        ("conversations", pa.int64()),            # Meta's `conversation` count
+        ("cost_micros", pa.int64()),              # null: no COST in the response
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+    ]),
+    key=("waba_id", "dimensions", "start_at", "end_at", "phone_number", "country_code", "conversation_category",
+         "conversation_type", "conversation_direction"),
     partition_by="start_at",
 )
 
@@ -209,7 +256,8 @@ QUARANTINE = Dataset(
     partition_by=None,
 )
 
-DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES, PRICING_ANALYTICS, META_TIER_UPDATES)}
+DATASETS = {d.name: d for d in (MESSAGES, CONVERSATIONS, EVENTS, TEMPLATES, PRICING_ANALYTICS,
+                                CONVERSATION_ANALYTICS, META_TIER_UPDATES)}
 
 # An input whose records become rows of several lake datasets: a Meta Cloud API webhook log
 # (DESIGN.md "Meta Cloud API webhook logs") holds messages, statuses and tier changes.

@@ -35,8 +35,11 @@ from pipeline.simulate.meta import FreeAllowances, MetaThread, Pricing
 from pipeline.simulate.world import NUMBERS
 
 FOLDER = "exports/pricing_analytics"
-POINT_FIELDS = ["start", "end", "phone_number", "country", "pricing_type", "pricing_category", "tier",
+# Meta's order; "tier" only on charged units of a key with several tiers (free units have none)
+POINT_FIELDS = ["start", "end", "phone_number", "country", "tier", "pricing_type", "pricing_category",
                 "volume", "cost"]
+CONVERSATION_FIELDS = ["start", "end", "conversation", "phone_number", "country", "conversation_type",
+                       "conversation_category", "cost"]
 COUNTRY_OF_ZONE = {"America/Sao_Paulo": "BR", "Asia/Kolkata": "IN", "Europe/Madrid": "ES",
                    "America/New_York": "US"}
 
@@ -113,16 +116,22 @@ def test_data_points_by_hand(tmp_path: Path) -> None:
         "pricing_analytics-2026-10-waba-br.json",
         "pricing_analytics-2026-10-waba-eu.json",
         "pricing_analytics-2026-11-waba-eu.json",   # the period ends at 01:00 on Nov 1 in Madrid
+        "pricing_analytics-monthly-waba-br.json",   # one WABA-level MONTHLY response per WABA
+        "pricing_analytics-monthly-waba-eu.json",
     ]
     documents = {path.name[len("pricing_analytics-"):-len(".json")]: orjson.loads(path.read_bytes())
                  for path in files}
     assert {name: document["id"] for name, document in documents.items()} == {
         "2026-08-waba-br": "waba-br", "2026-09-waba-br": "waba-br", "2026-10-waba-br": "waba-br",
-        "2026-09-waba-eu": "waba-eu", "2026-10-waba-eu": "waba-eu", "2026-11-waba-eu": "waba-eu"}
+        "2026-09-waba-eu": "waba-eu", "2026-10-waba-eu": "waba-eu", "2026-11-waba-eu": "waba-eu",
+        "monthly-waba-br": "waba-br", "monthly-waba-eu": "waba-eu"}
 
     def points(name: str) -> list[tuple]:
+        # (start, end, phone, country, type, category, tier, volume, cost); no tier field: ''
         [block] = documents[name]["pricing_analytics"]["data"]
-        return [tuple(point.values()) for point in block["data_points"]]
+        return [(point["start"], point["end"], point.get("phone_number"), point["country"], point["pricing_type"],
+                 point["pricing_category"], point.get("tier", ""), point["volume"], point["cost"])
+                for point in block["data_points"]]
 
     sp, md = "5511955510101", "34612503303"
     assert points("2026-08-waba-br") == []
@@ -131,12 +140,12 @@ def test_data_points_by_hand(tmp_path: Path) -> None:
     assert points("2026-09-waba-br") == [
         (utc(2026, 9, 10, 3), utc(2026, 9, 11, 3), sp, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.001),
         (utc(2026, 9, 10, 3), utc(2026, 9, 11, 3), sp, "BR", "REGULAR", "UTILITY", "3:4", 2, 0.0018),
-        (utc(2026, 9, 30, 3), utc(2026, 10, 1, 3), sp, "BR", "REGULAR", "UTILITY", "5:", 2, 0.0016),
+        (utc(2026, 9, 30, 3), utc(2026, 10, 1, 3), sp, "BR", "REGULAR", "UTILITY", "5:MAX", 2, 0.0016),
     ]
     # September in Madrid (UTC+2): positions 1 (id 60) and 5 (id 11, after id 10 in the same second).
     assert points("2026-09-waba-eu") == [
         (utc(2026, 9, 9, 22), utc(2026, 9, 10, 22), md, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.001),
-        (utc(2026, 9, 10, 22), utc(2026, 9, 11, 22), md, "BR", "REGULAR", "UTILITY", "5:", 1, 0.0008),
+        (utc(2026, 9, 10, 22), utc(2026, 9, 11, 22), md, "BR", "REGULAR", "UTILITY", "5:MAX", 1, 0.0008),
     ]
     assert points("2026-10-waba-eu") == [
         (utc(2026, 9, 30, 22), utc(2026, 10, 1, 22), md, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
@@ -152,17 +161,39 @@ def test_data_points_by_hand(tmp_path: Path) -> None:
         (*day, "BR", "FREE_TIER", "SERVICE", "", 1, 0),
         (*day, "BR", "REGULAR", "SERVICE", "", 4, 0.0044),
         (*day, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
-        (*day, "BR", "REGULAR", "UTILITY", "3:", 1, 0.001),
+        (*day, "BR", "REGULAR", "UTILITY", "3:MAX", 1, 0.001),
         (*day, "ES", "REGULAR", "UTILITY", "", 1, 0.02),
     ]
     assert analytics.data_points == 14
+    # The WABA-level MONTHLY responses: the same units summed per local month, no phone_number.
+    september, october = (utc(2026, 9, 1, 3), utc(2026, 10, 1, 3)), (utc(2026, 10, 1, 3), utc(2026, 11, 1, 3))
+    assert points("monthly-waba-br") == [
+        (*september, None, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.001),
+        (*september, None, "BR", "REGULAR", "UTILITY", "3:4", 2, 0.0018),
+        (*september, None, "BR", "REGULAR", "UTILITY", "5:MAX", 2, 0.0016),
+        (*october, None, "AR", "REGULAR", "MARKETING", "", 1, 0),
+        (*october, None, "BR", "FREE_CUSTOMER_SERVICE", "SERVICE", "", 2, 0),
+        (*october, None, "BR", "FREE_TIER", "SERVICE", "", 1, 0),
+        (*october, None, "BR", "REGULAR", "SERVICE", "", 4, 0.0044),
+        (*october, None, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
+        (*october, None, "BR", "REGULAR", "UTILITY", "3:MAX", 1, 0.001),
+        (*october, None, "ES", "REGULAR", "UTILITY", "", 1, 0.02),
+    ]
+    # Madrid: September's two days, October's two (its month ends at 23:00 UTC, after the DST change)
+    assert points("monthly-waba-eu") == [
+        (utc(2026, 8, 31, 22), utc(2026, 9, 30, 22), None, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.001),
+        (utc(2026, 8, 31, 22), utc(2026, 9, 30, 22), None, "BR", "REGULAR", "UTILITY", "5:MAX", 1, 0.0008),
+        (utc(2026, 9, 30, 22), utc(2026, 10, 31, 23), None, "BR", "REGULAR", "MARKETING", "", 1, 0.0625),
+        (utc(2026, 9, 30, 22), utc(2026, 10, 31, 23), None, "BR", "REGULAR", "UTILITY", "1:2", 1, 0.0011),
+    ]
+    assert analytics.written == {"pricing_analytics": 14, "conversation_analytics": 0}
     # Meta's response shape, compact, costs as exact decimals.
     assert (tmp_path / "pricing_analytics-2026-10-waba-eu.json").read_bytes() == (
         b'{"pricing_analytics":{"data":[{"data_points":['
-        b'{"start":1790805600,"end":1790892000,"phone_number":"34612503303","country":"BR",'
-        b'"pricing_type":"REGULAR","pricing_category":"UTILITY","tier":"1:2","volume":1,"cost":0.0011},'
+        b'{"start":1790805600,"end":1790892000,"phone_number":"34612503303","country":"BR","tier":"1:2",'
+        b'"pricing_type":"REGULAR","pricing_category":"UTILITY","volume":1,"cost":0.0011},'
         b'{"start":1792879200,"end":1792969200,"phone_number":"34612503303","country":"BR",'
-        b'"pricing_type":"REGULAR","pricing_category":"MARKETING","tier":"","volume":1,"cost":0.0625}'
+        b'"pricing_type":"REGULAR","pricing_category":"MARKETING","volume":1,"cost":0.0625}'
         b']}]},"id":"waba-eu"}')
 
 
@@ -315,7 +346,7 @@ def expected_points(units: list[dict], card_path: Path) -> dict[tuple, list[int]
                 else:
                     low, high, cost = next(t for t in ladder
                                            if t[0] <= position and (t[1] is None or position <= t[1]))
-                    tier = "" if len(ladder) == 1 else f"{low}:{'' if high is None else high}"
+                    tier = "" if len(ladder) == 1 else f"{low}:{'MAX' if high is None else high}"
         key = (start, number["display_phone_number"], unit["country"], pricing["type"].upper(),
                category.replace("-", "_").upper(), tier)
         points[key][0] += 1
@@ -323,14 +354,34 @@ def expected_points(units: list[dict], card_path: Path) -> dict[tuple, list[int]
     return dict(points)
 
 
-def written_points(out: Path) -> list[tuple[str, dict]]:
+def written_points(out: Path, api: str = "pricing_analytics") -> list[tuple[str, str, dict]]:
+    """(file name, response id, data point) of the per-number DAILY responses of one API."""
     found = []
-    for path in sorted((out / FOLDER).glob("pricing_analytics-*.json")):
+    for path in sorted((out / "exports" / api).glob(f"{api}-[0-9]*.json")):
         document = orjson.loads(path.read_bytes())
-        assert list(document) == ["pricing_analytics", "id"]
-        for block in document["pricing_analytics"]["data"]:
+        assert list(document) == [api, "id"]
+        for block in document[api]["data"]:
             found += [(path.name, document["id"], point) for point in block["data_points"]]
     return found
+
+
+def monthly_points(out: Path, api: str) -> list[tuple[str, str, dict]]:
+    found = []
+    for path in sorted((out / "exports" / api).glob(f"{api}-monthly-*.json")):
+        document = orjson.loads(path.read_bytes())
+        for block in document[api]["data"]:
+            found += [(path.name, document["id"], point) for point in block["data_points"]]
+    return found
+
+
+# conversation_analytics labels of a CBP unit (README "Meta's analytics files").
+CONVERSATION_TYPE = {"regular": "REGULAR", "free_tier": "FREE_TIER", "free_entry_point": "FREE_ENTRY_POINT",
+                     "free_customer_service": "REGULAR"}
+
+
+def conversation_key(start: int, phone: str, country: str, pricing: dict) -> tuple:
+    category = "SERVICE" if pricing["category"] == "referral_conversion" else pricing["category"].upper()
+    return (start, phone, country, CONVERSATION_TYPE[pricing["type"]], category)
 
 
 TINY_TIERS_FROM = "2026-07-01"
@@ -386,26 +437,70 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 def test_volumes_and_costs_equal_the_messages(run: tuple[SimulateSummary, Path]) -> None:
     summary, card = run
     units = billing_units(summary.out)
+    pmp = [unit for unit in units if unit["pricing"]["pricing_model"] == "PMP"]
+    cbp = [unit for unit in units if unit["pricing"]["pricing_model"] == "CBP"]
     found = {}
     for _, _, point in written_points(summary.out):
         key = (point["start"], point["phone_number"], point["country"], point["pricing_type"],
-               point["pricing_category"], point["tier"])
+               point["pricing_category"], point.get("tier", ""))
         assert key not in found, key
         found[key] = [point["volume"], micros(point["cost"])]
-    # Volumes per day x number x country x type x category (tiers summed): the units counted.
+    # Volumes per day x number x country x type x category (tiers summed): the PMP units counted.
     volumes: Counter[tuple] = Counter()
     for key, (volume, _) in found.items():
         volumes[key[:5]] += volume
     counted: Counter[tuple] = Counter()
-    for unit in units:
+    for unit in pmp:
         day, zone = unit["day"], ZoneInfo(unit["number"]["timezone"])
         counted[(int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()),
                  unit["number"]["display_phone_number"], unit["country"], unit["pricing"]["type"].upper(),
                  unit["pricing"]["category"].replace("-", "_").upper())] += 1
     assert volumes == counted
     # Every data point, tiers and costs included.
-    assert found == expected_points(units, card)
+    assert found == expected_points(pmp, card)
     assert summary.pricing_analytics == len(found)
+    # conversation_analytics: the CBP conversations, per day x number x country x type x category,
+    # costs as pricing_analytics would have them (tiers summed).
+    conversations = {}
+    for _, _, point in written_points(summary.out, "conversation_analytics"):
+        key = (point["start"], point["phone_number"], point["country"], point["conversation_type"],
+               point["conversation_category"])
+        assert key not in conversations, key
+        conversations[key] = [point["conversation"], micros(point["cost"])]
+    expected: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    by_unit = expected_points(cbp, card)
+    for unit in cbp:
+        day, zone = unit["day"], ZoneInfo(unit["number"]["timezone"])
+        start = int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+        expected[conversation_key(start, unit["number"]["display_phone_number"], unit["country"],
+                                  unit["pricing"])][0] += 1
+    for (start, phone, country, pricing_type, category, _), (_, cost) in by_unit.items():
+        pricing = {"type": pricing_type.lower(), "category": category.lower()}
+        expected[conversation_key(start, phone, country, pricing)][1] += cost
+    assert conversations == dict(expected)
+    assert summary.conversation_analytics == len(conversations)
+    # The WABA-level MONTHLY responses: the daily points of each local month summed, no phone.
+    for api, volume_field, fields in (
+            ("pricing_analytics", "volume", ("country", "pricing_type", "pricing_category", "tier")),
+            ("conversation_analytics", "conversation", ("country", "conversation_type", "conversation_category"))):
+        config = tomllib.loads(summary.config_path.read_text(encoding="utf-8"))
+        zones = {item["waba_id"]: ZoneInfo(item["timezone"]) for item in config["phone_numbers"]}
+        summed: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        for _, waba_id, point in written_points(summary.out, api):
+            month = datetime.fromtimestamp(point["start"], zones[waba_id]).replace(day=1)
+            key = (waba_id, int(month.timestamp()), *(point.get(field, "") for field in fields))
+            summed[key][0] += point[volume_field]
+            summed[key][1] += micros(point["cost"])
+        monthly = {}
+        for _, waba_id, point in monthly_points(summary.out, api):
+            assert "phone_number" not in point
+            start = datetime.fromtimestamp(point["start"], zones[waba_id])
+            end = datetime.fromtimestamp(point["end"], zones[waba_id])
+            assert (start.day, start.hour, end.day, end.hour) == (1, 0, 1, 0)
+            assert (end.year * 12 + end.month) - (start.year * 12 + start.month) == 1
+            monthly[(waba_id, point["start"], *(point.get(field, "") for field in fields))] = [
+                point[volume_field], micros(point["cost"])]
+        assert monthly == {key: value for key, value in summed.items() if value[0]}
 
 
 def test_the_build_prices_regime_c_as_meta_s_analytics_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -445,9 +540,12 @@ def test_the_build_prices_regime_c_as_meta_s_analytics_do(tmp_path: Path, monkey
 
 
 def test_runs_cover_what_they_are_for(run: tuple[SimulateSummary, Path]) -> None:
-    points = [point for _, _, point in written_points(run[0].out)]
+    points = [{**point, "tier": point.get("tier", "")} for _, _, point in written_points(run[0].out)]
     kinds = {(point["pricing_type"], point["pricing_category"]) for point in points}
     costs = sum(micros(point["cost"]) for point in points)
+    conversations = [point for _, _, point in written_points(run[0].out, "conversation_analytics")]
+    conversation_kinds = {(point["conversation_type"], point["conversation_category"]) for point in conversations}
+    conversation_costs = sum(micros(point["cost"]) for point in conversations)
     name = run[0].out.parent.name
     if name.startswith("pmp") or name.startswith("tiers"):
         assert {("REGULAR", "SERVICE"), ("FREE_TIER", "SERVICE"), ("REGULAR", "UTILITY"),
@@ -471,14 +569,21 @@ def test_runs_cover_what_they_are_for(run: tuple[SimulateSummary, Path]) -> None
                            if (point["pricing_type"], point["pricing_category"]) == ("REGULAR", "SERVICE")]
         assert charged_service and {point["tier"] for point in charged_service} == {""}
     if name.startswith("cbp_free_tier"):
-        assert {("REGULAR", "SERVICE"), ("FREE_TIER", "SERVICE"), ("FREE_CUSTOMER_SERVICE", "SERVICE"),
-                ("FREE_ENTRY_POINT", "REFERRAL_CONVERSION")} <= kinds
-        assert costs == 0            # the shipped card starts on 2025-01-01
+        # all CBP: conversation_analytics only; free service conversations from 2024-11-01 are REGULAR
+        assert points == [] and conversation_costs == 0        # the shipped card starts on 2025-01-01
+        assert {("REGULAR", "SERVICE"), ("FREE_TIER", "SERVICE"), ("FREE_ENTRY_POINT", "SERVICE")
+                } <= conversation_kinds
     elif name.startswith("cbp"):
-        assert {("REGULAR", "MARKETING"), ("FREE_ENTRY_POINT", "REFERRAL_CONVERSION"),
-                ("FREE_CUSTOMER_SERVICE", "SERVICE"), ("REGULAR", "UTILITY"), ("FREE_CUSTOMER_SERVICE", "UTILITY")
-                } <= kinds
-        assert costs > 0
+        # CBP in June 2025, PMP from July
+        assert {("REGULAR", "MARKETING"), ("FREE_ENTRY_POINT", "SERVICE"), ("REGULAR", "SERVICE"),
+                ("REGULAR", "UTILITY")} <= conversation_kinds
+        assert {("FREE_CUSTOMER_SERVICE", "SERVICE"), ("REGULAR", "UTILITY"), ("FREE_CUSTOMER_SERVICE", "UTILITY"),
+                ("REGULAR", "MARKETING")} <= kinds
+        assert costs > 0 and conversation_costs > 0
+        assert all(point["start"] >= utc(2025, 6, 30, 12) for point in points)
+        assert all(point["start"] < utc(2025, 7, 1, 12) for point in conversations)
+    else:
+        assert conversations == []
 
 
 def test_format_days_files_and_numbers(run: tuple[SimulateSummary, Path]) -> None:
@@ -486,7 +591,8 @@ def test_format_days_files_and_numbers(run: tuple[SimulateSummary, Path]) -> Non
     config = tomllib.loads(summary.config_path.read_text(encoding="utf-8"))
     by_display = {item["display_phone_number"]: item for item in config["phone_numbers"]}
     for name, waba_id, point in written_points(summary.out):
-        assert list(point) == POINT_FIELDS
+        assert list(point) == [field for field in POINT_FIELDS if field != "tier" or "tier" in point]
+        point = {**point, "tier": point.get("tier", "")}
         number = by_display[point["phone_number"]]
         zone = ZoneInfo(number["timezone"])
         start = datetime.fromtimestamp(point["start"], zone)
@@ -500,7 +606,16 @@ def test_format_days_files_and_numbers(run: tuple[SimulateSummary, Path]) -> Non
                                              "AUTHENTICATION_INTERNATIONAL", "SERVICE", "REFERRAL_CONVERSION")
         if point["pricing_type"] != "REGULAR":
             assert point["cost"] == 0 and point["tier"] == ""
-    for path in (summary.out / FOLDER).glob("*.json"):
+        assert re.fullmatch(r"|[0-9]+:([0-9]+|MAX)", point["tier"])
+    for name, waba_id, point in written_points(summary.out, "conversation_analytics"):
+        assert list(point) == CONVERSATION_FIELDS
+        number = by_display[point["phone_number"]]
+        start = datetime.fromtimestamp(point["start"], ZoneInfo(number["timezone"]))
+        assert name == f"conversation_analytics-{start:%Y-%m}-{waba_id}.json" and waba_id == number["waba_id"]
+        assert point["conversation_type"] in ("REGULAR", "FREE_TIER", "FREE_ENTRY_POINT")
+        assert point["conversation_category"] in ("MARKETING", "UTILITY", "AUTHENTICATION",
+                                                  "AUTHENTICATION_INTERNATIONAL", "SERVICE")
+    for path in [*(summary.out / FOLDER).glob("*.json"), *(summary.out / "exports/conversation_analytics").glob("*")]:
         # costs written from integers: at most 6 decimals, no float noise, no exponent
         for cost in re.findall(rb'"cost":([^,}]+)', path.read_bytes()):
             assert re.fullmatch(rb"(0|[1-9][0-9]*)(\.[0-9]{0,5}[1-9])?", cost), cost

@@ -158,10 +158,13 @@ def reconciliation(ctx: ReportContext) -> dict[str, Any]:
         select estimated_pricing_type, meta_pricing_type, estimated_category, meta_category, count(*)
         from pricing_reconciliation where not agrees group by all order by 5 desc limit 10
     """).fetchall()
-    analytics = con.execute("""
-        select status, count(*), coalesce(sum(units), 0), coalesce(sum(meta_volume), 0),
-            coalesce(sum(cost_micros), 0), coalesce(sum(meta_cost_micros), 0)
-        from analytics_reconciliation group by 1 order by 1
+    analytics = analytics_grains(con)
+    differences = con.execute("""
+        select api, billing_date, granularity, coalesce(phone_number, 'all'), coalesce(country_code, 'all'),
+            coalesce(category, 'all'), coalesce(pricing_type, 'all'), units, meta_volume, cost_micros,
+            meta_cost_micros, status, coalesce(our_tiers, ''), coalesce(meta_tiers, ''), currency
+        from analytics_reconciliation where is_beyond_tolerance
+        order by abs(volume_difference) desc, api, billing_date, 4, 5, 6, 7 limit 15
     """).fetchall()
     conversations = con.execute(
         "select outcome, count(*) from conversation_reconciliation group by 1 order by 1").fetchall()
@@ -175,12 +178,59 @@ def reconciliation(ctx: ReportContext) -> dict[str, Any]:
         ],
         "disagreements": [{"ours": f"{et} / {ec}", "meta": f"{mt} / {mc}", "messages": number(n)}
                           for et, mt, ec, mc, n in disagreements],
-        "analytics": [{"status": status, "rows": number(rows), "ours": number(units), "meta": number(volume),
-                       "cost": money(cost), "meta_cost": money(meta_cost)}
-                      for status, rows, units, volume, cost, meta_cost in analytics],
+        "analytics": analytics,
+        "analytics_apis": [{"api": api, "era": era, "covered": "; ".join(
+                                f"{row['months']} ({row['grain']})" for row in analytics if row["api"] == api)}
+                           for api, era in ANALYTICS_APIS],
+        "analytics_differences": [
+            {"api": api, "period": f"{period:%Y-%m-%d}" if granularity != "MONTHLY" else f"{period:%Y-%m}",
+             "number": phone, "country": country, "category": category, "type": pricing_type,
+             "ours": number(units), "meta": number(volume), "cost": money(cost, currency or "USD"),
+             "meta_cost": "not given" if meta_cost is None else money(meta_cost, currency or "USD"),
+             "status": status, "tiers": f"{our_tiers or '–'} / {meta_tiers or '–'}"}
+            for (api, period, granularity, phone, country, category, pricing_type, units, volume, cost, meta_cost,
+                 status, our_tiers, meta_tiers, currency) in differences],
         "conversations": [{"outcome": outcome, "count": number(n)} for outcome, n in conversations],
         "rate": rate,
     }
+
+
+# Which of convo's units each of Meta's analytics APIs counts (analytics_reconciliation).
+ANALYTICS_APIS = (
+    ("pricing_analytics", "per-message pricing: messages delivered from 2025-07-01"),
+    ("conversation_analytics", "conversation-based pricing: conversations opened before 2025-07-01"),
+)
+GRANULARITY_WORDS = {"HALF_HOUR": "half hour", "DAILY": "day", "MONTHLY": "month"}
+
+
+def analytics_grains(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """One row per API and grain of Meta's analytics files: what was compared, the months it
+    covers, and how much of it differs (DOMAIN R26)."""
+    rows = con.execute("""
+        select api, granularity, dimensions, count(*), count(*) filter (where is_beyond_tolerance),
+            count(*) filter (where not is_priced_by_convo), coalesce(sum(units), 0), coalesce(sum(meta_volume), 0),
+            coalesce(sum(cost_micros), 0), sum(meta_cost_micros), min(billing_date), max(billing_date),
+            count(distinct waba_id), min(currency)
+        from analytics_reconciliation group by all order by api, granularity, dimensions
+    """).fetchall()
+    grains = []
+    for (api, granularity, dimensions, compared, differing, unpriced, units, volume, cost, meta_cost,
+         first, last, wabas, currency) in rows:
+        named = set(dimensions.split(",")) if dimensions else set()
+        grain = " x ".join([GRANULARITY_WORDS.get(granularity, granularity.lower()),
+                            "number" if "PHONE" in named else "WABA"]
+                           + [word for word, keys in (("country", {"COUNTRY"}),
+                                                      ("category", {"PRICING_CATEGORY", "CONVERSATION_CATEGORY"}),
+                                                      ("type", {"PRICING_TYPE", "CONVERSATION_TYPE"}))
+                              if named & keys])
+        months = f"{first:%Y-%m}" if f"{first:%Y-%m}" == f"{last:%Y-%m}" else f"{first:%Y-%m} to {last:%Y-%m}"
+        grains.append({
+            "api": api, "grain": grain, "months": months, "wabas": number(wabas), "rows": number(compared),
+            "differing": number(differing), "unpriced": number(unpriced), "ours": number(units),
+            "meta": number(volume), "cost": money(cost, currency or "USD"),
+            "meta_cost": "not given" if meta_cost is None else money(meta_cost, currency or "USD"),
+        })
+    return grains
 
 
 COSTS = Report(name="costs", title="Monthly cost", template="costs.html", build=costs,

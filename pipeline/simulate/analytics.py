@@ -1,18 +1,25 @@
-"""Meta's pricing_analytics export (DOMAIN R26): volume and cost per local day.
+"""Meta's analytics exports (DOMAIN R26): pricing_analytics for the PMP days,
+conversation_analytics for the CBP days, as volume and cost per local day and month.
 
-What Meta's Graph API answers for ``pricing_analytics`` with DAILY granularity, one
-response per WABA and calendar month (``exports/pricing_analytics/
-pricing_analytics-YYYY-MM-<waba id>.json``)::
+What Meta's Graph API answers for ``pricing_analytics`` with DAILY granularity and the
+PHONE, COUNTRY, PRICING_TYPE, PRICING_CATEGORY and TIER dimensions, one response per WABA
+and calendar month (``exports/pricing_analytics/pricing_analytics-YYYY-MM-<waba id>.json``)::
 
     {"pricing_analytics": {"data": [{"data_points": [
         {"start": 1756695600, "end": 1756782000, "phone_number": "5511955510101",
-         "country": "BR", "pricing_type": "REGULAR", "pricing_category": "MARKETING",
-         "tier": "", "volume": 12, "cost": 0.75}, ...]}]},
+         "country": "BR", "tier": "1:100000", "pricing_type": "REGULAR",
+         "pricing_category": "UTILITY", "volume": 12, "cost": 0.75}, ...]}]},
      "id": "waba-br"}
 
 A data point is one (local day, business number, recipient country, pricing type,
 pricing category, tier). ``start``/``end`` are the local midnights (Unix seconds) of
-the business number's timezone (DOMAIN R1), so a DST day lasts 23 or 25 hours.
+the business number's timezone (DOMAIN R1), so a DST day lasts 23 or 25 hours. A free
+unit, or one of a key with a single tier, has no ``tier``; the open top tier is
+``lower:MAX``. Beside it, ``pricing_analytics-monthly-<waba id>.json`` is the WABA-level
+MONTHLY response for the whole period (no PHONE dimension, ``start``/``end`` the local
+months). CBP conversations are written the same two ways as ``conversation_analytics``
+(``conversation``, ``conversation_type``, ``conversation_category``; no tier), under
+``exports/conversation_analytics/`` (:meth:`PricingAnalytics.write`).
 
 Units, as Meta counts them (the pricing objects run.py sets, meta.py):
 - PMP (regimes B and C): every delivered outbound message, free ones included, on
@@ -73,7 +80,7 @@ import orjson
 
 from pipeline.paths import data_dir
 from pipeline.simulate.clock import epoch_day, month_of_day
-from pipeline.simulate.meta import PMP, Claim, Pricing
+from pipeline.simulate.meta import PMP, PMP_FIRST_DAY, Claim, Pricing
 from pipeline.simulate.world import BusinessNumber
 
 CURRENCY = "USD"
@@ -239,6 +246,7 @@ class PricingAnalytics:
         # counted: False for untiered units (regime C service, R21), priced without a count
         self._deferred: dict[tuple[str, str, str, tuple[int, int], bool], tuple[array, array]] = {}
         self._finished = False
+        self.written = {PRICING: 0, CONVERSATION: 0}             # per-number DAILY data points written
 
     # --- while generating --------------------------------------------------------------------
     def add(self, number_index: int, country: str, t: int, message_key: int, pricing: Pricing,
@@ -326,42 +334,121 @@ class PricingAnalytics:
                 label = tier_label(ladder, tier) if counted else ""
                 self._point((day, number_index, country, "regular", category, label), tier.rate_micros)
 
-    def write(self, folder: Path, start: int, end: int) -> list[Path]:
-        """One response per WABA and calendar month of the period [start, end) (Unix
-        seconds) in its number's timezone; a month without units has a file with no
-        data points, as Meta's API answers it."""
+    def write(self, folder: Path, start: int, end: int, conversation_folder: Path | None = None) -> list[Path]:
+        """Meta's responses for the period [start, end) (Unix seconds), as Meta's API answers
+        them (README "Meta's analytics files"): the PMP units (local days from 2025-07-01) as
+        pricing_analytics, the CBP conversations (before) as conversation_analytics (written
+        only with conversation_folder). Each API has one per-number DAILY response per WABA
+        and calendar month of its number's local days that fall in the API's years
+        (``<api>-YYYY-MM-<waba id>.json``; a month without units has no data points, as Meta
+        answers it), and one WABA-level MONTHLY response per WABA for the whole period
+        (``<api>-monthly-<waba id>.json``, no PHONE dimension)."""
         if not self._finished:
             raise RuntimeError("finish() must be called before write()")
+        paths = self._write_api(PRICING, folder, start, end)
+        if conversation_folder is not None:
+            paths += self._write_api(CONVERSATION, conversation_folder, start, end)
+        return paths
+
+    def _write_api(self, api: str, folder: Path, start: int, end: int) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
-        by_file: dict[tuple[str, tuple[int, int]], list[tuple[tuple, bytes]]] = {}
+        pmp = api == PRICING
+
+        def in_api(day: int) -> bool:
+            return (day >= _PMP_FIRST) == pmp
+
+        daily: dict[tuple[str, tuple[int, int]], dict[tuple, list[int]]] = {}
+        monthly: dict[str, dict[tuple, list[int]]] = {}
         for number in self.numbers:
             for day in range(number.clock.local_day(start), number.clock.local_day(end - 1) + 1):
-                by_file.setdefault((number.waba_id, month_of_day(day)), [])
+                if in_api(day):
+                    daily.setdefault((number.waba_id, month_of_day(day)), {})
+                    monthly.setdefault(number.waba_id, {})
         for (day, number_index, country, pricing_type, category, tier), (volume, cost) in self.points.items():
+            if not in_api(day):
+                continue
             number = self.numbers[number_index]
-            start = number.clock.local_to_utc(day, 0)
-            end = number.clock.local_to_utc(day + 1, 0)
-            meta_type = pricing_type.upper()
-            meta_category = category.replace("-", "_").upper()
-            text = (f'{{"start":{start},"end":{end},"phone_number":"{number.display_phone_number}",'
-                    f'"country":"{country}","pricing_type":"{meta_type}","pricing_category":"{meta_category}",'
-                    f'"tier":"{tier}","volume":{volume},"cost":{cost_text(cost)}}}')
-            order = (start, number.display_phone_number, country, meta_type, meta_category, _tier_order(tier))
-            by_file.setdefault((number.waba_id, month_of_day(day)), []).append((order, text.encode()))
+            meta_type, meta_category = _meta_labels(api, pricing_type, category)
+            month = month_of_day(day)
+            key = (number.clock.local_to_utc(day, 0), number.clock.local_to_utc(day + 1, 0),
+                   number.display_phone_number, country, _meta_tier(tier), meta_type, meta_category)
+            _add(daily.setdefault((number.waba_id, month), {}), key, volume, cost)
+            first, after = _month_days(month)
+            key = (number.clock.local_to_utc(first, 0), number.clock.local_to_utc(after, 0), None, country,
+                   _meta_tier(tier), meta_type, meta_category)
+            _add(monthly.setdefault(number.waba_id, {}), key, volume, cost)
         paths = []
-        for (waba_id, (year, month)), points in sorted(by_file.items(), key=lambda item: (item[0][1], item[0][0])):
-            points.sort(key=lambda item: item[0])
-            body = b",".join(text for _, text in points)
-            document = (b'{"pricing_analytics":{"data":[{"data_points":[' + body + b']}]},"id":'
-                        + orjson.dumps(waba_id) + b"}")
-            path = folder / f"pricing_analytics-{year:04d}-{month:02d}-{waba_id}.json"
-            path.write_bytes(document)
+        for (waba_id, (year, month)), points in sorted(daily.items(), key=lambda item: (item[0][1], item[0][0])):
+            path = folder / f"{api}-{year:04d}-{month:02d}-{waba_id}.json"
+            path.write_bytes(_response(api, waba_id, points))
+            self.written[api] += len(points)
+            paths.append(path)
+        for waba_id, points in sorted(monthly.items()):
+            path = folder / f"{api}-monthly-{waba_id}.json"
+            path.write_bytes(_response(api, waba_id, points))
             paths.append(path)
         return paths
 
     @property
     def data_points(self) -> int:
         return len(self.points)
+
+
+PRICING, CONVERSATION = "pricing_analytics", "conversation_analytics"
+_PMP_FIRST = epoch_day(PMP_FIRST_DAY)
+# conversation_analytics labels (README "Meta's analytics files"): a CBP free entry point
+# conversation is FREE_ENTRY_POINT / SERVICE, as in Meta's example; a free service
+# conversation from 2024-11-01 (free_customer_service, R16) is a REGULAR one that costs 0.
+_CONVERSATION_TYPES = {"regular": "REGULAR", "free_tier": "FREE_TIER", "free_entry_point": "FREE_ENTRY_POINT",
+                       "free_customer_service": "REGULAR"}
+
+
+def _meta_labels(api: str, pricing_type: str, category: str) -> tuple[str, str]:
+    if api == PRICING:
+        return pricing_type.upper(), category.replace("-", "_").upper()
+    meta_category = "SERVICE" if category == "referral_conversion" else category.replace("-", "_").upper()
+    return _CONVERSATION_TYPES[pricing_type], meta_category
+
+
+def _meta_tier(tier: str) -> str:
+    """Meta's tier text: 'lower:upper', 'lower:MAX' for the open top tier; '' (no tier
+    field) for a free unit or a key with a single tier."""
+    return tier + "MAX" if tier.endswith(":") else tier
+
+
+def _month_days(month: tuple[int, int]) -> tuple[int, int]:
+    year, number = month
+    return epoch_day(date(year, number, 1)), epoch_day(date(year + number // 12, number % 12 + 1, 1))
+
+
+def _add(points: dict[tuple, list[int]], key: tuple, volume: int, cost: int) -> None:
+    found = points.get(key)
+    if found is None:
+        points[key] = [volume, cost]
+    else:
+        found[0] += volume
+        found[1] += cost
+
+
+def _response(api: str, waba_id: str, points: dict[tuple, list[int]]) -> bytes:
+    """One response: data points in (start, number, country, type, category, tier) order."""
+    texts = []
+    for key in sorted(points, key=lambda key: (key[0], key[2] or "", key[3], key[5], key[6], _tier_order(key[4]))):
+        start, end, phone, country, tier, meta_type, meta_category = key
+        volume, cost = points[key]
+        phone_field = "" if phone is None else f'"phone_number":"{phone}",'
+        if api == PRICING:
+            tier_field = f'"tier":"{tier}",' if tier else ""
+            texts.append(f'{{"start":{start},"end":{end},{phone_field}"country":"{country}",{tier_field}'
+                         f'"pricing_type":"{meta_type}","pricing_category":"{meta_category}",'
+                         f'"volume":{volume},"cost":{cost_text(cost)}}}')
+        else:
+            texts.append(f'{{"start":{start},"end":{end},"conversation":{volume},{phone_field}"country":"{country}",'
+                         f'"conversation_type":"{meta_type}","conversation_category":"{meta_category}",'
+                         f'"cost":{cost_text(cost)}}}')
+    body = ",".join(texts).encode()
+    return (b'{"' + api.encode() + b'":{"data":[{"data_points":[' + body + b']}]},"id":'
+            + orjson.dumps(waba_id) + b"}")
 
 
 def _tier_of(ladder: Ladder, position: int) -> Tier | None:

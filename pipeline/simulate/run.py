@@ -5,8 +5,8 @@ before the next one is made, so only one contact's messages are ever in memory.
 The monthly free allowances (DOMAIN R16, R21) are first-come across threads, which
 one contact cannot know: those messages are written charged, the earliest 1,000
 claims per (key, month) are tracked in bounded heaps, and the granted ones are
-rewritten as free_tier at the end (FreeTierPatches). Meta's pricing_analytics
-(analytics.py) is aggregated as units are priced and written at the end.
+rewritten as free_tier at the end (FreeTierPatches). Meta's pricing_analytics and
+conversation_analytics (analytics.py) are aggregated as units are priced and written at the end.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from pipeline.simulate.world import (
     template_catalog,
 )
 from pipeline.simulate.writer import (
+    CONVERSATION_ANALYTICS_DIR,
     EVENTS_FILE,
     PRICING_ANALYTICS_DIR,
     ConversationPages,
@@ -80,7 +81,8 @@ class SimulateSummary:
     events: int
     templates: int
     dirty: dict[str, int] = field(default_factory=dict)   # injected defects by kind (dirty.py)
-    pricing_analytics: int = 0   # Meta's pricing_analytics data points written (analytics.py)
+    pricing_analytics: int = 0   # Meta's per-number daily pricing_analytics data points written (analytics.py)
+    conversation_analytics: int = 0   # ... and conversation_analytics ones (CBP days)
     webhook_bodies: int = 0      # --format meta-webhooks: webhook POST bodies written
 
 
@@ -223,7 +225,8 @@ class _Run:
         message_files = days.close()
         patches.apply(allowances, out)
         analytics.finish(allowances.cbp_service.granted() | allowances.regime_c_service.granted())
-        analytics_files = analytics.write(out / PRICING_ANALYTICS_DIR, self.start, self.end)
+        analytics_files = analytics.write(out / PRICING_ANALYTICS_DIR, self.start, self.end,
+                                          out / CONVERSATION_ANALYTICS_DIR)
         page_files = pages.close()
         events_file = events.close()
         templates_file, templates = write_templates(out, self.catalog)
@@ -240,7 +243,8 @@ class _Run:
             events=lifecycle.events,
             templates=templates,
             dirty=dict(sorted(dirt.counts.items())) if dirt is not None else {},
-            pricing_analytics=analytics.data_points,
+            pricing_analytics=analytics.written["pricing_analytics"],
+            conversation_analytics=analytics.written["conversation_analytics"],
         )
 
 

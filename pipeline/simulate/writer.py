@@ -31,6 +31,7 @@ CONVERSATIONS_DIR = "exports/conversations"
 EVENTS_FILE = "exports/events/events.jsonl"
 TEMPLATES_FILE = "exports/templates/templates.csv"
 PRICING_ANALYTICS_DIR = "exports/pricing_analytics"
+CONVERSATION_ANALYTICS_DIR = "exports/conversation_analytics"
 PAGE_SIZE = 1000
 
 
@@ -46,6 +47,7 @@ def clear_previous(out: Path) -> None:
         ("exports/events", "events.jsonl"),
         ("exports/templates", "templates.csv"),
         (PRICING_ANALYTICS_DIR, "pricing_analytics-*.json"),
+        (CONVERSATION_ANALYTICS_DIR, "conversation_analytics-*.json"),
     )
     for folder, pattern in patterns:
         for path in (out / folder).glob(pattern):

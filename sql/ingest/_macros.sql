@@ -117,3 +117,13 @@ create or replace temp macro json_records() as table
                 as is_object
         from incoming
     );
+
+-- Meta's analytics data points (pricing_analytics, conversation_analytics): the granularity
+-- a request asked for, told by the length of a point's period (a local day lasts 23 to 25
+-- hours; a month, or a request's window cut short, longer).
+create or replace temp macro analytics_granularity(start_at, end_at) as
+    case
+        when epoch(end_at) - epoch(start_at) <= 1800 then 'HALF_HOUR'
+        when epoch(end_at) - epoch(start_at) <= 90000 then 'DAILY'
+        else 'MONTHLY'
+    end;

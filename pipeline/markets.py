@@ -31,6 +31,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.errors import ConvoError
 from pipeline.paths import data_dir
 
 MARKET_MAP_FILE = "market_map.csv"
@@ -71,7 +72,7 @@ MARKET_MAP_SCHEMA = pa.schema([
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class MarketMapError(ValueError):
+class MarketMapError(ConvoError, ValueError):
     """A market map file that cannot be used; the message names file and line."""
 
 

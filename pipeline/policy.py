@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.errors import BuildError, ConvoError
 from pipeline.paths import data_dir
 
 POLICY_FILE = "policy.csv"
@@ -63,7 +64,7 @@ POLICY_SCHEMA = pa.schema([
 ])
 
 
-class PolicyError(ValueError):
+class PolicyError(ConvoError, ValueError):
     """A policy file that cannot be used; the message names file and line."""
 
 
@@ -116,8 +117,6 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: datetime | None, path: Path | N
     Without an as-of (an empty lake) the values in force today are set. A policy
     problem is a one-line BuildError naming the file and line.
     """
-    from pipeline.build import BuildError  # pipeline.build imports this module
-
     try:
         rows = load(path)
         day = (as_of or datetime.now(timezone.utc)).astimezone(timezone.utc).date()

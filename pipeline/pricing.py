@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from pipeline import markets, policy, rates
 from pipeline.config import Settings
+from pipeline.errors import BuildError, ConvoError
 from pipeline.paths import data_dir
 
 RULES_FILE = "pricing_rules.csv"
@@ -97,7 +98,7 @@ AUTH_SCHEMA = pa.schema([
 ])
 
 
-class PricingDataError(ValueError):
+class PricingDataError(ConvoError, ValueError):
     """A pricing data file that cannot be used; the message names file and line."""
 
 
@@ -433,8 +434,6 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     card's currency for numbers not in convo.toml). A problem is a one-line
     BuildError naming file and line.
     """
-    from pipeline.build import BuildError  # pipeline.build imports this module
-
     try:
         rules = load_rules()
         policy_rows = load_policy(since=min(rule.effective_from for rule in rules))

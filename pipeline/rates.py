@@ -67,6 +67,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline.errors import ConvoError
 from pipeline.markets import MARKETS
 
 COLUMNS = ("effective_from", "market", "category", "currency", "tier_from", "tier_to", "rate_micros")
@@ -129,7 +130,7 @@ RATE_CARD_SCHEMA = pa.schema([
 ])
 
 
-class RateCardError(ValueError):
+class RateCardError(ConvoError, ValueError):
     """A rate card that cannot be used; the message names file and line."""
 
 

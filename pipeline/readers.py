@@ -25,6 +25,8 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
+from pipeline.errors import ConvoError, one_line
+
 BATCH_LINES = 200_000
 CHUNK_BYTES = 32 * 1024 * 1024
 SNIFF_RECORDS = 50
@@ -35,19 +37,13 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 RAW_SCHEMA = pa.schema([("line", pa.int64()), ("raw", pa.string()), ("pre_reason", pa.string())])
 
 
-class InputError(ValueError):
+class InputError(ConvoError, ValueError):
     """A file that cannot be read at all (not one bad record: a bad file)."""
 
 
 # What a damaged file raises while it is read: truncated or corrupt gzip (EOFError,
 # zlib.error, BadGzipFile is an OSError), bad Parquet (ArrowException), undecodable text.
 READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, pa.ArrowException)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's text on one line (Arrow and others add newlines and control bytes)."""
-    text = "".join(char if char.isprintable() else " " for char in str(exc))
-    return " ".join(text.split()) or type(exc).__name__
 
 
 @dataclass

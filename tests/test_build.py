@@ -13,7 +13,7 @@ import pytest
 from pipeline.build import build, discover
 from pipeline.config import Build, Settings
 from pipeline.ingest import ingest
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, write_jsonl
 
 UTC = timezone.utc
 

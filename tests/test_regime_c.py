@@ -21,7 +21,7 @@ from pipeline.pages.money import allowance_assumptions
 from pipeline.simulate.clock import epoch_day
 from pipeline.simulate.meta import FreeAllowances, MetaNumber, MetaThread, Pricing
 from pipeline.simulate.clock import LocalClock
-from tests.test_billing import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
+from tests.helpers import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
 
 OCTOBER = date(2026, 10, 1)
 

@@ -4,7 +4,6 @@ Chromium shows equals the warehouse."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -17,7 +16,7 @@ from pipeline.config import Settings
 from pipeline.ingest import ingest
 from pipeline.report import mask_contact, render
 from tests.browser import dom, screenshot
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, parse, write_jsonl
 
 EVIL = "<script>alert(1)</script>"
 
@@ -40,30 +39,6 @@ def warehouse(settings: Settings, tmp_path: Path) -> Settings:
     return settings
 
 
-class Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.scripts = 0
-        self.kpis: dict[str, str] = {}
-        self._kpi: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "script":
-            self.scripts += 1
-        self._kpi = dict(attrs).get("data-kpi")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-        if self._kpi:
-            self.kpis[self._kpi] = data.strip()
-            self._kpi = None
-
-
-def parse(html: str) -> Text:
-    parser = Text()
-    parser.feed(html)
-    return parser
 
 
 def test_masking() -> None:

@@ -203,8 +203,9 @@ def test_open_conversations_as_of_an_earlier_time(tmp_path) -> None:
 
 
 def test_reply_seconds_keep_the_order_of_the_waits(tmp_path) -> None:
-    """The list of waits is in wait order, not sorted by length; the median is the
-    middle one (conversation_outcomes builds them with a window, not a group by)."""
+    """The list of waits is in wait order, not sorted by length, and the median is the
+    middle one: conversation_outcomes gathers (wait_number, seconds) pairs in a group by
+    and sorts them by wait number, so a sort by seconds would show here as [60, 300, 3000]."""
     con = warehouse(tmp_path, [
         inbound("f1", "BR.faster", at(0)),
         reply("f2", "BR.faster", 3000),          # the first wait: 3000 s

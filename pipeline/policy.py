@@ -11,7 +11,7 @@
   the key's name ends in it when it is a duration, so SQL reads unambiguously;
 * ``effective_from`` (inclusive) / ``effective_to`` (exclusive, empty = open-ended):
   ``YYYY-MM-DD``; the periods of one key must not overlap;
-* ``domain_rule``: the DOMAIN.md rule the value comes from (``R4``); ``note``: why.
+* ``domain_rule``: the rule of docs/RULES.md the value comes from (``R4``); ``note``: why.
 
 SQL never writes these numbers: a build calls :func:`apply`, which loads every row
 into the table ``ref_policy`` (for rules that must switch at a date inside the

@@ -99,3 +99,40 @@ def test_no_warehouse_is_a_one_line_error(settings: Settings) -> None:
     result = CliRunner().invoke(cli, ["report", "--config", str(settings.config_path)])
     assert result.exit_code == 1
     assert result.output == f"Error: no warehouse at {settings.warehouse}: run `convo build` first\n"
+
+
+# Chromium measures every drawn text of the charts: none may reach past its SVG's edges.
+MEASURE = """<script>
+const clipped = [];
+for (const svg of document.querySelectorAll("svg")) {
+  const box = svg.viewBox.baseVal;
+  for (const text of svg.querySelectorAll("text")) {
+    const drawn = text.getBBox();
+    if (drawn.x < box.x - 0.5 || drawn.x + drawn.width > box.x + box.width + 0.5) clipped.push(text.textContent);
+  }
+}
+document.body.setAttribute("data-clipped", clipped.join("|"));
+document.body.setAttribute("data-texts", String(document.querySelectorAll("svg text").length));
+</script>"""
+
+
+def test_chart_labels_are_drawn_whole(tmp_path: Path) -> None:
+    """The longest market name and the last date of a month of columns stay inside the chart."""
+    from pipeline import charts
+    from pipeline.report import environment
+
+    markets = ["Rest of Central & Eastern Europe", "United Arab Emirates", "Rest of Latin America", "India"]
+    bars = charts.bar_chart("Cost by market", [(name, 1000.0 / (rank + 1), f"USD {1000.0 / (rank + 1):,.2f}")
+                                               for rank, name in enumerate(markets)])
+    days = [f"2026-10-{day:02d}" for day in range(1, 32)]
+    columns = charts.column_chart("Close rate", days, {"closed": [1.0] * 31}, every=5)
+    assert [label.text for label in columns.x_labels][-1] == "2026-10-31"
+    page = environment().from_string(
+        '{% import "_charts.html" as draw %}<!doctype html><html><head><style>{% include "style.css" %}</style>'
+        '</head><body>{{ draw.bars(bars) }}{{ draw.columns(columns) }}' + MEASURE + "</body></html>"
+    ).render(bars=bars, columns=columns)
+    path = tmp_path / "charts.html"
+    path.write_text(page, encoding="utf-8")
+    body = re.search(r"<body[^>]*>", dom(path)).group(0)
+    assert 'data-texts="' + str(2 * len(markets) + 1 + len(columns.x_labels)) + '"' in body
+    assert 'data-clipped=""' in body

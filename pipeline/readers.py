@@ -407,57 +407,86 @@ def _json_stream(path: Path, limit: int | None, position: Position) -> Iterator[
     """Records of a big JSON document, as _json_document reads them: the elements of a
     top-level array, of an object's `data` list (an API page) or of Meta's pricing_analytics
     data points, else the object itself. ijson parses it event by event; only one record
-    is held at a time. (ijson's C backend refuses an integer past 64 bits, which the
-    whole-document read turns into a float: such a file is an InputError here.)"""
+    is held at a time.
+
+    ijson's C backend (yajl) refuses integers at or past the edge of 64 bits, which the
+    whole-document read accepts (orjson: past 64 bits as a float); on that one error the
+    document is read again with ijson's Python backend, from the record it stopped at."""
+    records = _Records(limit)
+    done = 0
+    for backend in (ijson, ijson.get_backend("python")):
+        try:
+            for number, value in enumerate(_json_values(path, position, backend), start=1):
+                if number <= done:
+                    continue                    # yielded before the C backend stopped
+                done = number
+                yield from records.add(_in_64_bits(value))
+                if records.full:
+                    break
+            break
+        except ijson.JSONError as exc:
+            if backend is ijson and "integer overflow" in str(exc):
+                continue
+            raise ValueError(f"not valid JSON: {one_line(exc)}") from None
+    yield from records.flush()
+
+
+def _json_values(path: Path, position: Position, backend: object) -> Iterator[object]:
+    """The records of a JSON document, as Python values, in order (see _json_stream)."""
     with _open(path) as handle:
-        records = _Records(limit)
-        events = ijson.parse(_Tracked(handle, position), buf_size=STREAM_CHUNK_CHARS, use_float=True)
+        events = backend.parse(_Tracked(handle, position), buf_size=STREAM_CHUNK_CHARS,  # type: ignore[attr-defined]
+                               use_float=True)
         arrays: set[str] = set()            # prefixes of the arrays open now
         whole: ObjectBuilder | None = None  # a top-level object, while it may be the one record
         record: ObjectBuilder | None = None
         depth = 0
         listed = False
-        try:
-            for prefix, event, value in events:
-                if record is not None:                      # inside a record: build it
-                    record.event(event, value)
-                    depth += event in ("start_map", "start_array")
-                    depth -= event in ("end_map", "end_array")
-                    if depth == 0:
-                        yield from records.add(record.value)
-                        record = None
-                        if records.full:
-                            break
-                    continue
-                if prefix == "" and event == "start_map":
-                    whole = ObjectBuilder()
-                elif prefix == "" and event not in ("start_array", "map_key") and not event.startswith("end"):
-                    raise InputError(f"{path}: a JSON export must be an API page, an array or an object")
-                if event == "start_array":
-                    arrays.add(prefix)
-                    listed = listed or prefix == _PAGE_RECORDS
-                elif event == "end_array":
-                    arrays.discard(prefix)
-                elif event == "start_map" and prefix == "pricing_analytics":
-                    listed = True
-                if whole is not None:
-                    whole.event(event, value)
-                    if listed:
-                        whole = None                         # records come from a list: not the object
-                if not event.startswith("end") and event != "map_key" and _is_record(prefix, arrays):
-                    record, depth = ObjectBuilder(), 0
-                    record.event(event, value)
-                    depth += event in ("start_map", "start_array")
-                    if depth == 0:                           # a scalar record
-                        yield from records.add(record.value)
-                        record = None
-                        if records.full:
-                            break
-        except ijson.JSONError as exc:
-            raise ValueError(f"not valid JSON: {one_line(exc)}") from None
-        if whole is not None and not records.full:
-            yield from records.add(whole.value)             # one object: one record
-        yield from records.flush()
+        for prefix, event, value in events:
+            if record is not None:                          # inside a record: build it
+                record.event(event, value)
+                depth += event in ("start_map", "start_array")
+                depth -= event in ("end_map", "end_array")
+                if depth == 0:
+                    yield record.value
+                    record = None
+                continue
+            if prefix == "" and event == "start_map":
+                whole = ObjectBuilder()
+            elif prefix == "" and event not in ("start_array", "map_key") and not event.startswith("end"):
+                raise InputError(f"{path}: a JSON export must be an API page, an array or an object")
+            if event == "start_array":
+                arrays.add(prefix)
+                listed = listed or prefix == _PAGE_RECORDS
+            elif event == "end_array":
+                arrays.discard(prefix)
+            elif event == "start_map" and prefix == "pricing_analytics":
+                listed = True
+            if whole is not None:
+                whole.event(event, value)
+                if listed:
+                    whole = None                             # records come from a list: not the object
+            if not event.startswith("end") and event != "map_key" and _is_record(prefix, arrays):
+                record, depth = ObjectBuilder(), 0
+                record.event(event, value)
+                depth += event in ("start_map", "start_array")
+                if depth == 0:                               # a scalar record
+                    yield record.value
+                    record = None
+        if whole is not None:
+            yield whole.value                                # one object: one record
+
+
+def _in_64_bits(value: object) -> object:
+    """Integers orjson cannot write (past 64 bits) as floats, as orjson.loads reads them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2 ** 63) <= value < 2 ** 64 else float(value)
+    if isinstance(value, dict):
+        return {key: _in_64_bits(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_in_64_bits(item) for item in value]
+    return value
 
 
 def _is_record(prefix: str, arrays: set[str]) -> bool:

@@ -26,6 +26,7 @@ import pyarrow as pa
 from pipeline import incremental as incremental_builds
 from pipeline import config, lake, locking, markets, models, paths, policy, pricing, schema
 from pipeline.config import Settings
+from pipeline.errors import BuildError  # noqa: F401  (importable from here, as before)
 from pipeline.models import Model, discover
 
 @dataclass
@@ -36,10 +37,6 @@ class BuildSummary:
     checks: list[str] = field(default_factory=list)   # lines from sql/summaries
     notes: list[str] = field(default_factory=list)
     shards: int = 1
-
-
-class BuildError(RuntimeError):
-    """The lake cannot be built into a warehouse (a user-fixable condition)."""
 
 
 def build(settings: Settings, as_of: datetime | None = None,

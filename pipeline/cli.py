@@ -8,14 +8,18 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pipeline import __version__
-from pipeline.config import ConfigError, Settings, load
-from pipeline.locking import Busy
-from pipeline.readers import InputError
+from pipeline.config import Settings, load
+from pipeline.errors import ConvoError, one_line
+
+if TYPE_CHECKING:     # the stages import lazily, so `convo --help` stays fast
+    from pipeline.build import BuildSummary
+    from pipeline.ingest import IngestSummary
+    from pipeline.simulate import SimulateSummary
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
@@ -34,10 +38,7 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(path: Path) -> Settings:
-    try:
-        return load(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    return load(path)
 
 
 def _timestamp(value: str | None) -> datetime | None:
@@ -52,7 +53,17 @@ def _timestamp(value: str | None) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-@click.group(context_settings=CONTEXT)
+class ConvoGroup(click.Group):
+    """The error boundary: a ConvoError from any command is one line on stderr and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConvoError as exc:
+            raise click.ClickException(one_line(exc)) from None
+
+
+@click.group(cls=ConvoGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="convo")
 def cli() -> None:
     """convo: WhatsApp Business windows, conversations and Meta billing, as a nightly batch.
@@ -101,7 +112,7 @@ def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, di
 
 
 def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty: bool,
-              show_progress: bool, output_format: str = "exports") -> Any:
+              show_progress: bool, output_format: str = "exports") -> SimulateSummary:
     from pipeline.simulate import SimulateSettings, simulate as run
 
     settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty,
@@ -110,8 +121,8 @@ def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty
         with click.progressbar(length=contacts, label="simulating contacts", file=sys.stderr,
                                hidden=not show_progress) as bar:
             return run(settings, progress=bar.update)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:     # pipeline.simulate checks its settings with ValueError
+        raise ConvoError(str(exc)) from None
 
 
 @cli.command(context_settings=CONTEXT)
@@ -130,19 +141,16 @@ def ingest(inputs: tuple[Path, ...], settings: Settings) -> None:
     _echo_ingest(_ingest(settings, list(inputs)))
 
 
-def _ingest(settings: Settings, inputs: list[Path]) -> Any:
+def _ingest(settings: Settings, inputs: list[Path]) -> IngestSummary:
     from pipeline.ingest import ingest as run, plan
 
-    try:
-        total = sum(source.size for source in plan(inputs))
-        with click.progressbar(length=total, label="ingesting", file=sys.stderr,
-                               hidden=total < PROGRESS_MIN_BYTES) as bar:
-            return run(settings.lake, inputs, progress=lambda n: bar.update(min(n, total)))
-    except (InputError, Busy) as exc:
-        raise click.ClickException(str(exc)) from None
+    total = sum(source.size for source in plan(inputs))
+    with click.progressbar(length=total, label="ingesting", file=sys.stderr,
+                           hidden=total < PROGRESS_MIN_BYTES) as bar:
+        return run(settings.lake, inputs, progress=lambda n: bar.update(min(n, total)))
 
 
-def _echo_ingest(summary: Any) -> None:
+def _echo_ingest(summary: IngestSummary) -> None:
     for dataset in summary.datasets:
         read = summary.total("read", dataset)
         click.echo(
@@ -174,8 +182,8 @@ def build(as_of: str | None, incremental: bool, settings: Settings) -> None:
     _echo_build(_build(settings, _timestamp(as_of), incremental=incremental))
 
 
-def _build(settings: Settings, as_of: datetime | None, incremental: bool = False) -> Any:
-    from pipeline.build import BuildError, build as run
+def _build(settings: Settings, as_of: datetime | None, incremental: bool = False) -> BuildSummary:
+    from pipeline.build import build as run
 
     # progress on a terminal only: what runs now, each step replacing the last
     show = sys.stderr.isatty()
@@ -185,14 +193,12 @@ def _build(settings: Settings, as_of: datetime | None, incremental: bool = False
 
     try:
         return run(settings, as_of=as_of, incremental=incremental, on_step=step if show else None)
-    except (BuildError, Busy) as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         if show:
             click.echo("\r\033[K", nl=False, err=True)
 
 
-def _echo_build(summary: Any) -> None:
+def _echo_build(summary: BuildSummary) -> None:
     click.echo(f"warehouse: {summary.warehouse}")
     if summary.as_of is not None:
         click.echo(f"as of: {summary.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
@@ -267,7 +273,7 @@ def pull(base_url: str | None, out: Path | None, since: str | None, until: str |
     Example:
         GOSENDAPI_KEY=... convo pull --base-url https://api.example.com --out exports
     """
-    from pipeline.pull import PullError, PullSettings, pull as run
+    from pipeline.pull import PullSettings, pull as run
 
     settings = _settings(config_path) if config_path.is_file() else None
     url = base_url or (settings.api.base_url if settings and settings.api else None)
@@ -281,11 +287,8 @@ def pull(base_url: str | None, out: Path | None, since: str | None, until: str |
                if value is not None}
     request = PullSettings(base_url=url, out=folder, since=_timestamp(since), until=_timestamp(until),
                            filters=filters)
-    try:
-        summary = run(request, on_page=lambda resource, page, count: click.echo(
-            f"  {resource} page {page}: {count:,} records", err=True))
-    except PullError as exc:
-        raise click.ClickException(str(exc)) from None
+    summary = run(request, on_page=lambda resource, page, count: click.echo(
+        f"  {resource} page {page}: {count:,} records", err=True))
     for result in summary.resources:
         click.echo(f"{result.resource}: {result.records:,} records in {result.pages} pages "
                    f"({result.since:%Y-%m-%d %H:%M:%S} to {result.until:%Y-%m-%d %H:%M:%S} UTC"
@@ -305,14 +308,11 @@ def report(month: str | None, show_phones: bool, settings: Settings) -> None:
     Example:
         convo report --month 2026-10
     """
-    from pipeline.report import ReportError, render
+    from pipeline.report import render
 
     if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise click.BadParameter(f"expected YYYY-MM, got {month!r}", param_hint="--month")
-    try:
-        summary = render(settings, month=month, show_phones=show_phones)
-    except ReportError as exc:
-        raise click.ClickException(str(exc)) from None
+    summary = render(settings, month=month, show_phones=show_phones)
     for path in summary.files:
         click.echo(f"wrote {path}")
     click.echo(f"open {summary.index}")
@@ -338,12 +338,9 @@ def window(phone_number_id: int, contact: str, at: str | None, settings: Setting
         convo window --phone-number-id 104711550000101 --contact +5511987654321
         convo window --phone-number-id 104711550000101 --contact BR.1a2b3c --at 2026-09-30T12:00:00Z
     """
-    from pipeline.window import WindowError, answer, lines
+    from pipeline.window import answer, lines
 
-    try:
-        result = answer(settings.warehouse, phone_number_id, contact, _timestamp(at))
-    except WindowError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = answer(settings.warehouse, phone_number_id, contact, _timestamp(at))
     for line in lines(result):
         click.echo(line)
 
@@ -359,15 +356,9 @@ def nightly(as_of: str | None, settings: Settings) -> None:
     Example:
         GOSENDAPI_KEY=... convo nightly --config /srv/convo/convo.toml
     """
-    from pipeline.build import BuildError
     from pipeline.nightly import nightly as run
-    from pipeline.pull import PullError
-    from pipeline.report import ReportError
 
-    try:
-        summary = run(settings, as_of=_timestamp(as_of), on_step=lambda text: click.echo(f"-- {text}"))
-    except (Busy, InputError, PullError, BuildError, ReportError) as exc:
-        raise click.ClickException(str(exc)) from None
+    summary = run(settings, as_of=_timestamp(as_of), on_step=lambda text: click.echo(f"-- {text}"))
     if summary.pulled is not None:
         for result in summary.pulled.resources:
             click.echo(f"pulled {result.resource}: {result.records:,} records in {result.pages} pages")

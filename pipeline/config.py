@@ -15,9 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline import paths
+from pipeline.errors import ConvoError
 
 
-class ConfigError(ValueError):
+class ConfigError(ConvoError, ValueError):
     """A problem with convo.toml that the user must fix."""
 
 

@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.errors import ConvoError
 
-class Busy(RuntimeError):
+
+class Busy(ConvoError, RuntimeError):
     """Another convo process holds the lock."""
 
 

@@ -17,20 +17,20 @@ Two reference tables, both loadable into DuckDB by :func:`register`:
 
 from __future__ import annotations
 
-import csv
 import datetime
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import duckdb
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import refdata
+from pipeline.errors import ConvoError
 from pipeline.paths import data_dir
 
 MARKET_MAP_FILE = "market_map.csv"
@@ -68,10 +68,9 @@ MARKET_MAP_SCHEMA = pa.schema([
     ("confidence", pa.string()),
     ("source", pa.string()),
 ])
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class MarketMapError(ValueError):
+class MarketMapError(ConvoError, ValueError):
     """A market map file that cannot be used; the message names file and line."""
 
 
@@ -442,9 +441,10 @@ def default_market_map_path() -> Path:
 def load_market_map(path: Path | None = None) -> pa.Table:
     """Read and validate a market map CSV (default: the shipped one).
 
-    Raises MarketMapError naming the file and line for: missing or extra
-    columns, bad dates, effective_to <= effective_from, an unknown market or
-    country code, and overlapping periods of one country.
+    Raises MarketMapError naming the file and line for: columns other than
+    country_code,market,effective_from,effective_to[,confidence[,source]], bad dates,
+    effective_to <= effective_from, an unknown market or country code, and
+    overlapping periods of one country (pipeline/refdata.py words them).
     """
     if path is None:
         return _shipped_market_map()
@@ -457,7 +457,7 @@ def _shipped_market_map() -> pa.Table:
 
 
 @dataclass(frozen=True)
-class _MarketRow:
+class _MarketRow(refdata.Dated):
     line: int
     country_code: str
     market: str
@@ -468,8 +468,9 @@ class _MarketRow:
 
 
 def _read_market_map(path: Path) -> pa.Table:
-    rows = list(_market_rows(path))
-    _check_overlaps(path, rows)
+    header, records = refdata.read_csv(path, MARKET_MAP_COLUMNS, MarketMapError, optional=MARKET_MAP_OPTIONAL_COLUMNS)
+    rows = [_market_row(path, line, fields) for line, fields in records]
+    refdata.check_overlaps(path, rows, lambda row: row.country_code, MarketMapError)
     rows.sort(key=lambda row: (row.country_code, row.effective_from))
     return pa.table(
         {
@@ -484,83 +485,20 @@ def _read_market_map(path: Path) -> pa.Table:
     )
 
 
-def _market_rows(path: Path) -> Iterator[_MarketRow]:
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as error:
-        raise MarketMapError(f"{path}: cannot read the market map ({error.strerror})") from error
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        width = _check_header(path, header)
-        regions = known_regions()
-        for record in reader:
-            line = reader.line_num
-            if not record:
-                continue
-            if len(record) != width:
-                _fail(path, line, f"expected {width} fields, found {len(record)}")
-            country_code, market, start_text, end_text, *extra = (field.strip() for field in record)
-            confidence, source = (extra + ["", ""])[:2]
-            confidence = confidence or None
-            if confidence is not None and confidence not in CONFIDENCE_LEVELS:
-                _fail(path, line, f"confidence {confidence!r} is not one of {', '.join(CONFIDENCE_LEVELS)}")
-            if country_code not in regions:
-                _fail(path, line, f"unknown country code {country_code!r} (not an ISO region of phonenumbers)")
-            if market not in MARKETS:
-                _fail(path, line, f"unknown market {market!r}")
-            start = _parse_date(path, line, "effective_from", start_text)
-            end = _parse_date(path, line, "effective_to", end_text) if end_text else None
-            if start is None:
-                _fail(path, line, "effective_from is empty")
-            if end is not None and end <= start:
-                _fail(path, line, f"effective_to {end} is not after effective_from {start}")
-            yield _MarketRow(line, country_code, market, start, end, confidence, source or None)
-
-
-def _check_header(path: Path, header: list[str]) -> int:
-    """The number of fields a row has: the four columns, optionally confidence[,source]."""
-    columns = [column.strip() for column in header]
-    allowed = MARKET_MAP_COLUMNS + MARKET_MAP_OPTIONAL_COLUMNS
-    missing = [column for column in MARKET_MAP_COLUMNS if column not in columns]
-    extra = [column for column in columns if column not in allowed]
-    if missing:
-        _fail(path, 1, f"missing column(s) {', '.join(missing)}")
-    if extra:
-        _fail(path, 1, f"unexpected column(s) {', '.join(extra)}")
-    if tuple(columns) != allowed[:len(columns)]:
-        _fail(path, 1, f"columns must be in the order {','.join(allowed)} (the last two optional)")
-    return len(columns)
-
-
-def _parse_date(path: Path, line: int, column: str, text: str) -> datetime.date | None:
-    if not text:
-        return None
-    if not _ISO_DATE.fullmatch(text):
-        _fail(path, line, f"{column} {text!r} is not a date (YYYY-MM-DD)")
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        _fail(path, line, f"{column} {text!r} is not a date (YYYY-MM-DD)")
-
-
-def _check_overlaps(path: Path, rows: list[_MarketRow]) -> None:
-    by_country: dict[str, list[_MarketRow]] = {}
-    for row in rows:
-        by_country.setdefault(row.country_code, []).append(row)
-    for country_rows in by_country.values():
-        country_rows.sort(key=lambda row: row.effective_from)
-        for earlier, later in zip(country_rows, country_rows[1:]):
-            if earlier.effective_to is None or later.effective_from < earlier.effective_to:
-                first, second = sorted((earlier, later), key=lambda row: row.line)
-                _fail(
-                    path, second.line,
-                    f"period of {second.country_code} overlaps the one on line {first.line}",
-                )
-
-
-def _fail(path: Path, line: int, problem: str) -> NoReturn:
-    raise MarketMapError(f"{path}:{line}: {problem}")
+def _market_row(path: Path, line: int, fields: list[str]) -> _MarketRow:
+    where = f"{path}:{line}"
+    country_code, market, start, end, *extra = fields
+    confidence, source = (extra + ["", ""])[:2]
+    if confidence and confidence not in CONFIDENCE_LEVELS:
+        raise MarketMapError(f"{where}: confidence: must be empty or one of {', '.join(CONFIDENCE_LEVELS)}, "
+                             f"got {confidence!r}")
+    if country_code not in known_regions():
+        raise MarketMapError(f"{where}: country_code: unknown country code {country_code!r} "
+                             "(not an ISO region of phonenumbers)")
+    if market not in MARKETS:
+        raise MarketMapError(f"{where}: market: unknown market {market!r}")
+    effective_from, effective_to = refdata.period(where, start, end, MarketMapError)
+    return _MarketRow(line, country_code, market, effective_from, effective_to, confidence or None, source or None)
 
 
 def market_for(country_code: str, on: datetime.date, table: pa.Table | None = None) -> str:
@@ -599,14 +537,5 @@ def register(con: duckdb.DuckDBPyConnection, market_map_path: Path | None = None
     prefixes = prefixes.append_column(
         "prefix_length", pc.cast(pc.utf8_length(prefixes["prefix"]), pa.int32()),
     ).select(["prefix", "prefix_length", "country_code"])
-    _replace_table(con, "ref_calling_prefixes", prefixes)
-    _replace_table(con, "ref_market_map", load_market_map(market_map_path))
-
-
-def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
-    view = f"_markets_{name}_source"
-    con.register(view, data)
-    try:
-        con.execute(f"create or replace table {name} as select * from {view}")
-    finally:
-        con.unregister(view)
+    refdata.replace_table(con, "ref_calling_prefixes", prefixes)
+    refdata.replace_table(con, "ref_market_map", load_market_map(market_map_path))

@@ -11,7 +11,7 @@
   the key's name ends in it when it is a duration, so SQL reads unambiguously;
 * ``effective_from`` (inclusive) / ``effective_to`` (exclusive, empty = open-ended):
   ``YYYY-MM-DD``; the periods of one key must not overlap;
-* ``domain_rule``: the DOMAIN.md rule the value comes from (``R4``); ``note``: why.
+* ``domain_rule``: the rule of docs/RULES.md the value comes from (``R4``); ``note``: why.
 
 SQL never writes these numbers: a build calls :func:`apply`, which loads every row
 into the table ``ref_policy`` (for rules that must switch at a date inside the
@@ -24,7 +24,6 @@ day, from ``data/pricing_policy.csv`` through int_bill_calendar).
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -33,6 +32,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline import refdata
+from pipeline.errors import BuildError, ConvoError
 from pipeline.paths import data_dir
 
 POLICY_FILE = "policy.csv"
@@ -50,7 +51,6 @@ _KEY = re.compile(r"[a-z][a-z0-9_]*")
 _UNIT = re.compile(r"[a-z][a-z_]*")
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 POLICY_SCHEMA = pa.schema([
     ("key", pa.string()),
@@ -63,12 +63,12 @@ POLICY_SCHEMA = pa.schema([
 ])
 
 
-class PolicyError(ValueError):
+class PolicyError(ConvoError, ValueError):
     """A policy file that cannot be used; the message names file and line."""
 
 
 @dataclass(frozen=True)
-class PolicyRow:
+class PolicyRow(refdata.Dated):
     key: str
     value: int | float
     unit: str
@@ -78,9 +78,6 @@ class PolicyRow:
     note: str
     line: int
 
-    def in_force(self, day: date) -> bool:
-        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
-
 
 def default_path() -> Path:
     return data_dir() / POLICY_FILE
@@ -89,18 +86,9 @@ def default_path() -> Path:
 def load(path: Path | None = None) -> tuple[PolicyRow, ...]:
     """Read and validate a policy file (default: the shipped data/policy.csv)."""
     source = path or default_path()
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{source}: policy file not found") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"{source}: not UTF-8 text") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or tuple(column.strip() for column in header) != COLUMNS:
-        raise PolicyError(f"{source}:1: the columns must be {','.join(COLUMNS)}, got {','.join(header or [])}")
-    rows = tuple(_row(source, line, fields) for line, fields in enumerate(reader, start=2) if any(fields))
-    _no_overlaps(source, rows)
+    _header, records = refdata.read_csv(source, COLUMNS, PolicyError)
+    rows = tuple(_row(source, line, fields) for line, fields in records)
+    refdata.check_overlaps(source, rows, lambda row: row.key, PolicyError)
     _one_value(source, rows)
     return rows
 
@@ -116,8 +104,6 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: datetime | None, path: Path | N
     Without an as-of (an empty lake) the values in force today are set. A policy
     problem is a one-line BuildError naming the file and line.
     """
-    from pipeline.build import BuildError  # pipeline.build imports this module
-
     try:
         rows = load(path)
         day = (as_of or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
@@ -127,9 +113,7 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: datetime | None, path: Path | N
             raise PolicyError(f"{path or default_path()}: no row in force on {day} for {', '.join(missing)}")
     except PolicyError as exc:
         raise BuildError(str(exc)) from None
-    con.register("ref_policy_arrow", _table(rows))
-    con.execute("create or replace table ref_policy as select * from ref_policy_arrow")
-    con.unregister("ref_policy_arrow")
+    refdata.replace_table(con, "ref_policy", table(rows))
     for key, value in sorted(values.items()):
         kind = "bigint" if isinstance(value, int) else "double"
         con.execute(f"set variable {key} = ?::{kind}", [value])
@@ -138,9 +122,7 @@ def apply(con: duckdb.DuckDBPyConnection, as_of: datetime | None, path: Path | N
 
 def _row(source: Path, line: int, fields: list[str]) -> PolicyRow:
     where = f"{source}:{line}"
-    if len(fields) != len(COLUMNS):
-        raise PolicyError(f"{where}: expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(fields)}")
-    key, value, unit, start, end, rule, note = (field.strip() for field in fields)
+    key, value, unit, start, end, rule, note = fields
     if not _KEY.fullmatch(key):
         raise PolicyError(f"{where}: key: must be snake_case like customer_service_window_hours, got {key!r}")
     if key in RESERVED:
@@ -149,37 +131,10 @@ def _row(source: Path, line: int, fields: list[str]) -> PolicyRow:
         raise PolicyError(f"{where}: value: must be a number, got {value!r}")
     if not _UNIT.fullmatch(unit):
         raise PolicyError(f"{where}: unit: must be a lowercase word like hours, got {unit!r}")
-    effective_from = _date(where, "effective_from", start)
-    if effective_from is None:
-        raise PolicyError(f"{where}: effective_from: required (YYYY-MM-DD)")
-    effective_to = _date(where, "effective_to", end)
-    if effective_to is not None and effective_to <= effective_from:
-        raise PolicyError(f"{where}: effective_to: {effective_to} is not after effective_from {effective_from}")
+    effective_from, effective_to = refdata.period(where, start, end, PolicyError)
     number: int | float = int(value) if _INTEGER.fullmatch(value) else float(value)
     return PolicyRow(key=key, value=number, unit=unit, effective_from=effective_from,
                      effective_to=effective_to, domain_rule=rule, note=note, line=line)
-
-
-def _date(where: str, column: str, text: str) -> date | None:
-    if not text:
-        return None
-    try:
-        if not _ISO_DATE.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise PolicyError(f"{where}: {column}: not a date YYYY-MM-DD: {text!r}") from None
-
-
-def _no_overlaps(source: Path, rows: tuple[PolicyRow, ...]) -> None:
-    by_key: dict[str, list[PolicyRow]] = {}
-    for row in rows:
-        by_key.setdefault(row.key, []).append(row)
-    for periods in by_key.values():
-        periods.sort(key=lambda row: row.effective_from)
-        for earlier, later in zip(periods, periods[1:]):
-            if earlier.effective_to is None or later.effective_from < earlier.effective_to:
-                raise PolicyError(f"{source}:{later.line}: {later.key}: its period overlaps the row on line {earlier.line}")
 
 
 def _one_value(source: Path, rows: tuple[PolicyRow, ...]) -> None:
@@ -192,7 +147,8 @@ def _one_value(source: Path, rows: tuple[PolicyRow, ...]) -> None:
         seen.setdefault(row.key, row)
 
 
-def _table(rows: tuple[PolicyRow, ...]) -> pa.Table:
+def table(rows: tuple[PolicyRow, ...]) -> pa.Table:
+    """The rows as ``ref_policy`` holds them (also ``ref_pricing_policy``: same shape)."""
     return pa.table({
         "key": [row.key for row in rows],
         "value": [float(row.value) for row in rows],

@@ -26,7 +26,6 @@ SQL reads.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -35,8 +34,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import markets, policy, rates
+from pipeline import markets, policy, rates, refdata
 from pipeline.config import Settings
+from pipeline.errors import BuildError, ConvoError
 from pipeline.paths import data_dir
 
 RULES_FILE = "pricing_rules.csv"
@@ -68,7 +68,6 @@ POLICY_KEYS = (
 )
 
 _REGIME = re.compile(r"[A-Za-z0-9_]+")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WHOLE = re.compile(r"\d+")
 
 RULES_SCHEMA = pa.schema([
@@ -97,12 +96,12 @@ AUTH_SCHEMA = pa.schema([
 ])
 
 
-class PricingDataError(ValueError):
+class PricingDataError(ConvoError, ValueError):
     """A pricing data file that cannot be used; the message names file and line."""
 
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(refdata.Dated):
     regime: str
     pricing_model: str
     effective_from: date
@@ -121,12 +120,6 @@ class Rule:
     note: str
     line: int
 
-    def overlaps(self, start: date, end: date | None) -> bool:
-        return (end is None or self.effective_from < end) and (self.effective_to is None or start < self.effective_to)
-
-    def in_force(self, day: date) -> bool:
-        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
-
     @property
     def is_chargeable(self) -> bool:
         return "regular" in (self.in_entry_point_window, self.in_service_window, self.outside_service_window,
@@ -134,14 +127,11 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class AuthInternational:
+class AuthInternational(refdata.Dated):
     country_code: str
     effective_from: date
     effective_to: date | None
     line: int
-
-    def overlaps(self, start: date, end: date | None) -> bool:
-        return (end is None or self.effective_from < end) and (self.effective_to is None or start < self.effective_to)
 
 
 def rules_path() -> Path:
@@ -163,46 +153,12 @@ def auth_international_path() -> Path:
 def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
     """Read and validate a pricing rules file (default: the shipped one)."""
     source = path or rules_path()
-    records = _records(source, RULE_COLUMNS)
+    _header, records = refdata.read_csv(source, RULE_COLUMNS, PricingDataError)
     rules = tuple(_rule(source, line, fields) for line, fields in records)
     if not rules:
         raise PricingDataError(f"{source}:1: no rules")
     _check_rule_periods(source, rules)
     return rules
-
-
-def _records(source: Path, columns: tuple[str, ...]) -> list[tuple[int, list[str]]]:
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PricingDataError(f"{source}: file not found") from None
-    except UnicodeDecodeError:
-        raise PricingDataError(f"{source}: not UTF-8 text") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or tuple(column.strip() for column in header) != columns:
-        raise PricingDataError(f"{source}:1: the columns must be {','.join(columns)}, got {','.join(header or [])}")
-    records = []
-    for line, fields in enumerate(reader, start=2):
-        if not any(field.strip() for field in fields):
-            continue
-        if len(fields) != len(columns):
-            raise PricingDataError(f"{source}:{line}: expected {len(columns)} fields, got {len(fields)}")
-        records.append((line, [field.strip() for field in fields]))
-    return records
-
-
-def _date(where: str, column: str, text: str, required: bool) -> date | None:
-    if not text:
-        if required:
-            raise PricingDataError(f"{where}: {column}: required (YYYY-MM-DD)")
-        return None
-    try:
-        if not _ISO_DATE.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise PricingDataError(f"{where}: {column}: not a date YYYY-MM-DD: {text!r}") from None
 
 
 def _rule(source: Path, line: int, fields: list[str]) -> Rule:
@@ -213,11 +169,7 @@ def _rule(source: Path, line: int, fields: list[str]) -> Rule:
         raise PricingDataError(f"{where}: regime: must be a short label like A, got {regime!r}")
     if model not in PRICING_MODELS:
         raise PricingDataError(f"{where}: pricing_model: must be CBP or PMP, got {model!r}")
-    effective_from = _date(where, "effective_from", start, required=True)
-    effective_to = _date(where, "effective_to", end, required=False)
-    assert effective_from is not None
-    if effective_to is not None and effective_to <= effective_from:
-        raise PricingDataError(f"{where}: effective_to: {effective_to} is not after effective_from {effective_from}")
+    effective_from, effective_to = refdata.period(where, start, end, PricingDataError)
     if category not in RULE_CATEGORIES:
         raise PricingDataError(f"{where}: category: unknown category {category!r} (one of {', '.join(RULE_CATEGORIES)})")
     for column, value in (("in_entry_point_window", in_entry_point), ("in_service_window", in_window),
@@ -351,26 +303,15 @@ def load_auth_international(path: Path | None = None) -> tuple[AuthInternational
     source = path or auth_international_path()
     regions = markets.known_regions()
     result = []
-    for line, fields in _records(source, AUTH_COLUMNS):
+    _header, records = refdata.read_csv(source, AUTH_COLUMNS, PricingDataError)
+    for line, fields in records:
         where = f"{source}:{line}"
         country, start, end, _rule_text, _note = fields
         if country not in regions:
             raise PricingDataError(f"{where}: country_code: unknown country code {country!r}")
-        effective_from = _date(where, "effective_from", start, required=True)
-        effective_to = _date(where, "effective_to", end, required=False)
-        assert effective_from is not None
-        if effective_to is not None and effective_to <= effective_from:
-            raise PricingDataError(f"{where}: effective_to: {effective_to} is not after effective_from {effective_from}")
+        effective_from, effective_to = refdata.period(where, start, end, PricingDataError)
         result.append(AuthInternational(country, effective_from, effective_to, line))
-    by_country: dict[str, list[AuthInternational]] = {}
-    for row in result:
-        by_country.setdefault(row.country_code, []).append(row)
-    for periods in by_country.values():
-        periods.sort(key=lambda row: row.effective_from)
-        for earlier, later in zip(periods, periods[1:]):
-            if earlier.effective_to is None or later.effective_from < earlier.effective_to:
-                raise PricingDataError(f"{source}:{later.line}: {later.country_code}: its period overlaps "
-                                       f"the row on line {earlier.line}")
+    refdata.check_overlaps(source, result, lambda row: row.country_code, PricingDataError)
     return tuple(result)
 
 
@@ -433,8 +374,6 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     card's currency for numbers not in convo.toml). A problem is a one-line
     BuildError naming file and line.
     """
-    from pipeline.build import BuildError  # pipeline.build imports this module
-
     try:
         rules = load_rules()
         policy_rows = load_policy(since=min(rule.effective_from for rule in rules))
@@ -446,14 +385,14 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
         applied = allowances_applied(rules, policy_rows, getattr(settings.billing, "assume_service_allowance", None))
     except PricingDataError as exc:
         raise BuildError(str(exc)) from None
-    _replace(con, "ref_pricing_rules", _rules_table(rules, applied))
-    _replace(con, "ref_pricing_policy", _policy_table(policy_rows))
-    _replace(con, "ref_auth_international", pa.table({
+    refdata.replace_table(con, "ref_pricing_rules", _rules_table(rules, applied))
+    refdata.replace_table(con, "ref_pricing_policy", policy.table(policy_rows))
+    refdata.replace_table(con, "ref_auth_international", pa.table({
         "country_code": [row.country_code for row in auth],
         "effective_from": [row.effective_from for row in auth],
         "effective_to": [row.effective_to for row in auth],
     }, schema=AUTH_SCHEMA))
-    _replace(con, "ref_rate_card", card.table())
+    refdata.replace_table(con, "ref_rate_card", card.table())
     day = (as_of or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
     for key, value in sorted(policy.in_force(policy_rows, day).items()):
         kind = "bigint" if isinstance(value, int) else "double"
@@ -512,23 +451,3 @@ def _rules_table(rules: tuple[Rule, ...], applied: tuple[bool, ...] | None = Non
         "note": [r.note or None for r in rules],
     }, schema=RULES_SCHEMA)
 
-
-def _policy_table(rows: tuple[policy.PolicyRow, ...]) -> pa.Table:
-    return pa.table({
-        "key": [row.key for row in rows],
-        "value": [float(row.value) for row in rows],
-        "unit": [row.unit for row in rows],
-        "effective_from": [row.effective_from for row in rows],
-        "effective_to": [row.effective_to for row in rows],
-        "domain_rule": [row.domain_rule or None for row in rows],
-        "note": [row.note or None for row in rows],
-    }, schema=policy.POLICY_SCHEMA)
-
-
-def _replace(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
-    view = f"_pricing_{name}_source"
-    con.register(view, data)
-    try:
-        con.execute(f"create or replace table {name} as select * from {view}")
-    finally:
-        con.unregister(view)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from pipeline.errors import ConvoError
 from pipeline.locking import crash_point
 
 KEY_VARIABLE = "GOSENDAPI_KEY"
@@ -31,7 +32,7 @@ DEFAULT_START = timedelta(days=30)     # the first pull, with no cursor and no -
 MAX_PAGES = 100_000
 
 
-class PullError(RuntimeError):
+class PullError(ConvoError, RuntimeError):
     """The pull cannot go on (bad key, API down past the retries, bad answer)."""
 
 

@@ -56,10 +56,8 @@ and line.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -67,6 +65,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline import refdata
+from pipeline.errors import ConvoError
 from pipeline.markets import MARKETS
 
 COLUMNS = ("effective_from", "market", "category", "currency", "tier_from", "tier_to", "rate_micros")
@@ -129,7 +129,7 @@ RATE_CARD_SCHEMA = pa.schema([
 ])
 
 
-class RateCardError(ValueError):
+class RateCardError(ConvoError, ValueError):
     """A rate card that cannot be used; the message names file and line."""
 
 
@@ -232,13 +232,9 @@ def card_files(paths: Iterable[Path]) -> list[Path]:
 
 def _read(path: Path) -> tuple[str, list[Rate]]:
     """(kind, rows) of one file: kind is ``convo``, ``pricing`` or ``tier``."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise RateCardError(f"{path}: rate card not found (billing.rate_card in convo.toml)") from None
-    except UnicodeDecodeError:
-        raise RateCardError(f"{path}: not UTF-8 text") from None
-    records = list(_records(text))
+    text = refdata.read_text(path, RateCardError, missing="rate card not found (billing.rate_card in convo.toml)",
+                             encoding="utf-8-sig")
+    records = list(refdata.records(text, comments=True))
     if not records:
         raise RateCardError(f"{path}:1: empty rate card: the columns must be {','.join(COLUMNS)}")
     first_line, first = records[0]
@@ -252,21 +248,6 @@ def _read(path: Path) -> tuple[str, list[Rate]]:
     header = ",".join(_cell(field) for field in first)
     raise RateCardError(f"{path}:{first_line}: the columns must be {','.join(COLUMNS)}[,source[,confidence]] "
                         f"(or Meta's Pricing.csv / Tier Pricing.csv), got {header}")
-
-
-def _records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """CSV records with the physical line each starts on; blank records and ``#``
-    comment lines left out. A quoted field may span lines."""
-    reader = csv.reader(io.StringIO(text))
-    start = 1
-    for fields in reader:
-        line = start
-        start = reader.line_num + 1
-        if not any(field.strip() for field in fields):
-            continue
-        if fields[0].lstrip().startswith("#"):
-            continue
-        yield line, fields
 
 
 def _cell(field: str) -> str:
@@ -307,12 +288,8 @@ def _rate(path: Path, line: int, fields: list[str], width: int) -> Rate:
     if len(fields) != width:
         raise RateCardError(f"{where}: expected {width} fields, got {len(fields)}")
     start, market, category, currency, low, high, rate, *rest = (field.strip() for field in fields)
-    if not _ISO_DATE.fullmatch(start):
-        raise RateCardError(f"{where}: effective_from: not a date YYYY-MM-DD: {start!r}")
-    try:
-        effective_from = date.fromisoformat(start)
-    except ValueError:
-        raise RateCardError(f"{where}: effective_from: not a date YYYY-MM-DD: {start!r}") from None
+    effective_from = refdata.parse_date(where, "effective_from", start, RateCardError, required=True)
+    assert effective_from is not None
     _quarter_start(where, "effective_from: ", effective_from)
     if market not in known_markets():
         raise RateCardError(f"{where}: market: unknown market {market!r} (the DOMAIN R22 names of data/market_map.csv)")

@@ -14,19 +14,20 @@ response's `id` as waba_id.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import io
-import json
-import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ijson
 import orjson
 import pyarrow as pa
+from ijson.common import ObjectBuilder
+
+from pipeline.errors import ConvoError, one_line
 
 BATCH_LINES = 200_000
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -38,19 +39,13 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 RAW_SCHEMA = pa.schema([("line", pa.int64()), ("raw", pa.string()), ("pre_reason", pa.string())])
 
 
-class InputError(ValueError):
+class InputError(ConvoError, ValueError):
     """A file that cannot be read at all (not one bad record: a bad file)."""
 
 
 # What a damaged file raises while it is read: truncated or corrupt gzip (EOFError,
 # zlib.error, BadGzipFile is an OSError), bad Parquet (ArrowException), undecodable text.
 READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, pa.ArrowException)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's text on one line (Arrow and others add newlines and control bytes)."""
-    text = "".join(char if char.isprintable() else " " for char in str(exc))
-    return " ".join(text.split()) or type(exc).__name__
 
 
 @dataclass
@@ -437,77 +432,24 @@ def analytics_points(page: object) -> list[str]:
 # A JSON document bigger than this (on disk) is read as a stream, a record at a time:
 # an API page of a million records held as Python objects needs several GB.
 STREAM_JSON_BYTES = 32 * 1024 * 1024
-STREAM_CHUNK_CHARS = 4 * 1024 * 1024
-_NOT_SPACE = re.compile(r"[^ \t\r\n]")
-_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+STREAM_CHUNK_CHARS = 4 * 1024 * 1024       # bytes ijson reads at a time
+# Where the records of a big object are (ijson prefixes): an API page's data list, and
+# Meta's pricing_analytics data points. A top-level array's elements are records too.
+_PAGE_RECORDS = "data"
+_ANALYTICS_BLOCKS = "pricing_analytics.data"
+_ANALYTICS_RECORDS = "pricing_analytics.data.item.data_points"
 
 
-def _no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")           # NaN, Infinity: orjson refuses them too
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
-
-
-class _JsonText:
-    """One JSON document from a binary file, decoded a chunk at a time."""
+class _Tracked:
+    """A binary file that tells `position` how far it has been read (for progress)."""
 
     def __init__(self, handle: io.BufferedIOBase, position: Position) -> None:
         self.handle, self.position = handle, position
-        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self.text, self.at, self.dropped, self.eof = "", 0, 0, False
 
-    def more(self) -> bool:
-        """Append the next chunk (dropping what was read); False at the end of the file."""
-        if self.eof:
-            return False
-        chunk = self.handle.read(STREAM_CHUNK_CHARS)
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
         self.position.bytes = _stored_offset(self.handle)
-        self.eof = not chunk
-        self.dropped += self.at
-        self.text = self.text[self.at:] + self.decoder.decode(chunk, final=self.eof)
-        self.at = 0
-        return not self.eof
-
-    def peek(self) -> str:
-        """The next character that is not white space ('' at the end), not consumed."""
-        while True:
-            found = _NOT_SPACE.search(self.text, self.at)
-            if found:
-                self.at = found.start()
-                return self.text[self.at]
-            self.at = len(self.text)
-            if not self.more():
-                return ""
-
-    def expect(self, characters: str) -> str:
-        char = self.peek()
-        if not char or char not in characters:
-            raise self.error(f"expected {' or '.join(repr(c) for c in characters)}")
-        self.at += 1
-        return char
-
-    def value(self) -> tuple[object, str]:
-        """The next JSON value and its text as written."""
-        self.peek()
-        while True:
-            try:
-                value, end = _DECODER.raw_decode(self.text, self.at)
-            except json.JSONDecodeError as exc:
-                if len(self.text) - self.at > MAX_RECORD_BYTES or not self.more():
-                    raise self.error(exc.msg, exc.pos) from None
-                continue
-            except RecursionError:
-                raise self.error("nested too deeply") from None
-            if (isinstance(value, (int, float)) and not isinstance(value, bool) and not self.eof
-                    and _NUMBER_TAIL.fullmatch(self.text, end) and self.more()):
-                continue                                # "12" or "0." at the chunk's end may go on
-
-            text, self.at = self.text[self.at:end], end
-            return value, text
-
-    def error(self, message: str, at: int | None = None) -> ValueError:
-        return ValueError(f"not valid JSON: {message} (character {self.dropped + (self.at if at is None else at)})")
+        return data
 
 
 class _Records:
@@ -522,10 +464,10 @@ class _Records:
     def full(self) -> bool:
         return self.limit is not None and self.count >= self.limit
 
-    def add(self, raw: str) -> Iterator[pa.RecordBatch]:
+    def add(self, record: object) -> Iterator[pa.RecordBatch]:
         self.count += 1
         self.numbers.append(self.count)
-        self.raws.append(raw)
+        self.raws.append(orjson.dumps(record).decode())
         if len(self.raws) >= BATCH_LINES:
             yield from self.flush()
 
@@ -538,56 +480,97 @@ class _Records:
 def _json_stream(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:
     """Records of a big JSON document, as _json_document reads them: the elements of a
     top-level array, of an object's `data` list (an API page) or of Meta's pricing_analytics
-    data points, else the object itself. Each record's text is kept as written."""
+    data points, else the object itself. ijson parses it event by event; only one record
+    is held at a time.
+
+    ijson's C backend (yajl) refuses integers at or past the edge of 64 bits, which the
+    whole-document read accepts (orjson: past 64 bits as a float); on that one error the
+    document is read again with ijson's Python backend, from the record it stopped at."""
+    records = _Records(limit)
+    done = 0
+    for backend in (ijson, ijson.get_backend("python")):
+        try:
+            for number, value in enumerate(_json_values(path, position, backend), start=1):
+                if number <= done:
+                    continue                    # yielded before the C backend stopped
+                done = number
+                yield from records.add(_in_64_bits(value))
+                if records.full:
+                    break
+            break
+        except ijson.JSONError as exc:
+            if backend is ijson and "integer overflow" in str(exc):
+                continue
+            raise ValueError(f"not valid JSON: {one_line(exc)}") from None
+    yield from records.flush()
+
+
+def _json_values(path: Path, position: Position, backend: object) -> Iterator[object]:
+    """The records of a JSON document, as Python values, in order (see _json_stream)."""
     with _open(path) as handle:
-        stream = _JsonText(handle, position)
-        records = _Records(limit)
+        events = backend.parse(_Tracked(handle, position), buf_size=STREAM_CHUNK_CHARS,  # type: ignore[attr-defined]
+                               use_float=True)
+        arrays: set[str] = set()            # prefixes of the arrays open now
+        whole: ObjectBuilder | None = None  # a top-level object, while it may be the one record
+        record: ObjectBuilder | None = None
+        depth = 0
+        listed = False
+        for prefix, event, value in events:
+            if record is not None:                          # inside a record: build it
+                record.event(event, value)
+                depth += event in ("start_map", "start_array")
+                depth -= event in ("end_map", "end_array")
+                if depth == 0:
+                    yield record.value
+                    record = None
+                continue
+            if prefix == "" and event == "start_map":
+                whole = ObjectBuilder()
+            elif prefix == "" and event not in ("start_array", "map_key") and not event.startswith("end"):
+                raise InputError(f"{path}: a JSON export must be an API page, an array or an object")
+            if event == "start_array":
+                arrays.add(prefix)
+                listed = listed or prefix == _PAGE_RECORDS
+            elif event == "end_array":
+                arrays.discard(prefix)
+            elif event == "start_map" and prefix == "pricing_analytics":
+                listed = True
+            if whole is not None:
+                whole.event(event, value)
+                if listed:
+                    whole = None                             # records come from a list: not the object
+            if not event.startswith("end") and event != "map_key" and _is_record(prefix, arrays):
+                record, depth = ObjectBuilder(), 0
+                record.event(event, value)
+                depth += event in ("start_map", "start_array")
+                if depth == 0:                               # a scalar record
+                    yield record.value
+                    record = None
+        if whole is not None:
+            yield whole.value                                # one object: one record
 
-        def elements() -> Iterator[pa.RecordBatch]:
-            stream.expect("[")
-            if stream.peek() == "]":
-                stream.at += 1
-                return
-            while not records.full:
-                yield from records.add(stream.value()[1])
-                if stream.expect(",]") == "]":
-                    return
 
-        first = stream.peek()
-        if first == "[":
-            yield from elements()
-        elif first == "{":
-            stream.expect("{")
-            members: list[str] = []
-            listed = closed = False
-            if stream.peek() == "}":
-                stream.at += 1
-                closed = True
-            while not closed and not records.full:
-                key, key_text = stream.value()
-                if not isinstance(key, str):
-                    raise stream.error("an object key must be a string")
-                stream.expect(":")
-                if key == "data" and stream.peek() == "[":
-                    listed = True
-                    yield from elements()
-                else:
-                    value, text = stream.value()
-                    members.append(f"{key_text}:{text}")
-                    if key == "pricing_analytics" and isinstance(value, dict):
-                        listed = True
-                        for block in value.get("data") or []:
-                            for point in (block.get("data_points") or []) if isinstance(block, dict) else []:
-                                yield from records.add(json.dumps(point))
-                if not records.full:
-                    closed = stream.expect(",}") == "}"
-            if closed and not listed:
-                yield from records.add("{" + ",".join(members) + "}")      # one object: one record
-        else:
-            raise InputError(f"{path}: a JSON export must be an API page, an array or an object")
-        if not records.full and stream.peek():
-            raise stream.error("extra data after the document")
-        yield from records.flush()
+def _in_64_bits(value: object) -> object:
+    """Integers orjson cannot write (past 64 bits) as floats, as orjson.loads reads them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2 ** 63) <= value < 2 ** 64 else float(value)
+    if isinstance(value, dict):
+        return {key: _in_64_bits(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_in_64_bits(item) for item in value]
+    return value
+
+
+def _is_record(prefix: str, arrays: set[str]) -> bool:
+    """Is the value at this ijson prefix a record: an element of a list records are in?"""
+    parent, _, last = prefix.rpartition(".")
+    if prefix == "item":
+        return "" in arrays                                  # a top-level array (or a key "item")
+    if last != "item" or parent not in arrays:
+        return False
+    return parent == _PAGE_RECORDS or (parent == _ANALYTICS_RECORDS and _ANALYTICS_BLOCKS in arrays)
 
 
 def _csv(path: Path, limit: int | None, position: Position) -> Iterator[pa.RecordBatch]:

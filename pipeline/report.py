@@ -21,44 +21,23 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import jinja2
 
-from pipeline import __version__, charts, paths
+from pipeline import __version__, charts, pages, paths
 from pipeline.config import Settings
+from pipeline.errors import ConvoError
 from pipeline.locking import Busy, crash_point, exclusive
+# The page types are re-exported: pipeline.report.Report and friends stay importable.
+from pipeline.report_types import MASK, Report, ReportContext, bar_rows, mask_contact, number
 
-MASK = "•"
 
-
-class ReportError(RuntimeError):
+class ReportError(ConvoError, RuntimeError):
     """The reports cannot be made (no warehouse yet, ...)."""
-
-
-@dataclass(frozen=True)
-class ReportContext:
-    con: duckdb.DuckDBPyConnection
-    show_phones: bool
-    month: str | None            # YYYY-MM, or None for the newest month in the data
-
-    def mask(self, value: str | None) -> str:
-        return (value or "") if self.show_phones else mask_contact(value)
-
-
-@dataclass(frozen=True)
-class Report:
-    name: str                    # file stem
-    title: str
-    template: str
-    build: Callable[[ReportContext], dict[str, Any]]
-    summary: Callable[[dict[str, Any]], str]
-    needs: tuple[str, ...] = ()  # warehouse tables it reads
 
 
 @dataclass
@@ -72,19 +51,6 @@ class ReportSummary:
         return self.folder / "index.html"
 
 
-def mask_contact(value: str | None) -> str:
-    """+5511987654321 -> +551•••••••321; BR.a1b2c3d4 -> BR.a1••••••. Masks PII in reports."""
-    if not value:
-        return ""
-    if "." in value and not value.startswith("+"):
-        prefix, _, rest = value.partition(".")
-        return f"{prefix}.{rest[:2]}{MASK * max(len(rest) - 2, 3)}"
-    keep_head = 4 if value.startswith("+") else 3
-    if len(value) <= keep_head + 3:
-        return MASK * len(value)
-    return value[:keep_head] + MASK * (len(value) - keep_head - 3) + value[-3:]
-
-
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(paths.reports_dir())),
@@ -96,14 +62,8 @@ def environment() -> jinja2.Environment:
     )
 
 
-def number(value: float | int | None) -> str:
-    return "–" if value is None else f"{value:,.0f}"
-
-
 def registry() -> list[Report]:
     """Every report, in the order the index lists them."""
-    from pipeline import pages
-
     return pages.REPORTS
 
 
@@ -213,8 +173,5 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def bar_rows(rows: list[tuple[str, float]], fmt: Callable[[float], str] = number) -> list[tuple[str, float, str]]:
-    return [(label, value, fmt(value)) for label, value in rows]
-
-
-__all__ = ["Report", "ReportContext", "ReportError", "ReportSummary", "charts", "mask_contact", "render"]
+__all__ = ["MASK", "Report", "ReportContext", "ReportError", "ReportSummary", "bar_rows", "charts", "mask_contact",
+           "number", "render"]

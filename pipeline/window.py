@@ -18,13 +18,14 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from pipeline.errors import ConvoError
 from pipeline.markets import BSUID_PATTERN, E164_MAX_DIGITS
 
 UTC = timezone.utc
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 
 
-class WindowError(ValueError):
+class WindowError(ConvoError, ValueError):
     """A question the warehouse cannot answer (a user-fixable condition)."""
 
 

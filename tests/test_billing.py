@@ -8,146 +8,14 @@ from a single build; tests that need their own data build their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pytest
 
-from pipeline.build import BuildSummary, build
-from pipeline.config import Settings, load
-from pipeline.ingest import ingest
-from tests.conftest import message, write_jsonl
+from pipeline.build import BuildSummary
+from tests.helpers import KOLKATA, SAO_PAULO, Thread, UTC, build_threads, local, project, units_of
 
-UTC = timezone.utc
-SAO_PAULO = 555000001      # America/Sao_Paulo, UTC-3 all year
-KOLKATA = 555000002        # Asia/Kolkata, UTC+05:30
-TIMEZONES = {SAO_PAULO: ZoneInfo("America/Sao_Paulo"), KOLKATA: ZoneInfo("Asia/Kolkata")}
-
-# Brazil: marketing 0.05, utility 0.01, authentication 0.02, service (CBP) 0.005;
-# from 2025-07-01 utility has tiers 1-2 at 0.01, 3-4 at 0.008, 5+ at 0.006 and
-# authentication 1-3 at 0.02, 4+ at 0.015 (per tenant x market x month, R24).
-# India: marketing 0.01, utility 0.001, authentication 0.002, service 0.0005,
-# authentication-international 0.03.
-CARD = """\
-# a test card: small numbers that are easy to add up
-effective_from,market,category,currency,tier_from,tier_to,rate_micros,source
-2024-10-01,Brazil,marketing,USD,1,,50000,test
-2024-10-01,Brazil,utility,USD,1,,10000,test
-2024-10-01,Brazil,authentication,USD,1,,20000,test
-2024-10-01,Brazil,service,USD,1,,5000,test
-2024-10-01,India,marketing,USD,1,,10000,test
-2024-10-01,India,utility,USD,1,,1000,test
-2024-10-01,India,authentication,USD,1,,2000,test
-2024-10-01,India,authentication-international,USD,1,,30000,test
-2024-10-01,India,service,USD,1,,500,test
-2025-07-01,Brazil,utility,USD,1,2,10000,test
-2025-07-01,Brazil,utility,USD,3,4,8000,test
-2025-07-01,Brazil,utility,USD,5,,6000,test
-2025-07-01,Brazil,authentication,USD,1,3,20000,test
-2025-07-01,Brazil,authentication,USD,4,,15000,test
-"""
-
-CONFIG = """\
-[paths]
-lake = "lake"
-warehouse = "warehouse.duckdb"
-
-[[phone_numbers]]
-phone_number_id = 555000001
-tenant_id = 1
-waba_id = "waba-1"
-timezone = "America/Sao_Paulo"
-currency = "USD"
-display_phone_number = "+5511900000001"
-
-[[phone_numbers]]
-phone_number_id = 555000002
-tenant_id = 1
-waba_id = "waba-1"
-timezone = "Asia/Kolkata"
-currency = "USD"
-
-[billing]
-rate_card = "card.csv"
-business_country = "BR"
-auth_international_eligible = {eligible}
-
-[build]
-keep_steps = true       # the grain tests and the shard test read the per-thread steps
-"""
-
-
-def project(root: Path, card: str = CARD, eligible: bool = False) -> Settings:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "card.csv").write_text(card)
-    (root / "convo.toml").write_text(CONFIG.format(eligible="true" if eligible else "false"))
-    return load(root / "convo.toml")
-
-
-def local(text: str, phone_number_id: int = SAO_PAULO) -> datetime:
-    """A wall-clock time on the business number, e.g. '2025-06-10 10:00'."""
-    return datetime.fromisoformat(text).replace(tzinfo=TIMEZONES[phone_number_id])
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Thread:
-    """One contact's messages on one business number; ids are name-01, name-02, ..."""
-
-    name: str
-    contact: str
-    phone_number_id: int = SAO_PAULO
-    tenant_id: int = 1
-    records: list[dict[str, object]] = field(default_factory=list)
-
-    def _add(self, moment: datetime, **fields: object) -> str:
-        message_id = f"{self.name}-{len(self.records) + 1:02d}"
-        self.records.append(message(
-            message_id=message_id, tenant_id=self.tenant_id, phone_number_id=self.phone_number_id,
-            contact_phone=self.contact, timestamp=iso(moment), **fields))
-        return message_id
-
-    def user(self, moment: datetime, referral: str | None = None) -> str:
-        return self._add(moment, direction="inbound", status="received", referral_source=referral)
-
-    def template(self, moment: datetime, category: str, delivered: datetime | None = None,
-                 status: str = "delivered", **fields: object) -> str:
-        return self._add(moment, direction="outbound", type="template", template_name=f"{category}_tpl",
-                         template_category=category, status=status,
-                         delivered_at=iso(delivered or moment) if status in ("delivered", "read") else None,
-                         **fields)
-
-    def text(self, moment: datetime, status: str = "delivered", kind: str = "text", **fields: object) -> str:
-        failed = status == "failed"
-        return self._add(moment, direction="outbound", type=kind, status=status,
-                         delivered_at=None if failed or status == "sent" else iso(moment),
-                         error_code=131047 if failed else None, **fields)
-
-
-def build_threads(settings: Settings, threads: list[Thread], tmp: Path,
-                  as_of: datetime | None = None) -> tuple[duckdb.DuckDBPyConnection, BuildSummary]:
-    records = [record for thread in threads for record in thread.records]
-    ingest(settings.lake, [write_jsonl(tmp / "exports" / "messages.jsonl", records)])
-    summary = build(settings, as_of=as_of)
-    return duckdb.connect(str(settings.warehouse), read_only=True), summary
-
-
-def units_of(con: duckdb.DuckDBPyConnection, thread: Thread) -> list[tuple[object, ...]]:
-    """(unit, category, pricing_type, cost_micros) of a thread's units, in order."""
-    return con.execute(
-        "select unit, category, pricing_type, cost_micros from billable_units "
-        "where contact_key = ? and phone_number_id = ? order by started_at, unit_id",
-        [thread.contact, thread.phone_number_id]).fetchall()
-
-
-def cost_of(con: duckdb.DuckDBPyConnection, thread: Thread) -> int:
-    return sum(row[3] for row in units_of(con, thread))
 
 
 # --------------------------------------------------------------------------

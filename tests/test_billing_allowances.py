@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from tests.helpers import CARD, KOLKATA, SAO_PAULO, Thread, build_threads, local, project
 
-from tests.test_billing import CARD, KOLKATA, SAO_PAULO, Thread, build_threads, local, project
 
 UTC = timezone.utc
 

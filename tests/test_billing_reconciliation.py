@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.ingest import ingest
-from tests.test_billing import Thread, build_threads, local, project
+from tests.helpers import Thread, build_threads, local, project
 
 UTC = timezone.utc
 

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from tests.helpers import Thread, build_threads, project
 
-from tests.test_billing import Thread, build_threads, project
 
 UTC = timezone.utc
 DAY = timedelta(hours=24)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from pipeline import __version__
 from pipeline.cli import cli
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, write_jsonl
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

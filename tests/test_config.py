@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, default_memory_limit, load
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 
 def test_loads_numbers_and_resolves_paths_against_the_file(project: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from pipeline import lake
 from pipeline.ingest import ingest
 from pipeline.readers import InputError
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, write_jsonl
 
 UTC = timezone.utc
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests.helpers import SAO_PAULO, T0, build_warehouse, inbound, outbound, ts, warehouse
 
-from tests.test_windows import SAO_PAULO, T0, build_warehouse, inbound, outbound, ts, warehouse
 
 UTC = timezone.utc
 H = timedelta(hours=1)

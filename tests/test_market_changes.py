@@ -24,8 +24,7 @@ from pipeline.build import build
 from pipeline.config import default_rate_card, load
 from pipeline.ingest import ingest
 from pipeline.simulate.run import SimulateSettings, simulate
-from tests.conftest import message, write_jsonl
-from tests.test_billing import SAO_PAULO, Thread, build_threads, iso, local, project
+from tests.helpers import SAO_PAULO, Thread, build_threads, iso, local, message, project, write_jsonl
 
 JULY = date(2026, 7, 1)
 OCTOBER = date(2026, 10, 1)

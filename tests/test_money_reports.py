@@ -15,7 +15,7 @@ from pipeline.ingest import ingest
 from pipeline.report import render
 from pipeline.simulate import SimulateSettings, simulate
 from tests.browser import dom, screenshot
-from tests.test_report import parse
+from tests.helpers import parse
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pipeline.cli import cli
 from pipeline.config import Settings
 from pipeline.locking import exclusive
 from pipeline.nightly import lock_path, nightly
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, write_jsonl
 
 TABLES = ("messages", "quarantine", "service_windows", "conversations")
 

@@ -4,109 +4,31 @@ buckets, the close rate and its quantiles, on hand-built timelines with exact se
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import duckdb
 import pytest
 
 from pipeline import policy
-from tests.test_windows import KOLKATA, MADRID, SAO_PAULO, T0, inbound, outbound, ts, warehouse
+from tests.helpers import (
+    DAY,
+    EVENTS,
+    HOUR,
+    KOLKATA,
+    MADRID,
+    MESSAGES,
+    SAO_PAULO,
+    at,
+    closed,
+    inbound,
+    reply,
+    template,
+    warehouse,
+)
 
 UTC = timezone.utc
 AS_OF = datetime(2026, 9, 20, tzinfo=UTC)
-HOUR = 3600
-DAY = 24 * HOUR
 
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def template(message_id: str, contact: str, seconds: float) -> dict[str, object]:
-    return outbound(message_id, contact, at(seconds), template="order_update", template_category="utility")
-
-
-def reply(message_id: str, contact: str, seconds: float, **fields: object) -> dict[str, object]:
-    """A free-form outbound message (an agent's, unless it comes too fast)."""
-    return outbound(message_id, contact, at(seconds), **fields)
-
-
-def closed(event_id: str, contact: str, seconds: float, reason: str) -> dict[str, object]:
-    """An operator's close as the webhook log reports it (DOMAIN R11)."""
-    return {"id": event_id, "type": "whatsapp.conversation.ended", "created_at": ts(at(seconds)), "data": {
-        "id": 1, "tenant_id": 1, "phone_number_id": SAO_PAULO, "contact_phone": None, "contact_bsuid": contact,
-        "status": "ended", "ended_reason": reason, "started_at": ts(T0), "ended_at": ts(at(seconds))}}
-
-
-# T0 is 2026-09-01 12:00 UTC: 09:00 in Sao Paulo, 14:00 in Madrid; every Sao Paulo
-# conversation below starts on the local day 2026-09-01.
-MESSAGES = [
-    # A template opens it; the user writes at +100 s; an away message 2 s later is
-    # automated (under automated_reply_max_seconds = 5), a template is not a reply
-    # either; the agent answers at +400 s: first response 300 s.
-    template("a0", "BR.template", 0),
-    inbound("a1", "BR.template", at(100)),
-    reply("a2", "BR.template", 102),
-    template("a3", "BR.template", 200),
-    reply("a4", "BR.template", 400),
-    # Exactly the threshold (5 s) is a human reply; 4 s is automated and answers nothing.
-    inbound("e1", "BR.edge", at(0)),
-    reply("e2", "BR.edge", 5),
-    inbound("o1", "BR.bot", at(0)),
-    reply("o2", "BR.bot", 4),
-    # Consecutive inbound messages are one wait from the FIRST of them; a template in
-    # between ends nothing; the user's last message is still waiting.
-    inbound("b1", "BR.burst", at(0)),
-    inbound("b2", "BR.burst", at(30)),
-    inbound("b3", "BR.burst", at(90)),
-    reply("b4", "BR.burst", 600),
-    reply("b5", "BR.burst", 660),
-    inbound("b6", "BR.burst", at(1000)),
-    template("b7", "BR.burst", 1100),
-    inbound("b8", "BR.burst", at(1200)),
-    reply("b9", "BR.burst", 2800),
-    inbound("b10", "BR.burst", at(3000)),
-    # Never answered: the agent's late free-form failed (131047), it never reached the user.
-    inbound("c1", "BR.silent", at(0)),
-    inbound("c2", "BR.silent", at(60)),
-    reply("c3", "BR.silent", 2 * HOUR, status="failed", error_code=131047),
-    # Closed by the agent at +600 s; the user writes again at +1 h: a reopen, answered
-    # exactly 1 h later ('1-4h': lower edges are inclusive), closed by hand 60 s after.
-    inbound("d1", "BR.agent", at(0)),
-    reply("d2", "BR.agent", 120),
-    inbound("d3", "BR.agent", at(HOUR)),
-    reply("d4", "BR.agent", 2 * HOUR),
-    # One per slower bucket: 5 h, exactly 8 h, and 25 h (the user wrote again at 20 h).
-    inbound("s1", "BR.slow4", at(0)),
-    reply("s2", "BR.slow4", 5 * HOUR),
-    inbound("t1", "BR.slow8", at(0)),
-    reply("t2", "BR.slow8", 8 * HOUR),
-    inbound("u1", "BR.over24", at(0)),
-    inbound("u2", "BR.over24", at(20 * HOUR)),
-    reply("u3", "BR.over24", 25 * HOUR),
-    # A campaign template nobody answered: not an engaged conversation. A free-form
-    # message after its timeout finds no conversation open (R7) and belongs to none.
-    outbound("m1", "BR.campaign", at(0), template="promo"),
-    reply("m2", "BR.campaign", 30 * HOUR),
-    # Asia/Kolkata is UTC+05:30: 18:29:59 UTC is 23:59:59 on Sep 1, 18:30:00 UTC is Sep 2.
-    inbound("k1", "IN.late", datetime(2026, 9, 1, 18, 29, 59, tzinfo=UTC), phone_number_id=KOLKATA),
-    outbound("k2", "IN.late", datetime(2026, 9, 1, 18, 31, 0, tzinfo=UTC), phone_number_id=KOLKATA),
-    inbound("k3", "IN.midnight", datetime(2026, 9, 1, 18, 30, 0, tzinfo=UTC), phone_number_id=KOLKATA),
-    # Madrid, one day: first responses 60, 120, 180, 240, 1200 s; p1 has a second
-    # exchange of 600 s.
-    inbound("p1a", "ES.p1", at(0), phone_number_id=MADRID),
-    reply("p1b", "ES.p1", 60, phone_number_id=MADRID),
-    inbound("p1c", "ES.p1", at(2000), phone_number_id=MADRID),
-    reply("p1d", "ES.p1", 2600, phone_number_id=MADRID),
-    *[message
-      for number, seconds in ((2, 120), (3, 180), (4, 240), (5, 1200))
-      for message in (inbound(f"p{number}a", f"ES.p{number}", at(0), phone_number_id=MADRID),
-                      reply(f"p{number}b", f"ES.p{number}", seconds, phone_number_id=MADRID))],
-]
-EVENTS = [
-    closed("ev1", "BR.agent", 600, "agent_close"),
-    closed("ev2", "BR.agent", 2 * HOUR + 60, "manual_close"),
-]
 
 COLUMNS = ("ended_reason, closed_by, time_to_close_seconds, is_reopen, first_response_seconds, "
            "first_response_bucket, exchanges_count, reply_seconds")
@@ -281,8 +203,9 @@ def test_open_conversations_as_of_an_earlier_time(tmp_path) -> None:
 
 
 def test_reply_seconds_keep_the_order_of_the_waits(tmp_path) -> None:
-    """The list of waits is in wait order, not sorted by length; the median is the
-    middle one (conversation_outcomes builds them with a window, not a group by)."""
+    """The list of waits is in wait order, not sorted by length, and the median is the
+    middle one: conversation_outcomes gathers (wait_number, seconds) pairs in a group by
+    and sorts them by wait number, so a sort by seconds would show here as [60, 300, 3000]."""
     con = warehouse(tmp_path, [
         inbound("f1", "BR.faster", at(0)),
         reply("f2", "BR.faster", 3000),          # the first wait: 3000 s

@@ -15,8 +15,7 @@ from pipeline.config import Settings, load
 from pipeline.pages.outcomes import duration, percent
 from pipeline.report import render
 from tests.browser import dom, screenshot
-from tests.test_outcomes import EVENTS, HOUR, MESSAGES, at
-from tests.test_windows import KOLKATA, MADRID, SAO_PAULO, build_warehouse, inbound
+from tests.helpers import EVENTS, HOUR, KOLKATA, MADRID, MESSAGES, SAO_PAULO, at, build_warehouse, inbound
 
 WAITING = "+5511999990000"
 # 25 h 01 min after T0: the slow conversations and both Kolkata ones are still open.

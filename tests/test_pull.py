@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.ingest import ingest
 from pipeline.pull import PullError, PullSettings, pull
-from tests.conftest import message
 from tests.fake_api import FakeApi, serve
+from tests.helpers import message
 
 KEY = "sk-test-5f3a9c0d1e2b"
 UTC = timezone.utc

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from pipeline import config, pricing, rates
 from pipeline.cli import cli
 from pipeline.config import Billing, ConfigError
-from tests.test_billing import CONFIG, Thread, build_threads, local
+from tests.helpers import BILLING_CONFIG, Thread, build_threads, local
 
 # Meta's Pricing.csv: title and notes rows (one naming the date), the header with a
 # quoted line break in the auth-international cell, $US, n/a.
@@ -203,7 +203,7 @@ def test_the_same_rate_in_two_files_is_an_error(tmp_path: Path) -> None:
 
 
 def test_rate_card_in_convo_toml_may_be_a_list_or_a_folder(tmp_path: Path) -> None:
-    base = CONFIG.format(eligible="false")
+    base = BILLING_CONFIG.format(eligible="false")
     def settings(line: str) -> config.Settings:
         (tmp_path / "convo.toml").write_text(base.replace('rate_card = "card.csv"', line))
         return config.load(tmp_path / "convo.toml")
@@ -273,7 +273,7 @@ def test_a_build_says_what_share_of_the_bill_was_sourced(tmp_path: Path) -> None
     write(tmp_path / "cards", "2025-07 convo.csv", CONVO_CARD)
     write(tmp_path / "cards", "2025-10 Pricing.csv", META_OCTOBER)
     (tmp_path / "convo.toml").write_text(
-        CONFIG.format(eligible="false").replace('rate_card = "card.csv"', 'rate_card = "cards/"'))
+        BILLING_CONFIG.format(eligible="false").replace('rate_card = "card.csv"', 'rate_card = "cards/"'))
     settings = config.load(tmp_path / "convo.toml")
     thread = Thread("ana", "+5511999990001")
     # September 2025 (convo card): marketing 0.05 (medium) + utility 0.01 (illustrative)

@@ -12,7 +12,7 @@ from pipeline import markets, pricing, rates
 from pipeline.build import BuildError, build
 from pipeline.cli import cli
 from pipeline.config import Billing, default_rate_card
-from tests.test_billing import CARD, project
+from tests.helpers import CARD, project
 
 HEADER = "effective_from,market,category,currency,tier_from,tier_to,rate_micros"
 BASE = [

@@ -1,7 +1,7 @@
 """Regime C as Meta stated it (DOMAIN R21) and Meta Business Agent messages (R21a),
 built for real: JSONL -> lake -> DuckDB.
 
-Rates come from tests.test_billing.CARD: Brazil utility from 2025-07-01 has the tiers
+Rates come from tests.helpers.CARD: Brazil utility from 2025-07-01 has the tiers
 1-2 at 0.010, 3-4 at 0.008, 5+ at 0.006 (10,000 / 8,000 / 6,000 micros); India utility
 is 0.001 (1,000 micros), one tier. From 2026-10-01 a service message is charged at its
 market's utility rate with no volume tiers (the first tier's rate, 10,000 in Brazil),
@@ -21,13 +21,13 @@ from pipeline.pages.money import allowance_assumptions
 from pipeline.simulate.clock import epoch_day
 from pipeline.simulate.meta import FreeAllowances, MetaNumber, MetaThread, Pricing
 from pipeline.simulate.clock import LocalClock
-from tests.test_billing import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
+from tests.helpers import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
 
 OCTOBER = date(2026, 10, 1)
 
 
 def assuming(root: Path, assume: bool) -> Settings:
-    """tests.test_billing's project with ``[billing] assume_service_allowance`` set in its
+    """tests.helpers' project with ``[billing] assume_service_allowance`` set in its
     convo.toml (the key goes right after the [billing] table's header)."""
     project(root)
     path = root / "convo.toml"

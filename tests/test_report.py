@@ -4,7 +4,6 @@ Chromium shows equals the warehouse."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -17,7 +16,7 @@ from pipeline.config import Settings
 from pipeline.ingest import ingest
 from pipeline.report import mask_contact, render
 from tests.browser import dom, screenshot
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, parse, write_jsonl
 
 EVIL = "<script>alert(1)</script>"
 
@@ -40,30 +39,6 @@ def warehouse(settings: Settings, tmp_path: Path) -> Settings:
     return settings
 
 
-class Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.scripts = 0
-        self.kpis: dict[str, str] = {}
-        self._kpi: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "script":
-            self.scripts += 1
-        self._kpi = dict(attrs).get("data-kpi")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-        if self._kpi:
-            self.kpis[self._kpi] = data.strip()
-            self._kpi = None
-
-
-def parse(html: str) -> Text:
-    parser = Text()
-    parser.feed(html)
-    return parser
 
 
 def test_masking() -> None:
@@ -124,3 +99,40 @@ def test_no_warehouse_is_a_one_line_error(settings: Settings) -> None:
     result = CliRunner().invoke(cli, ["report", "--config", str(settings.config_path)])
     assert result.exit_code == 1
     assert result.output == f"Error: no warehouse at {settings.warehouse}: run `convo build` first\n"
+
+
+# Chromium measures every drawn text of the charts: none may reach past its SVG's edges.
+MEASURE = """<script>
+const clipped = [];
+for (const svg of document.querySelectorAll("svg")) {
+  const box = svg.viewBox.baseVal;
+  for (const text of svg.querySelectorAll("text")) {
+    const drawn = text.getBBox();
+    if (drawn.x < box.x - 0.5 || drawn.x + drawn.width > box.x + box.width + 0.5) clipped.push(text.textContent);
+  }
+}
+document.body.setAttribute("data-clipped", clipped.join("|"));
+document.body.setAttribute("data-texts", String(document.querySelectorAll("svg text").length));
+</script>"""
+
+
+def test_chart_labels_are_drawn_whole(tmp_path: Path) -> None:
+    """The longest market name and the last date of a month of columns stay inside the chart."""
+    from pipeline import charts
+    from pipeline.report import environment
+
+    markets = ["Rest of Central & Eastern Europe", "United Arab Emirates", "Rest of Latin America", "India"]
+    bars = charts.bar_chart("Cost by market", [(name, 1000.0 / (rank + 1), f"USD {1000.0 / (rank + 1):,.2f}")
+                                               for rank, name in enumerate(markets)])
+    days = [f"2026-10-{day:02d}" for day in range(1, 32)]
+    columns = charts.column_chart("Close rate", days, {"closed": [1.0] * 31}, every=5)
+    assert [label.text for label in columns.x_labels][-1] == "2026-10-31"
+    page = environment().from_string(
+        '{% import "_charts.html" as draw %}<!doctype html><html><head><style>{% include "style.css" %}</style>'
+        '</head><body>{{ draw.bars(bars) }}{{ draw.columns(columns) }}' + MEASURE + "</body></html>"
+    ).render(bars=bars, columns=columns)
+    path = tmp_path / "charts.html"
+    path.write_text(page, encoding="utf-8")
+    body = re.search(r"<body[^>]*>", dom(path)).group(0)
+    assert 'data-texts="' + str(2 * len(markets) + 1 + len(columns.x_labels)) + '"' in body
+    assert 'data-clipped=""' in body

@@ -26,8 +26,8 @@ from pipeline.config import load
 from pipeline.ingest import ingest
 from pipeline.locking import Busy, exclusive
 from pipeline.simulate import SimulateSettings, simulate
-from tests.conftest import message, write_jsonl
 from tests.robust import convo_command, convo_env, run_convo, warehouse_tables
+from tests.helpers import message, write_jsonl
 
 
 @pytest.fixture(scope="module")

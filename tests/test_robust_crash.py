@@ -207,7 +207,7 @@ def test_nightly_killed_while_pulling_recovers(tmp_path: Path) -> None:
     """[api] configured: the kill lands between two pulled pages; the next run pulls again."""
     from datetime import datetime, timedelta, timezone
 
-    from tests.conftest import CONFIG, message
+    from tests.helpers import CONFIG, message
     from tests.fake_api import FakeApi, serve
 
     now = datetime.now(timezone.utc).replace(microsecond=0)

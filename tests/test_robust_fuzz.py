@@ -690,7 +690,7 @@ def test_a_cost_too_big_for_micro_units_is_a_bad_value(tmp_path: Path) -> None:
 
 def test_pricing_stored_as_json_text_is_read_as_the_object(tmp_path: Path) -> None:
     """A Parquet writer with pricing as a JSON string column: every priced message was quarantined."""
-    from tests.conftest import message
+    from tests.helpers import message
 
     pricing = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
     records = [message(message_id="a", direction="outbound", status="delivered", pricing=json.dumps(pricing)),

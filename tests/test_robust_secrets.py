@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.browser import dom
-from tests.conftest import message
 from tests.fake_api import FakeApi, serve
 from tests.robust import convo_env, run_convo
+from tests.helpers import message
 
 KEY = "sk_live_CONVOSECRET_" + secrets.token_hex(12)
 

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from pipeline import readers
 from pipeline.ingest import ingest
 from pipeline.readers import Position, SourceFile, iter_records
-from tests.conftest import message
 from tests.robust import convo_command, convo_env, lake_rows
+from tests.helpers import message
 
 BIG = bool(os.environ.get("CONVO_BIG"))
 

@@ -20,8 +20,8 @@ import pytest
 from pipeline.build import build
 from pipeline.config import load
 from pipeline.ingest import ingest
-from tests.conftest import message, write_jsonl
 from tests.robust import lake_rows
+from tests.helpers import message, write_jsonl
 
 UTC = timezone.utc
 TEN = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)

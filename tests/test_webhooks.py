@@ -23,7 +23,7 @@ from pipeline.cli import cli
 from pipeline.config import Settings, load
 from pipeline.ingest import ingest
 from pipeline.simulate import SimulateSettings, simulate
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, write_jsonl
 
 UTC = timezone.utc
 T0 = 1788256800                      # 2026-09-01T10:00:00Z

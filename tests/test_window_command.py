@@ -12,8 +12,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.window import answer, ask
-from tests.conftest import CONFIG
-from tests.test_windows import SAO_PAULO, T0, inbound, outbound, warehouse
+from tests.helpers import CONFIG, SAO_PAULO, T0, inbound, outbound, warehouse
 
 UTC = timezone.utc
 H = timedelta(hours=1)

@@ -4,87 +4,16 @@ in_service_window macro, built for real from JSONL through the lake into DuckDB.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipeline import policy
-from pipeline.build import BuildError, BuildSummary, build
-from pipeline.config import load
-from pipeline.ingest import ingest
-from tests.conftest import CONFIG, message, write_jsonl
+from pipeline.build import BuildError
+from tests.helpers import KOLKATA, MADRID, SAO_PAULO, T0, UTC, build_warehouse, inbound, outbound, warehouse
 
-UTC = timezone.utc
-SAO_PAULO = 555000001      # America/Sao_Paulo (UTC-3, no DST)
-KOLKATA = 555000002        # Asia/Kolkata (UTC+05:30)
-MADRID = 555000003         # Europe/Madrid: DST ends 2026-10-25 03:00 CEST -> 02:00 CET
-T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
-
-WINDOW_CONFIG = CONFIG + """
-[[phone_numbers]]
-phone_number_id = 555000003
-tenant_id = 1
-waba_id = "waba-1"
-timezone = "Europe/Madrid"
-currency = "EUR"
-
-[build]
-keep_steps = true       # tests/test_outcomes.py reads the per-thread steps
-"""
-
-
-def ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def inbound(message_id: str, contact: str, moment: datetime, **fields: object) -> dict[str, object]:
-    """An inbound text from a contact given by bsuid (contains a dot) or phone."""
-    return message(message_id=message_id, timestamp=ts(moment), **{**_contact(contact), **fields})
-
-
-def outbound(message_id: str, contact: str, moment: datetime, template: str | None = None,
-             **fields: object) -> dict[str, object]:
-    """A delivered outbound message: a marketing template when `template` is named, else free-form text."""
-    kind = {"type": "template", "template_name": template, "template_category": "marketing"} if template else {}
-    return message(message_id=message_id, timestamp=ts(moment),
-                   **{"direction": "outbound", "status": "delivered", **_contact(contact), **kind, **fields})
-
-
-def _contact(contact: str) -> dict[str, object]:
-    if "." in contact:
-        return {"contact_bsuid": contact, "contact_phone": None}
-    return {"contact_bsuid": None, "contact_phone": contact}
-
-
-def build_warehouse(root: Path, messages: list[dict[str, object]], as_of: datetime | None = None,
-                    conversations: list[dict[str, object]] | list[list[dict[str, object]]] | None = None,
-                    events: list[dict[str, object]] | None = None) -> tuple[duckdb.DuckDBPyConnection, BuildSummary]:
-    """Write exports, ingest them, build; the warehouse opened read-only and the build's summary.
-
-    `conversations` is one export file's records, or a list of files' records.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "convo.toml").write_text(WINDOW_CONFIG)
-    settings = load(root / "convo.toml")
-    sources = [write_jsonl(root / "exports" / "messages.jsonl", messages)]
-    if conversations:
-        pages = conversations if isinstance(conversations[0], list) else [conversations]
-        for number, page in enumerate(pages, start=1):
-            sources.append(write_jsonl(root / "exports" / f"conversations-{number}.jsonl", page))
-    if events is not None:
-        sources.append(write_jsonl(root / "exports" / "events.jsonl", events))
-    ingest(settings.lake, sources)
-    summary = build(settings, as_of=as_of)
-    return duckdb.connect(str(settings.warehouse), read_only=True), summary
-
-
-def warehouse(root: Path, messages: list[dict[str, object]], as_of: datetime | None = None,
-              conversations: list[dict[str, object]] | list[list[dict[str, object]]] | None = None,
-              events: list[dict[str, object]] | None = None) -> duckdb.DuckDBPyConnection:
-    """Write exports, ingest them, build, and open the warehouse read-only."""
-    return build_warehouse(root, messages, as_of, conversations, events)[0]
 
 
 def windows(con: duckdb.DuckDBPyConnection, contact: str) -> list[tuple]:

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from pipeline import charts, paths
-from pipeline.report import Report, ReportContext, number
+from pipeline.report_types import Report, ReportContext, number
 
 MICROS = 1_000_000
 

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from pipeline import charts
-from pipeline.report import Report, ReportContext, number
+from pipeline.report_types import Report, ReportContext, number
 
 # Without --month the page covers this many local days up to the newest one, so that
 # the first morning of a month does not show one day alone.

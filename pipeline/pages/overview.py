@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline import charts
-from pipeline.report import Report, ReportContext, bar_rows, number
+from pipeline.report_types import Report, ReportContext, bar_rows, number
 
 
 def overview(ctx: ReportContext) -> dict[str, Any]:

@@ -4,7 +4,6 @@ reconciliation) show the warehouse's figures, in Chromium too."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pytest

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import tomllib
 from collections import Counter, defaultdict
-from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo

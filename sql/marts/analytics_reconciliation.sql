@@ -1,6 +1,7 @@
--- one row per Meta analytics grain (api, waba_id, granularity, dimensions) x period x the values of
--- the dimensions the request named (phone number, country, category, pricing type; null where the
--- request did not name the dimension: all of them) where convo's units (billable_units) or Meta's
+-- one row per Meta analytics API x WABA x grain (granularity, dimensions) x period x
+-- the values of the file's dimensions (null = all): the dimensions the request named
+-- (phone number, country, category, pricing type; null where the request did not name
+-- the dimension: all of them), where convo's units (billable_units) or Meta's
 -- data points have units (DOMAIN R26). api pricing_analytics compares convo's PMP units (R18-R21)
 -- with Meta's pricing_analytics; api conversation_analytics compares convo's CBP conversations
 -- (R13-R17) with Meta's conversation_analytics. convo's units are rolled up to the grain of

@@ -77,17 +77,21 @@ def cli() -> None:
 @click.option("--dirty", is_flag=True, help="Add what real exports contain: duplicates, bad lines, bad values.")
 @click.option("--format", "output_format", type=click.Choice(["exports", "meta-webhooks"]), default="exports",
               show_default=True, help="The platform's exports, or the same tenant as Meta Cloud API webhook logs.")
+@click.option("--incident", "incidents", multiple=True, metavar="KIND:DATE",
+              help="Inject an incident on a local day (repeatable): cost_spike, otp_pumping, failure_spike, "
+                   "window_waste, tier_change, input_quality or reconciliation_drift.")
 def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, dirty: bool,
-             output_format: str) -> None:
+             output_format: str, incidents: tuple[str, ...]) -> None:
     """Write realistic exports of one tenant (deterministic per seed).
 
     \b
     Example:
         convo simulate --out sim --contacts 2000 --days 30 --dirty
         convo simulate --out sim-meta --format meta-webhooks
+        convo simulate --out sim --incident otp_pumping:2026-10-20 --incident cost_spike:2026-10-22
     """
     summary = _simulate(out, contacts, days, seed, start.date(), dirty, show_progress=True,
-                        output_format=output_format)
+                        output_format=output_format, incidents=incidents)
     click.echo(f"wrote {len(summary.files)} files to {summary.out}")
     if output_format == "meta-webhooks":
         click.echo(f"  {summary.messages:,} messages as {summary.webhook_bodies:,} webhook bodies")
@@ -101,11 +105,11 @@ def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, di
 
 
 def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty: bool,
-              show_progress: bool, output_format: str = "exports") -> Any:
+              show_progress: bool, output_format: str = "exports", incidents: tuple[str, ...] = ()) -> Any:
     from pipeline.simulate import SimulateSettings, simulate as run
 
     settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty,
-                                format=output_format)
+                                format=output_format, incidents=incidents)
     try:
         with click.progressbar(length=contacts, label="simulating contacts", file=sys.stderr,
                                hidden=not show_progress) as bar:

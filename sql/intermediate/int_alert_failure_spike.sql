@@ -110,7 +110,7 @@ final as (
             case measure when 'share_131047' then 'free-form sends' else 'outbound messages' end,
             case measure when 'share_131047' then ' with 131047 (no open window)' else '' end,
             100 * failure_share, baseline_days, 100 * baseline_median, 100 * baseline_mad,
-            failure_spike_mad_multiplier, failures - sends * expected_share, failure_spike_min_excess) as rule
+            cast(failure_spike_mad_multiplier as varchar), failures - sends * expected_share, cast(failure_spike_min_excess as bigint)) as rule
     from fired
 )
 

@@ -121,7 +121,7 @@ final as (
             || 'before it sent codes to at most {} there a day (over {} times that fires), and {} of '
             || 'them wrote back within {} hours (at most {:.0f}% may)',
             recipients, coalesce(country_code, 'an unknown country'), history_days, baseline_max,
-            otp_pumping_baseline_ratio, replied, otp_pumping_reply_within_hours,
+            otp_pumping_baseline_ratio, replied, cast(otp_pumping_reply_within_hours as bigint),
             100 * otp_pumping_max_reply_share) as rule
     from fired
 )

@@ -27,7 +27,7 @@ thresholds as (
 daily as (
     select billing_date as local_date, phone_number_id, 'pricing_objects' as measure,
         count(*) as compared, count(*) filter (where agrees) as agreeing,
-        arg_max(disagreement, disagreement_count) as top_disagreement
+        arg_max(disagreement, disagreement_count) filter (where not agrees) as top_disagreement
     from (
         select *, count(*) over (partition by billing_date, phone_number_id, disagreement) as disagreement_count
         from pricing_objects

@@ -350,16 +350,23 @@ def window(phone_number_id: int, contact: str, at: str | None, settings: Setting
         click.echo(line)
 
 
+ALERTS_FIRED_EXIT = 3   # convo nightly --fail-on: a new alert at least that severe (errors exit 1)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
               help="Status of open windows and conversations as of this time (default: the newest message).")
+@click.option("--fail-on", "fail_on", default=None, type=click.Choice(["info", "warning", "critical"]),
+              help=f"Exit with code {ALERTS_FIRED_EXIT} when the build gives a new alert at least this severe "
+                   "(one the previous warehouse did not have).")
 @config_option
-def nightly(as_of: str | None, settings: Settings) -> None:
+def nightly(as_of: str | None, fail_on: str | None, settings: Settings) -> None:
     """Pull (if [api] is configured), ingest new exports, build, report: one run at a time.
 
     \b
     Example:
         GOSENDAPI_KEY=... convo nightly --config /srv/convo/convo.toml
+        convo nightly --fail-on critical || notify-ops "convo: new critical alerts"
     """
     from pipeline.build import BuildError
     from pipeline.nightly import nightly as run
@@ -379,6 +386,46 @@ def nightly(as_of: str | None, settings: Settings) -> None:
         click.echo(f"{summary.ingested.skipped} files already ingested, not read again")
     _echo_build(summary.built)
     click.echo(f"reports: {summary.reports.index}")
+    _echo_new_alerts(summary.new_alerts, fail_on)
+
+
+def _echo_new_alerts(new_alerts: list[Any], fail_on: str | None) -> None:
+    from pipeline.alerts import at_least
+
+    click.echo(f"new alerts: {len(new_alerts)}")
+    for alert in new_alerts:
+        click.echo(f"  {alert.line()}")
+    failing = at_least(new_alerts, fail_on) if fail_on else []
+    if failing:
+        click.echo(f"convo nightly: {len(failing)} new alert(s) at or above {fail_on}", err=True)
+        sys.exit(ALERTS_FIRED_EXIT)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--since", default=None, type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
+              help="Only alerts of this local day (YYYY-MM-DD) or later.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+@config_option
+def alerts(since: datetime | None, as_json: bool, settings: Settings) -> None:
+    """List the warehouse's alerts: cost spikes, OTP pumping, failures, waste, tiers, input, drift.
+
+    \b
+    Example:
+        convo alerts --since 2026-10-01
+        convo alerts --json | jq -r 'select(.severity == "critical") | .rule'
+    """
+    import json
+
+    from pipeline.alerts import AlertsError, read
+
+    try:
+        found = read(settings.warehouse, since.date() if since else None)
+    except AlertsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for alert in found:
+        click.echo(json.dumps(alert.as_json(), ensure_ascii=False) if as_json else alert.line())
+    if not as_json:
+        click.echo(f"{len(found)} alert(s)")
 
 
 def main() -> None:

@@ -385,20 +385,21 @@ def nightly(as_of: str | None, fail_on: str | None, settings: Settings) -> None:
             _echo_ingest(summary.ingested)
         click.echo(f"{summary.ingested.skipped} files already ingested, not read again")
     _echo_build(summary.built)
+    failing = _echo_new_alerts(summary.new_alerts, fail_on)
     click.echo(f"reports: {summary.reports.index}")
-    _echo_new_alerts(summary.new_alerts, fail_on)
+    if failing:
+        click.echo(f"convo nightly: {len(failing)} new alert(s) at or above {fail_on}", err=True)
+        sys.exit(ALERTS_FIRED_EXIT)
 
 
-def _echo_new_alerts(new_alerts: list[Any], fail_on: str | None) -> None:
+def _echo_new_alerts(new_alerts: list[Any], fail_on: str | None) -> list[Any]:
+    """Print the night's new alerts; those at or above fail_on (none without it)."""
     from pipeline.alerts import at_least
 
     click.echo(f"new alerts: {len(new_alerts)}")
     for alert in new_alerts:
         click.echo(f"  {alert.line()}")
-    failing = at_least(new_alerts, fail_on) if fail_on else []
-    if failing:
-        click.echo(f"convo nightly: {len(failing)} new alert(s) at or above {fail_on}", err=True)
-        sys.exit(ALERTS_FIRED_EXIT)
+    return at_least(new_alerts, fail_on) if fail_on else []
 
 
 @cli.command(context_settings=CONTEXT)

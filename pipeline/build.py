@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline import incremental as incremental_builds
-from pipeline import config, lake, locking, markets, models, paths, policy, pricing, schema
+from pipeline import business_hours, config, lake, locking, markets, models, paths, policy, pricing, schema
 from pipeline.config import Settings
 from pipeline.errors import BuildError  # noqa: F401  (importable from here, as before)
 from pipeline.models import Model, discover
@@ -308,6 +308,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     # Past the limit DuckDB spills to <warehouse>.building.tmp (removed after the build).
     con.execute("set memory_limit = ?", [settings.build.memory_limit or config.default_memory_limit()])
     _load_settings(con, settings)
+    business_hours.register(con, settings)
     markets.register(con)
     _register_lake(con, settings.lake)
     effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]

@@ -88,17 +88,21 @@ def cli() -> None:
 @click.option("--dirty", is_flag=True, help="Add what real exports contain: duplicates, bad lines, bad values.")
 @click.option("--format", "output_format", type=click.Choice(["exports", "meta-webhooks"]), default="exports",
               show_default=True, help="The platform's exports, or the same tenant as Meta Cloud API webhook logs.")
+@click.option("--incident", "incidents", multiple=True, metavar="KIND:DATE",
+              help="Inject an incident on a local day (repeatable): cost_spike, otp_pumping, failure_spike, "
+                   "window_waste, tier_change, input_quality or reconciliation_drift.")
 def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, dirty: bool,
-             output_format: str) -> None:
+             output_format: str, incidents: tuple[str, ...]) -> None:
     """Write realistic exports of one tenant (deterministic per seed).
 
     \b
     Example:
         convo simulate --out sim --contacts 2000 --days 30 --dirty
         convo simulate --out sim-meta --format meta-webhooks
+        convo simulate --out sim --incident otp_pumping:2026-10-20 --incident cost_spike:2026-10-22
     """
     summary = _simulate(out, contacts, days, seed, start.date(), dirty, show_progress=True,
-                        output_format=output_format)
+                        output_format=output_format, incidents=incidents)
     click.echo(f"wrote {len(summary.files)} files to {summary.out}")
     if output_format == "meta-webhooks":
         click.echo(f"  {summary.messages:,} messages as {summary.webhook_bodies:,} webhook bodies")
@@ -112,11 +116,11 @@ def simulate(out: Path, contacts: int, days: int, seed: int, start: datetime, di
 
 
 def _simulate(out: Path, contacts: int, days: int, seed: int, start: date, dirty: bool,
-              show_progress: bool, output_format: str = "exports") -> SimulateSummary:
+              show_progress: bool, output_format: str = "exports", incidents: tuple[str, ...] = ()) -> SimulateSummary:
     from pipeline.simulate import SimulateSettings, simulate as run
 
     settings = SimulateSettings(out=out, contacts=contacts, days=days, seed=seed, start=start, dirty=dirty,
-                                format=output_format)
+                                format=output_format, incidents=incidents)
     try:
         with click.progressbar(length=contacts, label="simulating contacts", file=sys.stderr,
                                hidden=not show_progress) as bar:
@@ -345,16 +349,23 @@ def window(phone_number_id: int, contact: str, at: str | None, settings: Setting
         click.echo(line)
 
 
+ALERTS_FIRED_EXIT = 3   # convo nightly --fail-on: a new alert at least that severe (errors exit 1)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
               help="Status of open windows and conversations as of this time (default: the newest message).")
+@click.option("--fail-on", "fail_on", default=None, type=click.Choice(["info", "warning", "critical"]),
+              help=f"Exit with code {ALERTS_FIRED_EXIT} when the build gives a new alert at least this severe "
+                   "(one the previous warehouse did not have).")
 @config_option
-def nightly(as_of: str | None, settings: Settings) -> None:
+def nightly(as_of: str | None, fail_on: str | None, settings: Settings) -> None:
     """Pull (if [api] is configured), ingest new exports, build, report: one run at a time.
 
     \b
     Example:
         GOSENDAPI_KEY=... convo nightly --config /srv/convo/convo.toml
+        convo nightly --fail-on critical || notify-ops "convo: new critical alerts"
     """
     from pipeline.nightly import nightly as run
 
@@ -367,7 +378,45 @@ def nightly(as_of: str | None, settings: Settings) -> None:
             _echo_ingest(summary.ingested)
         click.echo(f"{summary.ingested.skipped} files already ingested, not read again")
     _echo_build(summary.built)
+    failing = _echo_new_alerts(summary.new_alerts, fail_on)
     click.echo(f"reports: {summary.reports.index}")
+    if failing:
+        click.echo(f"convo nightly: {len(failing)} new alert(s) at or above {fail_on}", err=True)
+        sys.exit(ALERTS_FIRED_EXIT)
+
+
+def _echo_new_alerts(new_alerts: list[Any], fail_on: str | None) -> list[Any]:
+    """Print the night's new alerts; those at or above fail_on (none without it)."""
+    from pipeline.alerts import at_least
+
+    click.echo(f"new alerts: {len(new_alerts)}")
+    for alert in new_alerts:
+        click.echo(f"  {alert.line()}")
+    return at_least(new_alerts, fail_on) if fail_on else []
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--since", default=None, type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
+              help="Only alerts of this local day (YYYY-MM-DD) or later.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of text.")
+@config_option
+def alerts(since: datetime | None, as_json: bool, settings: Settings) -> None:
+    """List the warehouse's alerts: cost spikes, OTP pumping, failures, waste, tiers, input, drift.
+
+    \b
+    Example:
+        convo alerts --since 2026-10-01
+        convo alerts --json | jq -r 'select(.severity == "critical") | .rule'
+    """
+    import json
+
+    from pipeline.alerts import read
+
+    found = read(settings.warehouse, since.date() if since else None)
+    for alert in found:
+        click.echo(json.dumps(alert.as_json(), ensure_ascii=False) if as_json else alert.line())
+    if not as_json:
+        click.echo(f"{len(found)} alert(s)")
 
 
 def main() -> None:

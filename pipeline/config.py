@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +31,10 @@ class PhoneNumber:
     timezone: str
     currency: str
     display_phone_number: str | None = None   # digits, as Meta's pricing_analytics names the number
+    # Opening hours in the number's timezone: (ISO weekday 1-7, opens, closes) in seconds
+    # after local midnight, closes up to 86400; None: not configured (business time unknown).
+    business_hours: tuple[tuple[int, int, int], ...] | None = None
+    holidays: tuple[date, ...] = ()           # local days closed all day
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,10 @@ def shipped_rate_card(name: str) -> Path:
 
 _TOP_KEYS = {"paths", "phone_numbers", "lifecycle", "billing", "api", "build"}
 _PATH_KEYS = {"lake", "warehouse", "reports", "exports"}
-_PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number"}
+_PHONE_KEYS = {"phone_number_id", "tenant_id", "waba_id", "timezone", "currency", "display_phone_number",
+               "business_hours", "holidays"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE = re.compile(r"\s*([01]\d|2[0-4]):([0-5]\d)\s*-\s*([01]\d|2[0-4]):([0-5]\d)\s*")
 _LIFECYCLE_KEYS = {"inactive_after_minutes"}
 _BILLING_KEYS = {"rate_card", "business_country", "auth_international_eligible", "assume_service_allowance"}
 _API_KEYS = {"base_url"}
@@ -245,8 +253,58 @@ def _phone(item: Any, index: int, where: str) -> PhoneNumber:
         if not isinstance(display, str) or not digits.isdigit() or not 7 <= len(digits) <= 15:
             raise ConfigError(f"{where}: {prefix}display_phone_number: must be an E.164 number like \"+15550001111\", got {display!r}")
         display = digits
+    hours = _business_hours(item["business_hours"], f"{where}: {prefix}business_hours") \
+        if "business_hours" in item else None
+    holidays = _holidays(item.get("holidays", []), f"{where}: {prefix}holidays")
     return PhoneNumber(phone_number_id=item["phone_number_id"], tenant_id=item["tenant_id"],
-                       waba_id=waba, timezone=tz, currency=currency.upper(), display_phone_number=display)
+                       waba_id=waba, timezone=tz, currency=currency.upper(), display_phone_number=display,
+                       business_hours=hours, holidays=holidays)
+
+
+def _business_hours(value: Any, where: str) -> tuple[tuple[int, int, int], ...]:
+    """{mon = "09:00-18:00", sat = "10:00-13:00,14:00-16:00"}: weekdays left out are closed."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{where}: must be a table like {{ mon = "09:00-18:00", tue = "09:00-18:00" }}')
+    found: list[tuple[int, int, int]] = []
+    for day, ranges in value.items():
+        if day not in WEEKDAYS:
+            raise ConfigError(f"{where}.{day}: unknown weekday (allowed: {', '.join(WEEKDAYS)})")
+        if not isinstance(ranges, str):
+            raise ConfigError(f'{where}.{day}: must be a string like "09:00-18:00" or "09:00-12:00,13:00-18:00"')
+        spans: list[tuple[int, int]] = []
+        for text in ranges.split(",") if ranges.strip() else []:
+            match = _RANGE.fullmatch(text)
+            if match is None:
+                raise ConfigError(f"{where}.{day}: not a range HH:MM-HH:MM: {text.strip()!r}")
+            opens = int(match.group(1)) * 3600 + int(match.group(2)) * 60
+            closes = int(match.group(3)) * 3600 + int(match.group(4)) * 60
+            if opens >= closes or closes > 86400:
+                raise ConfigError(f"{where}.{day}: {text.strip()!r} must open before it closes, "
+                                  "within the day (24:00 at the latest)")
+            spans.append((opens, closes))
+        spans.sort()
+        for (_, first_closes), (second_opens, _) in zip(spans, spans[1:]):
+            if second_opens < first_closes:
+                raise ConfigError(f"{where}.{day}: the ranges {ranges!r} overlap")
+        found.extend((WEEKDAYS.index(day) + 1, opens, closes) for opens, closes in spans)
+    return tuple(sorted(found))
+
+
+def _holidays(value: Any, where: str) -> tuple[date, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'{where}: must be a list of dates like ["2026-12-25"]')
+    days: set[date] = set()
+    for item in value:
+        if isinstance(item, date) and not isinstance(item, datetime):
+            days.add(item)
+            continue
+        try:
+            if not isinstance(item, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", item):
+                raise ValueError(item)
+            days.add(date.fromisoformat(item))
+        except ValueError:
+            raise ConfigError(f"{where}: not a date YYYY-MM-DD: {item!r}") from None
+    return tuple(sorted(days))
 
 
 def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:

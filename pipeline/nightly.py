@@ -10,9 +10,10 @@ by the next one; two runs in a row give the same tables and report files.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from pipeline import alerts as alert_rows
 from pipeline import locking
 from pipeline.build import BuildSummary, build
 from pipeline.config import Settings
@@ -27,6 +28,9 @@ class NightlySummary:
     ingested: IngestSummary | None
     built: BuildSummary
     reports: ReportSummary
+    # alerts of the new warehouse that the one it replaced did not have (all of them
+    # when there was none, or it had no alerts table): what --fail-on judges
+    new_alerts: list[alert_rows.Alert] = field(default_factory=list)
 
 
 def lock_path(settings: Settings):  # noqa: ANN201 (a Path)
@@ -45,8 +49,11 @@ def nightly(settings: Settings, as_of: datetime | None = None,
         if settings.exports is not None and settings.exports.is_dir():
             step(f"ingesting new files from {settings.exports}")
             ingested = ingest(settings.lake, [settings.exports], skip_known=True)
+        previous = alert_rows.keys(settings.warehouse)
         step("building the warehouse")
         built = build(settings, as_of=as_of, incremental=True)
+        new_alerts = [alert for alert in alert_rows.read(settings.warehouse)
+                      if previous is None or alert.alert_key not in previous]
         step("writing the reports")
         reports = render(settings)
-    return NightlySummary(pulled=pulled, ingested=ingested, built=built, reports=reports)
+    return NightlySummary(pulled=pulled, ingested=ingested, built=built, reports=reports, new_alerts=new_alerts)

@@ -17,6 +17,7 @@ from pipeline.markets import MarketMapError
 from pipeline.models import ModelError
 from pipeline.policy import PolicyError
 from pipeline.pricing import PricingDataError
+from pipeline.alerts import AlertsError
 from pipeline.pull import PullError
 from pipeline.rates import RateCardError
 from pipeline.readers import InputError
@@ -30,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
     (BuildError, RuntimeError), (Busy, RuntimeError), (ConfigError, ValueError), (InputError, ValueError),
     (MarketMapError, ValueError), (PolicyError, ValueError), (PricingDataError, ValueError),
     (PullError, RuntimeError), (RateCardError, ValueError), (ReportError, RuntimeError),
-    (WindowError, ValueError),
+    (WindowError, ValueError), (AlertsError, RuntimeError),
 ])
 def test_every_user_error_is_a_convo_error_and_keeps_its_builtin_base(error: type, builtin: type) -> None:
     assert issubclass(error, ConvoError)

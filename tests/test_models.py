@@ -78,7 +78,8 @@ def test_a_cross_thread_model_the_per_thread_stage_reads_may_not_read_a_per_thre
 def test_the_shipped_stages() -> None:
     shipped = stages(discover())
     assert [model.name for model in shipped.before] == [
-        "stg_messages", "stg_templates", "int_bill_calendar", "int_contact_keys", "int_conv_closes"]
+        "stg_messages", "stg_templates", "int_bill_calendar", "int_business_clock", "int_contact_keys",
+        "int_conv_closes"]
     per_thread = [model.name for model in shipped.per_thread]
     assert per_thread.index("messages") < per_thread.index("int_thread_messages") < per_thread.index("conversations")
     assert {model.kind for model in shipped.after} <= {"cross-thread", "monthly", "staging"}

@@ -51,7 +51,7 @@ def test_masking() -> None:
 def test_reports_are_self_contained_escaped_and_masked(warehouse: Settings) -> None:
     summary = render(warehouse)
     assert [p.name for p in summary.files] == ["index.html", "overview.html", "costs.html", "outcomes.html",
-                                              "wasted.html", "reconciliation.html"]
+                                              "wasted.html", "reconciliation.html", "alerts.html"]
     html = (warehouse.reports / "overview.html").read_text()
     # No network, no script: everything inline.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)

@@ -6,7 +6,7 @@ the order below. A report whose tables are missing from the warehouse is skipped
 
 from __future__ import annotations
 
-from pipeline.pages import money, outcomes, overview
+from pipeline.pages import alerts, money, outcomes, overview
 from pipeline.report_types import Report
 
 REPORTS: list[Report] = [
@@ -15,4 +15,5 @@ REPORTS: list[Report] = [
     outcomes.REPORT,
     money.WASTED,
     money.RECONCILIATION,
+    alerts.REPORT,
 ]

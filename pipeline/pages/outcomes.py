@@ -87,6 +87,9 @@ class Figures:
     reply_p90: float | None
     reply_mean: float | None
     reopens: int
+    # the same in business hours ([[phone_numbers]] business_hours; None without them)
+    first_response_business_median: float | None = None
+    reply_business_median: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,15 @@ _FIGURES = """
             quantile_cont(first_response_seconds, 0.5) as first_response_median,
             quantile_cont(first_response_seconds, 0.9) as first_response_p90,
             avg(first_response_seconds) as first_response_mean,
-            count(*) filter (where is_reopen) as reopens
+            count(*) filter (where is_reopen) as reopens,
+            quantile_cont(first_response_business_seconds, 0.5) as first_response_business_median
         from outcomes
+        group by grouping_key
+    ),
+    business_reply_figures as (
+        select grouping_key, quantile_cont(reply_business_seconds, 0.5) as reply_business_median
+        from (select {group} as grouping_key, unnest(reply_business_seconds) as reply_business_seconds
+              from outcomes)
         group by grouping_key
     ),
     reply_figures as (
@@ -168,9 +178,10 @@ _FIGURES = """
         (agent_closes + manual_closes) / nullif(engaged, 0) as close_rate,
         first_responses, unanswered, first_response_median, first_response_p90, first_response_mean,
         coalesce(exchanges, 0) as exchanges, reply_median, reply_p90, reply_mean,
-        reopens
+        reopens, first_response_business_median, reply_business_median
     from conversation_figures
     left join reply_figures using (grouping_key)
+    left join business_reply_figures using (grouping_key)
     order by conversation_figures.grouping_key
 """
 
@@ -216,6 +227,11 @@ def _kpis(total: Figures) -> list[Kpi]:
         Kpi("unanswered", number(total.unanswered), _raw(total.unanswered),
             "conversations where the contact wrote and no human answered"),
         Kpi("reopens", number(total.reopens), _raw(total.reopens), "reopened after an operator's close"),
+        *([Kpi("first_response_business_median", duration(total.first_response_business_median),
+               _raw(total.first_response_business_median), "median first response in business hours"),
+           Kpi("reply_business_median", duration(total.reply_business_median), _raw(total.reply_business_median),
+               "median reply in business hours")]
+          if total.first_response_business_median is not None else []),
     ]
 
 

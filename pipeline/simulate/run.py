@@ -15,14 +15,15 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
 
+from pipeline.simulate import incidents as incident_traffic
 from pipeline.simulate import webhooks as webhook_files
 from pipeline.simulate.analytics import PricingAnalytics
-from pipeline.simulate.clock import DAY, day_start
+from pipeline.simulate.clock import DAY, day_start, epoch_day
 from pipeline.simulate.dirty import Dirt
 from pipeline.simulate.lifecycle import Lifecycle, ThreadIdentity
 from pipeline.simulate.meta import FREE_TIER_PATCHES, Claim, FreeAllowances, MetaNumber, MetaThread
@@ -69,6 +70,7 @@ class SimulateSettings:
     start: date = date(2026, 9, 1)
     dirty: bool = False
     format: str = "exports"      # or "meta-webhooks": Meta Cloud API webhook logs (webhooks.py)
+    incidents: tuple[str, ...] = ()   # KIND:YYYY-MM-DD each (incidents.py)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,13 @@ def _validate(settings: SimulateSettings) -> None:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {settings.format!r}")
     if settings.format == "meta-webhooks" and settings.dirty:
         raise ValueError("--dirty adds defects to the platform exports only, not to --format meta-webhooks")
+    for text in settings.incidents:
+        incident = incident_traffic.parse(text)
+        if not settings.start <= incident.day < settings.start + timedelta(days=settings.days):
+            raise ValueError(f"--incident {text}: {incident.day} is not one of the simulated days "
+                             f"({settings.start} and {settings.days - 1} after)")
+        if incident.kind == "input_quality" and settings.format == "meta-webhooks":
+            raise ValueError("--incident input_quality damages the platform exports, not --format meta-webhooks")
     if settings.out.exists() and not settings.out.is_dir():
         raise ValueError(f"out must be a folder, but {settings.out} is a file")
 
@@ -208,21 +217,35 @@ class _Run:
         lifecycle = Lifecycle(self.end, INACTIVE_AFTER_MINUTES * 60, mix64(settings.seed ^ _EVENT_SALT),
                               on_conversation, on_event)
         messages = 0
-        for index in range(settings.contacts):
-            contact, threads = self.contact(index)
-            self.price(contact, threads, allowances, analytics)
-            next_id = _conversation_ids(index)
+
+        def write_contact(contact: Contact, threads: list[Thread], dirt: Dirt | None) -> int:
+            next_id = _conversation_ids(contact.index)
             buckets: dict[int, list[bytes]] = {}
+            written = 0
             for persona, number_index, msgs in threads:
                 number = NUMBERS[number_index]
                 lifecycle.run(msgs, ThreadIdentity(number.phone_number_id, persona, contact.name,
                                                    contact.customer_id), next_id)
                 records = MessageRecords(number, persona, contact.name)
-                messages += _thread_lines(records, msgs, buckets, dirt, patches, allowances)
+                written += _thread_lines(records, msgs, buckets, dirt, patches, allowances)
             for day, lines in buckets.items():
                 days.write(day, b"".join(lines))
+            return written
+
+        for index in range(settings.contacts):
+            contact, threads = self.contact(index)
+            self.price(contact, threads, allowances, analytics)
+            messages += write_contact(contact, threads, dirt)
             progress(1)
+        incidents = tuple(incident_traffic.parse(text) for text in settings.incidents)
+        for incident, contact, threads in incident_traffic.contacts(incidents, settings.seed, settings.contacts,
+                                                                    self.end):
+            self.price(contact, threads, allowances, analytics)
+            incident_traffic.after_pricing(incident, threads)
+            messages += write_contact(contact, threads, None)
         message_files = days.close()
+        for incident in incidents:
+            incident_traffic.damage(incident, messages_file(out, epoch_day(incident.day)))
         patches.apply(allowances, out)
         analytics.finish(allowances.cbp_service.granted() | allowances.regime_c_service.granted())
         analytics_files = analytics.write(out / PRICING_ANALYTICS_DIR, self.start, self.end,

@@ -8,9 +8,16 @@
 --   while unanswered. An answered wait is an exchange.
 -- * wait_number: 1 for the wait that starts at the conversation's first inbound
 --   message (its reply is the first response), then in order.
+-- * reply_business_seconds: the same wait counted in the number's business hours only
+--   (int_business_clock: the clock stops outside hours and on holidays); null while
+--   unanswered, and for a number without business_hours in convo.toml.
 -- config: kind=per-thread, keep=temp
 with conversation_messages as (
     select * from int_outcome_messages
+),
+
+clock as (
+    select * from int_business_clock
 ),
 
 inbound_messages as (
@@ -21,13 +28,32 @@ inbound_messages as (
 grouped as (
     select
         conversation_id,
+        phone_number_id,
         answered_by_message_id as reply_message_id,
         min(sent_at) as wait_started_at,
         max(sent_at) as last_inbound_at,
         count(*) as inbound_messages,
         min(answered_at) as replied_at
     from inbound_messages
-    group by conversation_id, answered_by_message_id
+    group by conversation_id, phone_number_id, answered_by_message_id
+),
+
+-- B(t) of int_business_clock at the wait's start and at its reply (ASOF: the last
+-- interval of the number opening at or before the instant)
+business as (
+    select
+        grouped.*,
+        started_clock.business_seconds_before + least(epoch(grouped.wait_started_at - started_clock.opens_at),
+            epoch(started_clock.closes_at - started_clock.opens_at)) as business_started_seconds,
+        replied_clock.business_seconds_before + least(epoch(grouped.replied_at - replied_clock.opens_at),
+            epoch(replied_clock.closes_at - replied_clock.opens_at)) as business_replied_seconds
+    from grouped
+    asof left join clock as started_clock
+        on started_clock.phone_number_id = grouped.phone_number_id
+        and grouped.wait_started_at >= started_clock.opens_at
+    asof left join clock as replied_clock
+        on replied_clock.phone_number_id = grouped.phone_number_id
+        and grouped.replied_at >= replied_clock.opens_at
 ),
 
 final as (
@@ -39,8 +65,9 @@ final as (
         inbound_messages,
         reply_message_id,
         replied_at,
-        epoch(replied_at - wait_started_at) as reply_seconds
-    from grouped
+        epoch(replied_at - wait_started_at) as reply_seconds,
+        business_replied_seconds - business_started_seconds as reply_business_seconds
+    from business
 )
 
 select * from final

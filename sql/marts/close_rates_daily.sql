@@ -19,6 +19,10 @@
 --   bucket 1 is the fastest); they add up to first_responses.
 -- * replies: every answered wait (conversation_outcomes.reply_seconds) of these
 --   conversations, not only the first: exchanges (how many), median, p90, mean.
+-- * business time (conversation_outcomes' business columns; null for a number without
+--   business_hours): first_response_business_median_seconds and _p90_seconds over the
+--   answered conversations, reply_business_median_seconds and _p90_seconds over every
+--   answered wait.
 -- * p90 is quantile_cont(x, 0.9): continuous, interpolated linearly between the two
 --   nearest order statistics (position 0.9 * (n - 1) in the sorted values, counted
 --   from 0); the median is quantile_cont(x, 0.5). Seconds keep their fractions.
@@ -48,6 +52,8 @@ daily_conversations as (
         quantile_cont(first_response_seconds, 0.5) as first_response_median_seconds,
         quantile_cont(first_response_seconds, 0.9) as first_response_p90_seconds,
         avg(first_response_seconds) as first_response_mean_seconds,
+        quantile_cont(first_response_business_seconds, 0.5) as first_response_business_median_seconds,
+        quantile_cont(first_response_business_seconds, 0.9) as first_response_business_p90_seconds,
         count(*) filter (where first_response_bucket_number = 1) as first_response_0_1h,
         count(*) filter (where first_response_bucket_number = 2) as first_response_1_4h,
         count(*) filter (where first_response_bucket_number = 3) as first_response_4_8h,
@@ -63,6 +69,24 @@ exchanges as (
         phone_number_id,
         unnest(reply_seconds) as reply_seconds
     from outcomes
+),
+
+business_exchanges as (
+    select
+        local_start_date as local_date,
+        phone_number_id,
+        unnest(reply_business_seconds) as reply_business_seconds
+    from outcomes
+),
+
+daily_business_replies as (
+    select
+        local_date,
+        phone_number_id,
+        quantile_cont(reply_business_seconds, 0.5) as reply_business_median_seconds,
+        quantile_cont(reply_business_seconds, 0.9) as reply_business_p90_seconds
+    from business_exchanges
+    group by local_date, phone_number_id
 ),
 
 daily_replies as (
@@ -107,11 +131,18 @@ final as (
         coalesce(daily_replies.exchanges, 0) as exchanges,
         daily_replies.reply_median_seconds,
         daily_replies.reply_p90_seconds,
-        daily_replies.reply_mean_seconds
+        daily_replies.reply_mean_seconds,
+        daily_conversations.first_response_business_median_seconds,
+        daily_conversations.first_response_business_p90_seconds,
+        daily_business_replies.reply_business_median_seconds,
+        daily_business_replies.reply_business_p90_seconds
     from daily_conversations
     left join daily_replies
         on daily_replies.local_date = daily_conversations.local_date
         and daily_replies.phone_number_id = daily_conversations.phone_number_id
+    left join daily_business_replies
+        on daily_business_replies.local_date = daily_conversations.local_date
+        and daily_business_replies.phone_number_id = daily_conversations.phone_number_id
 )
 
 select * from final

@@ -23,6 +23,11 @@
 --   'over 24h' with lower edges inclusive (exactly 1 h is '1-4h'); the edges are
 --   policy data (first_response_bucket_N_max_hours) and the labels are made from
 --   them; first_response_bucket_number orders them (1 = fastest).
+-- * business time ([[phone_numbers]] business_hours and holidays; null for a number
+--   without business_hours): first_response_business_seconds, and per answered wait
+--   reply_business_seconds (in order, beside reply_seconds), reply_business_median_seconds
+--   and reply_business_max_seconds: the same waits with the clock stopped outside
+--   business hours (int_outcome_waits, int_business_clock).
 -- * awaiting_reply_since_at: the start of the unanswered wait (the contact wrote last
 --   and no human answered), null otherwise; awaiting_reply_seconds: how long it has
 --   waited, up to the as-of while open, up to ended_at once ended.
@@ -67,6 +72,13 @@ wait_stats as (
         conversation_id,
         min(wait_started_at) as first_inbound_at,
         min(replied_at) filter (where wait_number = 1) as first_response_at,
+        min(reply_business_seconds) filter (where wait_number = 1) as first_response_business_seconds,
+        list_transform(
+            list_sort(list({'wait_number': wait_number, 'seconds': reply_business_seconds})
+                filter (where replied_at is not null and reply_business_seconds is not null)),
+            lambda exchange: exchange.seconds
+        ) as exchange_reply_business_seconds,
+        max(reply_business_seconds) as reply_business_max_seconds,
         count(*) as waits_count,
         count(replied_at) as exchanges_count,
         list_transform(
@@ -117,6 +129,10 @@ joined as (
         list_median(wait_stats.exchange_reply_seconds) as reply_median_seconds,
         wait_stats.reply_mean_seconds,
         wait_stats.reply_max_seconds,
+        wait_stats.first_response_business_seconds,
+        coalesce(wait_stats.exchange_reply_business_seconds, []) as reply_business_seconds,
+        list_median(wait_stats.exchange_reply_business_seconds) as reply_business_median_seconds,
+        wait_stats.reply_business_max_seconds,
         wait_stats.awaiting_reply_since_at
     from rebuilt_conversations
     left join numbers
@@ -184,6 +200,10 @@ final as (
         reply_median_seconds,
         reply_mean_seconds,
         reply_max_seconds,
+        first_response_business_seconds,
+        reply_business_seconds,
+        reply_business_median_seconds,
+        reply_business_max_seconds,
         awaiting_reply_since_at,
         epoch(coalesce(ended_at, getvariable('as_of')) - awaiting_reply_since_at) as awaiting_reply_seconds,
         last_message_at

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from pipeline import lake
 from pipeline.build import BuildSummary, build
 from pipeline.config import Settings, load
 from pipeline.ingest import ingest
@@ -410,3 +411,11 @@ def parse(html: str) -> Text:
     parser = Text()
     parser.feed(html)
     return parser
+
+
+def rows(lake_dir: Path, dataset: str, columns: str = "*", order: str = "1") -> list[tuple]:
+    """A lake dataset's rows (all of its Parquet files), ordered."""
+    files = lake.files(lake_dir, dataset)
+    if not files:
+        return []
+    return duckdb.sql(f"select {columns} from read_parquet({lake.sql_list(files)}) order by {order}").fetchall()

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.ingest import ingest
 from pipeline.readers import InputError
-from tests.test_ingest import rows
+from tests.helpers import rows
 
 UTC = timezone.utc
 # 2025-07-01 00:00 in America/Los_Angeles (a WABA in Pacific time), and the days after it

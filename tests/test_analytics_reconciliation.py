@@ -21,7 +21,7 @@ from pipeline.ingest import ingest
 from pipeline.report import render
 from pipeline.simulate import SimulateSettings, simulate
 from tests.browser import dom
-from tests.test_billing import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
+from tests.helpers import KOLKATA, SAO_PAULO, Thread, build_threads, local, project
 
 UTC = timezone.utc
 COLUMNS = ("api, granularity, billing_date, waba_id, phone_number_id, country_code, category, pricing_type, "

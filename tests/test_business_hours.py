@@ -12,7 +12,7 @@ import pytest
 from pipeline.build import build
 from pipeline.config import ConfigError, load
 from pipeline.ingest import ingest
-from tests.conftest import message, write_jsonl
+from tests.helpers import message, write_jsonl
 
 NEW_YORK = 555000009
 SAO_PAULO = 555000001

@@ -8,7 +8,6 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,16 +15,9 @@ import pytest
 from pipeline import lake
 from pipeline.ingest import ingest
 from pipeline.readers import InputError
-from tests.helpers import message, write_jsonl
+from tests.helpers import message, rows, write_jsonl
 
 UTC = timezone.utc
-
-
-def rows(lake_dir: Path, dataset: str, columns: str = "*", order: str = "1") -> list[tuple]:
-    files = lake.files(lake_dir, dataset)
-    if not files:
-        return []
-    return duckdb.sql(f"select {columns} from read_parquet({lake.sql_list(files)}) order by {order}").fetchall()
 
 
 def test_jsonl_messages_are_typed_and_timestamps_stored_in_utc(tmp_path: Path) -> None:

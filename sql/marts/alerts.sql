@@ -1,5 +1,5 @@
--- one row per alert: kind x local_date x scope (tenant_id, phone_number_id, market,
--- country_code, category, template_name where they apply) x measure. Written by every
+-- one row per alert (kind x local_date x scope x measure): the scope is tenant_id,
+-- phone_number_id, market, country_code, category, template_name where they apply. Written by every
 -- build from the whole history (a baseline reaches back alert_baseline_days days, so
 -- the model is cross-thread: recomputed in full after the per-thread stage and the
 -- monthly models, which keeps incremental nights correct).

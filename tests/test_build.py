@@ -4,12 +4,14 @@ dates, category at send time) and the quarantine table."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipeline import paths
 from pipeline.build import build, discover
 from pipeline.config import Build, Settings
 from pipeline.ingest import ingest
@@ -151,10 +153,7 @@ def test_a_failed_build_keeps_the_previous_warehouse(settings: Settings, tmp_pat
     con.close()
     before = settings.warehouse.read_bytes()
     sql_root = tmp_path / "sql"
-    for model in discover():
-        folder = sql_root / model.layer
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{model.name}.sql").write_text(model.sql)
+    shutil.copytree(paths.sql_dir(), sql_root)     # the models and the functions they call
     (sql_root / "marts" / "zz_broken.sql").write_text(
         "-- one row per message\n-- config: kind=cross-thread\nselect no_such_column from messages")
     monkeypatch.setattr("pipeline.paths.sql_dir", lambda: sql_root)

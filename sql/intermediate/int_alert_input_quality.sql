@@ -31,7 +31,7 @@ files as (
 ),
 
 rejected_by_file as (
-    select source_file, count(*) as quarantined, arg_max(reason, reason_count) as top_reason
+    select source_file, count(*) as quarantined, arg_max(reason, {'count': reason_count, 'reason': reason}) as top_reason
     from (
         select source_file, reason, count(*) over (partition by source_file, reason) as reason_count
         from rejected
@@ -46,7 +46,8 @@ daily as (
         sum(coalesce(rejected_by_file.quarantined, 0)) as quarantined,
         sum(coalesce(rejected_by_file.quarantined, 0)) / (sum(files.accepted)
             + sum(coalesce(rejected_by_file.quarantined, 0))) as quarantined_share,
-        arg_max(rejected_by_file.top_reason, rejected_by_file.quarantined) as top_reason
+        arg_max(rejected_by_file.top_reason, {'count': rejected_by_file.quarantined, 'reason': rejected_by_file.top_reason})
+            as top_reason
     from files
     left join rejected_by_file
         using (source_file)

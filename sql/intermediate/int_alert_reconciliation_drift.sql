@@ -27,7 +27,9 @@ thresholds as (
 daily as (
     select billing_date as local_date, phone_number_id, 'pricing_objects' as measure,
         count(*) as compared, count(*) filter (where agrees) as agreeing,
-        arg_max(disagreement, disagreement_count) filter (where not agrees) as top_disagreement
+        -- ties broken by the text itself: the same row every build
+        arg_max(disagreement, {'count': disagreement_count, 'text': disagreement}) filter (where not agrees)
+            as top_disagreement
     from (
         select *, count(*) over (partition by billing_date, phone_number_id, disagreement) as disagreement_count
         from pricing_objects
@@ -37,7 +39,8 @@ daily as (
     union all
     select billing_date as local_date, phone_number_id, 'pricing_analytics' as measure,
         count(*) as compared, count(*) filter (where not is_beyond_tolerance) as agreeing,
-        arg_max(format('{} {} {}', country_code, category, pricing_type), abs(volume_difference))
+        arg_max(format('{} {} {}', country_code, category, pricing_type),
+            {'difference': abs(volume_difference), 'text': format('{} {} {}', country_code, category, pricing_type)})
             filter (where is_beyond_tolerance) as top_disagreement
     from analytics
     where phone_number_id is not null and billing_date is not null

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,9 +48,13 @@ from pipeline.config import Settings
 from pipeline.models import Model
 
 DEFAULT_MASTER = "local[*]"
+LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")     # Spark's driver: warnings and errors
+
+# pyspark's notice that it does not yet support this pandas (convo's Spark engine uses no pandas)
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 INSTALL_PYSPARK = "--engine spark needs pyspark: pip install 'convo[spark]'"
 INSTALL_JAVA = ("--engine spark needs a Java runtime (17 or newer) for Spark: "
-                "apt-get install openjdk-17-jre-headless, or set JAVA_HOME")
+                "apt-get install default-jre-headless, or set JAVA_HOME")
 
 
 @dataclass(frozen=True)
@@ -87,13 +93,20 @@ def session(master: str | None) -> tuple[Any, bool]:
         # local workers run this interpreter (the one convo is installed in), not python3 on PATH
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.master(chosen).appName("convo build")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=error"))
+               .config("spark.ui.showConsoleProgress", "false"))
+    # the driver's JVM starts with convo's logging settings (a conf set here comes too late)
+    submit = os.environ.get("PYSPARK_SUBMIT_ARGS")
+    if submit is None:
+        os.environ["PYSPARK_SUBMIT_ARGS"] = (f"--driver-java-options {shlex.quote(f'-Dlog4j2.configurationFile={LOG_CONFIG}')}"
+                                             " pyspark-shell")
     try:
         spark = builder.getOrCreate()
     except Exception as exc:                  # the JVM did not start or the master is unreachable
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise builds.BuildError(f"Spark did not start on {chosen}: {first}") from None
+    finally:
+        if submit is None:
+            os.environ.pop("PYSPARK_SUBMIT_ARGS", None)
     spark.sparkContext.setLogLevel("ERROR")
     return spark, True
 

@@ -144,7 +144,7 @@ def test_a_missing_java_is_one_line_naming_the_install(tenant: Settings, tmp_pat
     result = CliRunner().invoke(cli, ["build", "--config", str(tenant.config_path), "--engine", "spark"])
     assert result.exit_code == 1
     assert result.output == ("Error: --engine spark needs a Java runtime (17 or newer) for Spark: "
-                             "apt-get install openjdk-17-jre-headless, or set JAVA_HOME\n")
+                             "apt-get install default-jre-headless, or set JAVA_HOME\n")
 
 
 def test_spark_master_goes_with_the_spark_engine(tenant: Settings) -> None:

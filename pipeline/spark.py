@@ -61,6 +61,7 @@ INSTALL_JAVA = ("--engine spark needs a Java runtime (17 or newer) for Spark: "
 class TaskResult:
     shard: int
     seconds: float
+    cpu_seconds: float                                            # the task's process (DuckDB's threads too)
     tables: dict[str, tuple[int, tuple[tuple[str, str], ...]]]    # per kept table: rows, columns
 
 
@@ -132,6 +133,7 @@ def per_thread(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dateti
             if run.on_model is not None:
                 run.on_model(model)
         say(f"per-thread stage on Spark ({where}): cutting the inputs into {shards} shards")
+        cut_at = time.perf_counter()
         columns, sharded = builds.cut_inputs(con, per_thread_models, shards, folder / "inputs")
         tasks = [builds.ShardTask(settings=settings, as_of=as_of, models=tuple(per_thread_models),
                                   inputs=folder / "inputs", columns=columns, sharded=sharded, shard=shard,
@@ -145,9 +147,10 @@ def per_thread(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dateti
         _append(con, per_thread_models, results, folder / "out", run, where)
         slowest = max(results, key=lambda result: result.seconds)
         summary.notes.append(
-            f"engine spark ({context.master}): per-thread stage in {shards} tasks, {seconds:,.1f} s "
-            f"(slowest shard {slowest.shard + 1}: {slowest.seconds:,.1f} s), DuckDB memory "
-            f"{memory_limit} per task")
+            f"engine spark ({context.master}): inputs cut in {started_at - cut_at:,.1f} s, per-thread stage in "
+            f"{shards} tasks {seconds:,.1f} s (slowest shard {slowest.shard + 1}: {slowest.seconds:,.1f} s; "
+            f"the tasks' CPU {sum(result.cpu_seconds for result in results):,.1f} s), "
+            f"appended in {time.perf_counter() - started_at - seconds:,.1f} s; DuckDB memory {memory_limit} per task")
         run.stage = stage
         return shards
     finally:
@@ -203,9 +206,10 @@ def _by_memory(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
 
 def _task(task: builds.ShardTask) -> TaskResult:
     """One Spark task: one shard's per-thread stage (runs on an executor)."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     tables = builds.run_shard(task)
-    return TaskResult(shard=task.shard, seconds=time.perf_counter() - started, tables=tables)
+    return TaskResult(shard=task.shard, seconds=time.perf_counter() - started,
+                      cpu_seconds=time.process_time() - cpu, tables=tables)
 
 
 def _run_tasks(context: Any, tasks: list[builds.ShardTask], progress: Any) -> list[TaskResult]:

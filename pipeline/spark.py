@@ -98,8 +98,8 @@ def session(master: str | None) -> tuple[Any, bool]:
     # the driver's JVM starts with convo's logging settings (a conf set here comes too late)
     submit = os.environ.get("PYSPARK_SUBMIT_ARGS")
     if submit is None:
-        os.environ["PYSPARK_SUBMIT_ARGS"] = (f"--driver-java-options {shlex.quote(f'-Dlog4j2.configurationFile={LOG_CONFIG}')}"
-                                             " pyspark-shell")
+        option = shlex.quote(f"-Dlog4j2.configurationFile={LOG_CONFIG}")
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-java-options {option} pyspark-shell"
     try:
         spark = builder.getOrCreate()
     except Exception as exc:                  # the JVM did not start or the master is unreachable

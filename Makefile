@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean browser
+.PHONY: demo test bench clean browser java
 
 # The report tests drive a real headless Chromium (Debian's package).
 browser:
@@ -13,6 +13,14 @@ browser:
 		echo "installing Debian's chromium for the report tests"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+# tests/test_spark.py builds with `--engine spark`: Spark needs a Java runtime (17 or newer).
+# `make demo` never needs it.
+java:
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
+		echo "installing Debian's headless Java for the Spark engine's tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +31,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/convo demo --dir convo-demo
 
-test: $(STAMP) browser
+# The tests also need the spark extra (pyspark); the demo's install stays without it.
+TEST_STAMP := $(VENV)/.installed-test
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP) browser java
 	$(BIN)/python -m pytest -q
 
 # Issue 6's benchmark rows and the results table of bench/README.md (1M, 10M and 100M

@@ -39,24 +39,35 @@ class BuildSummary:
     shards: int = 1
 
 
+ENGINES = ("duckdb", "spark")
+
+
 def build(settings: Settings, as_of: datetime | None = None,
           on_model: Callable[[Model], None] | None = None, incremental: bool = False,
-          on_step: Callable[[str], None] | None = None) -> BuildSummary:
+          on_step: Callable[[str], None] | None = None, engine: str = "duckdb",
+          spark_master: str | None = None) -> BuildSummary:
     """Build the warehouse; one build per warehouse at a time, never beside an ingest (locking.Busy).
 
     incremental=True starts from the last warehouse and recomputes only the contacts
     that changed (pipeline/incremental.py), or builds in full and says why in the notes.
     on_model is told of each model once; on_step of every step as it starts, in words
     ("per-thread stage, shard 2 of 7: messages"), for progress on the command line.
+    engine="spark" runs a full build's per-thread stage as one Spark task per shard
+    (pipeline/spark.py, on spark_master, default local[*]); the rest runs here as always.
 
     The models read the lake all through the build, so the build holds the lake's
     lock: an ingest renaming partitions half-way would give tables of two lake states.
     """
+    if engine not in ENGINES:
+        raise BuildError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
+    if engine == "spark":                       # a missing pyspark or Java is said before any work
+        from pipeline import spark
+        spark.check_runtime()
     target = settings.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
     with locking.exclusive(target.with_name(target.name + ".lock"), f"a build of {target}"), lake_lock(settings):
         lake.recover(settings.lake)             # an ingest killed half-way through its commit
-        return _build(settings, target, as_of, on_model, incremental, on_step)
+        return _build(settings, target, as_of, on_model, incremental, on_step, engine, spark_master)
 
 
 def lake_lock(settings: Settings) -> AbstractContextManager[None]:
@@ -67,7 +78,8 @@ def lake_lock(settings: Settings) -> AbstractContextManager[None]:
 
 def _build(settings: Settings, target: Path, as_of: datetime | None,
            on_model: Callable[[Model], None] | None, incremental: bool,
-           on_step: Callable[[str], None] | None = None) -> BuildSummary:
+           on_step: Callable[[str], None] | None = None, engine: str = "duckdb",
+           spark_master: str | None = None) -> BuildSummary:
     building = target.with_name(target.name + ".building")
     paths.remove_duckdb(building)
     why_full = incremental_builds.copy_previous(target, building) if incremental else None
@@ -103,9 +115,16 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
             incremental_builds.select_contacts(con, plan)
             run.stage = "per-thread stage, the contacts that changed"
             _per_thread(con, stages.per_thread, run, [incremental_builds.SELECTED], plan)
+            if engine == "spark":
+                summary.notes.append("engine spark: an incremental build's changed contacts ran in DuckDB")
         else:
             summary.shards = shard_count(con, settings)
-            if summary.shards == 1:
+            if engine == "spark":
+                from pipeline import spark
+                summary.shards = spark.per_thread(con, settings, effective_as_of, stages.per_thread, run,
+                                                  building.with_name(building.name + ".spark"), spark_master,
+                                                  summary)
+            elif summary.shards == 1:
                 run.stage = "per-thread stage"
                 released = models.releases(stages.per_thread)
                 for index, model in enumerate(stages.per_thread):
@@ -267,6 +286,117 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
             shutil.rmtree(split, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard of the per-thread stage, run apart from the build (a Spark task, pipeline/spark.py).
+
+    Everything the task needs travels with it: the settings (reference tables and
+    variables are rebuilt from them, never from the lake), the per-thread models as the
+    build found them, and where cut_inputs wrote the inputs and the outputs go.
+    """
+    settings: Settings
+    as_of: datetime | None
+    models: tuple[Model, ...]                         # the per-thread stage, in order
+    inputs: Path                                      # cut_inputs' folder
+    columns: dict[str, tuple[tuple[str, str], ...]]   # per input: its (column, DuckDB type)s
+    sharded: frozenset[str]                           # the inputs cut by shard (shard_number=i folders)
+    shard: int
+    out: Path                                         # <out>/<table>/shard=<i>.parquet
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+def cut_inputs(con: duckdb.DuckDBPyConnection, per_thread: list[Model], count: int,
+               folder: Path) -> tuple[dict[str, tuple[tuple[str, str], ...]], frozenset[str]]:
+    """Write what the per-thread stage reads from the warehouse as Parquet under folder.
+
+    The relations holding many threads' rows (shard_by) are cut by thread hash into
+    folder/<name>/shard_number=<i>/ in one pass each, as the DuckDB engine's split does;
+    the others (calendars, contact keys, templates) are written whole. Returns each
+    input's columns and types and the names of the cut ones.
+    """
+    database = con.execute("select current_database()").fetchall()[0][0]
+    main = f'"{database}".main'
+    own = {model.name for model in per_thread}
+    by_name = {model.name: model for model in discover()}
+    names = sorted({name for model in per_thread for name in model.reads} - own)
+    columns: dict[str, tuple[tuple[str, str], ...]] = {}
+    sharded = set()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in names:
+        model = by_name[name]
+        columns[name] = tuple((row[0], row[1]) for row in con.execute(
+            f"describe select * from {main}.{models.quoted(name)}").fetchall())
+        if model.shard_by:
+            sharded.add(name)
+            selected = _cut(model, main, "true", keep_key=True)
+            con.execute(f"copy (select *, hash(tenant_id, contact_key) % {count} as shard_number from ({selected})) "
+                        f"to '{folder / name}' (format parquet, partition_by (shard_number))")
+        else:
+            con.execute(f"copy (select * from {main}.{models.quoted(name)}) to '{folder / name}.parquet' "
+                        "(format parquet)")
+    return columns, frozenset(sharded)
+
+
+def run_shard(task: ShardTask) -> dict[str, tuple[int, tuple[tuple[str, str], ...]]]:
+    """Run the per-thread models for one shard's Parquet input into Parquet outputs.
+
+    In a fresh in-memory DuckDB (spilling to a local temporary folder): the reference
+    tables and variables from the settings, a typed view per input (this shard's rows
+    of the cut ones), then every per-thread model in order, each step dropped after its
+    last reader as in the build. Each kept table goes to
+    <out>/<table>/shard=<shard>.parquet. Returns per kept table its rows and columns.
+    """
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"convo-shard-{task.shard}-"))
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
+        con.execute(f"set temp_directory = '{scratch}'")
+        con.execute("set memory_limit = ?", [task.memory_limit or task.settings.build.memory_limit
+                                             or config.default_memory_limit()])
+        if task.threads:
+            con.execute(f"set threads = {int(task.threads)}")
+        _references(con, task.settings, task.as_of)
+        for name, columns in task.columns.items():
+            files = task.inputs / name / f"shard_number={task.shard}" if name in task.sharded else None
+            if files is not None and not files.is_dir():      # no thread of this shard
+                typed = ", ".join(f"cast(null as {kind}) as {_column(column)}" for column, kind in columns)
+                con.execute(f"create view {models.quoted(name)} as select {typed} where false")
+                continue
+            typed = ", ".join(f"cast({_column(column)} as {kind}) as {_column(column)}" for column, kind in columns)
+            source = (f"read_parquet('{task.inputs / name}.parquet')" if files is None
+                      else f"read_parquet('{files}/*.parquet', hive_partitioning = false)")
+            con.execute(f"create view {models.quoted(name)} as select {typed} from {source}")
+        run = _Runner(con, None, None)
+        released = models.releases(list(task.models))
+        for position, model in enumerate(task.models):
+            run(model)
+            for step in released.get(position, []):
+                con.execute(f"drop table temp.main.{models.quoted(step.name)}")
+        found: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+        for model in task.models:
+            if model.is_temp:
+                continue
+            name = models.quoted(model.name)
+            target = task.out / model.name / f"shard={task.shard}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"copy {name} to '{target}' (format parquet)")
+            rows = con.execute(f"select count(*) from {name}").fetchall()[0][0]
+            found[model.name] = (rows, tuple((row[0], row[1]) for row in con.execute(f"describe {name}").fetchall()))
+        return found
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _column(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _cut(model: Model, main: str, selection: str, keep_key: bool = False) -> str:
     """A select of the model's rows whose contact is in the selection."""
     name = models.quoted(model.name)
@@ -307,17 +437,22 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime
     con.execute("set enable_progress_bar = false")
     # Past the limit DuckDB spills to <warehouse>.building.tmp (removed after the build).
     con.execute("set memory_limit = ?", [settings.build.memory_limit or config.default_memory_limit()])
+    _register_lake(con, settings.lake)
+    effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]
+    _references(con, settings, effective_as_of)
+    return effective_as_of
+
+
+def _references(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> None:
+    """The settings, reference tables, variables and table macros the models use besides the lake."""
     _load_settings(con, settings)
     business_hours.register(con, settings)
     markets.register(con)
-    _register_lake(con, settings.lake)
-    effective_as_of = as_of or con.execute("select max(sent_at) from lake_messages").fetchall()[0][0]
-    con.execute("set variable as_of = ?::timestamptz", [effective_as_of])
+    con.execute("set variable as_of = ?::timestamptz", [as_of])
     con.execute("set variable inactive_after_minutes = ?", [settings.inactive_after_minutes])
-    policy.apply(con, effective_as_of)
-    pricing.register(con, settings, effective_as_of)
+    policy.apply(con, as_of)
+    pricing.register(con, settings, as_of)
     models.define_functions(con)
-    return effective_as_of
 
 
 def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:

@@ -174,19 +174,30 @@ def _echo_ingest(summary: IngestSummary) -> None:
 @click.option("--incremental", is_flag=True,
               help="Start from the last warehouse and rebuild only the threads that changed "
                    "(falls back to a full build, saying why). convo nightly always does this.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where the per-thread stage runs: here in DuckDB, or one Spark task per shard "
+                   "(needs pip install 'convo[spark]' and Java; README \"The Spark engine\").")
+@click.option("--spark-master", "spark_master", default=None, metavar="URL",
+              help="With --engine spark: the Spark master (default local[*], every core of this machine).")
 @config_option
-def build(as_of: str | None, incremental: bool, settings: Settings) -> None:
+def build(as_of: str | None, incremental: bool, engine: str, spark_master: str | None,
+          settings: Settings) -> None:
     """Build the warehouse (DuckDB file) from the lake.
 
     \b
     Example:
         convo build --as-of 2026-10-31T23:59:59Z
         convo build --incremental
+        convo build --engine spark --spark-master spark://head:7077
     """
-    _echo_build(_build(settings, _timestamp(as_of), incremental=incremental))
+    if spark_master is not None and engine != "spark":
+        raise click.UsageError("--spark-master goes with --engine spark")
+    _echo_build(_build(settings, _timestamp(as_of), incremental=incremental, engine=engine,
+                       spark_master=spark_master))
 
 
-def _build(settings: Settings, as_of: datetime | None, incremental: bool = False) -> BuildSummary:
+def _build(settings: Settings, as_of: datetime | None, incremental: bool = False, engine: str = "duckdb",
+           spark_master: str | None = None) -> BuildSummary:
     from pipeline.build import build as run
 
     # progress on a terminal only: what runs now, each step replacing the last
@@ -196,7 +207,8 @@ def _build(settings: Settings, as_of: datetime | None, incremental: bool = False
         click.echo(f"\r\033[Kbuilding: {text}", nl=False, err=True)
 
     try:
-        return run(settings, as_of=as_of, incremental=incremental, on_step=step if show else None)
+        return run(settings, as_of=as_of, incremental=incremental, on_step=step if show else None,
+                   engine=engine, spark_master=spark_master)
     finally:
         if show:
             click.echo("\r\033[K", nl=False, err=True)

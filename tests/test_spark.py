@@ -75,6 +75,24 @@ def built_on_spark(settings: Settings, shards: int, steps: list[str]) -> tuple[P
     return target, summary
 
 
+def test_convo_build_engine_spark_on_the_command_line(spark, tenant: Settings, duckdb_engine: Path) -> None:
+    config = tenant.config_path.with_name("convo-spark-cli.toml")
+    config.write_text(tenant.config_path.read_text(encoding="utf-8").replace(
+        'warehouse = "warehouse.duckdb"', 'warehouse = "spark-cli.duckdb"') + "\n[build]\nshards = 2\n")
+    result = CliRunner().invoke(cli, ["build", "--config", str(config), "--engine", "spark",
+                                      "--spark-master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: engine spark")]
+    assert len(notes) == 1 and notes[0].startswith("note: engine spark (local[2]): inputs cut in "), result.output
+    con = duckdb.connect()
+    con.execute(f"attach '{duckdb_engine}' as one (read_only)")
+    con.execute(f"attach '{config.with_name('spark-cli.duckdb')}' as cli (read_only)")
+    assert con.execute("select shards from cli.build_info").fetchall() == [(2,)]
+    # the bill, to the micro-unit and by currency, is the DuckDB engine's (DOMAIN R13-R21)
+    bill = "select currency, sum(cost_micros), count(*) from {}.billable_units group by all order by all"
+    assert con.execute(bill.format("cli")).fetchall() == con.execute(bill.format("one")).fetchall()
+
+
 def tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
     return {row[0] for row in con.execute(
         "select table_name from duckdb_tables() where database_name = ?", [database]).fetchall()} - SKIP

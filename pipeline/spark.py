@@ -42,9 +42,10 @@ from typing import Any
 
 import duckdb
 
-from pipeline import build as builds
+from pipeline import stage as shard_stage
 from pipeline import config, models
 from pipeline.config import Settings
+from pipeline.errors import BuildError
 from pipeline.models import Model
 
 DEFAULT_MASTER = "local[*]"
@@ -70,10 +71,10 @@ def check_runtime() -> None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise builds.BuildError(INSTALL_PYSPARK) from None
+        raise BuildError(INSTALL_PYSPARK) from None
     java_home = os.environ.get("JAVA_HOME")
     if not (java_home and Path(java_home, "bin", "java").is_file()) and shutil.which("java") is None:
-        raise builds.BuildError(INSTALL_JAVA)
+        raise BuildError(INSTALL_JAVA)
 
 
 def session(master: str | None) -> tuple[Any, bool]:
@@ -104,7 +105,7 @@ def session(master: str | None) -> tuple[Any, bool]:
         spark = builder.getOrCreate()
     except Exception as exc:                  # the JVM did not start or the master is unreachable
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise builds.BuildError(f"Spark did not start on {chosen}: {first}") from None
+        raise BuildError(f"Spark did not start on {chosen}: {first}") from None
     finally:
         if submit is None:
             os.environ.pop("PYSPARK_SUBMIT_ARGS", None)
@@ -114,7 +115,7 @@ def session(master: str | None) -> tuple[Any, bool]:
 
 def per_thread(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None,
                per_thread_models: list[Model], run: Any, folder: Path, master: str | None,
-               summary: builds.BuildSummary) -> int:
+               summary: shard_stage.BuildSummary) -> int:
     """Run a full build's per-thread stage on Spark into the warehouse's tables; returns the shard count.
 
     run is the build's model runner (its on_model / on_step get the progress), folder
@@ -134,8 +135,8 @@ def per_thread(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dateti
                 run.on_model(model)
         say(f"per-thread stage on Spark ({where}): cutting the inputs into {shards} shards")
         cut_at = time.perf_counter()
-        columns, sharded = builds.cut_inputs(con, per_thread_models, shards, folder / "inputs")
-        tasks = [builds.ShardTask(settings=settings, as_of=as_of, models=tuple(per_thread_models),
+        columns, sharded = shard_stage.cut_inputs(con, per_thread_models, shards, folder / "inputs")
+        tasks = [shard_stage.ShardTask(settings=settings, as_of=as_of, models=tuple(per_thread_models),
                                   inputs=folder / "inputs", columns=columns, sharded=sharded, shard=shard,
                                   out=folder / "out", memory_limit=memory_limit,
                                   threads=int(context.getConf().get("spark.task.cpus", "1")))
@@ -166,7 +167,7 @@ def task_memory(context: Any, settings: Settings, local: bool) -> str:
     tasks running at once (one per core). A cluster: spark.executor.pyspark.memory
     shared by the executor's cores (spark.executor.cores), else the build's limit.
     """
-    limit = builds._bytes(_duckdb_size(settings.build.memory_limit or config.default_memory_limit()))
+    limit = shard_stage._bytes(_duckdb_size(settings.build.memory_limit or config.default_memory_limit()))
     conf = context.getConf()
     if local:
         share = limit // max(1, context.defaultParallelism)
@@ -200,19 +201,19 @@ def _jvm_bytes(text: str) -> int:
 def _by_memory(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
     """Shards that keep each task's messages within its memory (as build.shard_count)."""
     messages = con.execute("select count(*) from lake_messages").fetchall()[0][0]
-    per_task = builds._bytes(_duckdb_size(memory_limit))
-    return max(1, -(-messages * builds.PER_THREAD_BYTES_PER_MESSAGE // per_task))
+    per_task = shard_stage._bytes(_duckdb_size(memory_limit))
+    return max(1, -(-messages * shard_stage.PER_THREAD_BYTES_PER_MESSAGE // per_task))
 
 
-def _task(task: builds.ShardTask) -> TaskResult:
+def _task(task: shard_stage.ShardTask) -> TaskResult:
     """One Spark task: one shard's per-thread stage (runs on an executor)."""
     started, cpu = time.perf_counter(), time.process_time()
-    tables = builds.run_shard(task)
+    tables = shard_stage.run_shard(task)
     return TaskResult(shard=task.shard, seconds=time.perf_counter() - started,
                       cpu_seconds=time.process_time() - cpu, tables=tables)
 
 
-def _run_tasks(context: Any, tasks: list[builds.ShardTask], progress: Any) -> list[TaskResult]:
+def _run_tasks(context: Any, tasks: list[shard_stage.ShardTask], progress: Any) -> list[TaskResult]:
     """Run the tasks, one Spark task each, telling progress(done, running) as they finish."""
     group = f"convo-build-{uuid.uuid4().hex[:12]}"
     outcome: dict[str, Any] = {}
@@ -247,7 +248,7 @@ def _run_tasks(context: Any, tasks: list[builds.ShardTask], progress: Any) -> li
         thread.join(30)
         raise
     if "error" in outcome:
-        raise builds.BuildError(f"the per-thread stage failed on Spark: {_last_line(outcome['error'])}") from None
+        raise BuildError(f"the per-thread stage failed on Spark: {_last_line(outcome['error'])}") from None
     results = sorted(outcome["results"], key=lambda result: result.shard)
     progress(len(results), 0)
     return results
@@ -274,6 +275,6 @@ def _append(con: duckdb.DuckDBPyConnection, per_thread_models: list[Model], resu
         columns = results[0].tables[model.name][1]
         say(f"per-thread stage on Spark ({where}): appending {model.name}")
         con.execute(f"create or replace table {name} ("
-                    + ", ".join(f"{builds._column(column)} {kind}" for column, kind in columns) + ")")
+                    + ", ".join(f"{shard_stage._column(column)} {kind}" for column, kind in columns) + ")")
         files = [str(out / model.name / f"shard={result.shard}.parquet") for result in results]
         con.execute(f"insert into {name} select * from read_parquet(?)", [files])

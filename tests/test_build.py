@@ -173,21 +173,21 @@ def test_out_of_memory_is_one_line_naming_the_model(settings: Settings, tmp_path
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A model DuckDB cannot fit in its memory limit (seen at 100M messages) is a one-line
     BuildError naming the model, and the last warehouse stays."""
-    import pipeline.build as build_module
+    import pipeline.stage as stage_module
     from pipeline.build import BuildError
 
     con = built(settings, tmp_path, [message(message_id="a")])
     con.close()
     before = settings.warehouse.read_bytes()
-    real_run = build_module._run
+    real_run = stage_module._run
 
-    def run(con: duckdb.DuckDBPyConnection, model: build_module.Model) -> None:
+    def run(con: duckdb.DuckDBPyConnection, model: stage_module.Model) -> None:
         if model.name == "service_windows":   # what DuckDB raises when it cannot pin a block
             raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB "
                                               "(18.8 GiB/18.8 GiB used)\n\nPossible solutions: ...")
         real_run(con, model)
 
-    monkeypatch.setattr(build_module, "_run", run)
+    monkeypatch.setattr(stage_module, "_run", run)
     with pytest.raises(BuildError) as raised:
         build(settings)
     assert str(raised.value) == (

@@ -419,3 +419,18 @@ def rows(lake_dir: Path, dataset: str, columns: str = "*", order: str = "1") -> 
     if not files:
         return []
     return duckdb.sql(f"select {columns} from read_parquet({lake.sql_list(files)}) order by {order}").fetchall()
+
+
+def simulated_tenant(root: Path, contacts: int, seed: int) -> Settings:
+    """A dirty simulated tenant across the CBP -> PMP switch (2025-07-01), the bsuid
+    cut-over (2026-03-31) and regime C (2026-10-01), ingested (470 days from 2025-06-20)."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    result = CliRunner().invoke(cli, ["simulate", "--out", str(root / "sim"), "--contacts", str(contacts),
+                                      "--days", "470", "--start", "2025-06-20", "--seed", str(seed), "--dirty"])
+    assert result.exit_code == 0, result.output
+    settings = load(root / "sim" / "convo.toml")
+    ingest(settings.lake, [root / "sim" / "exports"])
+    return settings

@@ -16,25 +16,17 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 
 from pipeline.build import build
-from pipeline.cli import cli
-from pipeline.config import Build, Settings, load
-from pipeline.ingest import ingest
+from pipeline.config import Build, Settings
+from tests.helpers import simulated_tenant
 
 SKIP = {"build_info", "build_lake_files"}
 
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("shards")
-    result = CliRunner().invoke(cli, ["simulate", "--out", str(root / "sim"), "--contacts", "80", "--days", "470",
-                                      "--start", "2025-06-20", "--seed", "3", "--dirty"])
-    assert result.exit_code == 0, result.output
-    settings = load(root / "sim" / "convo.toml")
-    ingest(settings.lake, [root / "sim" / "exports"])
-    return settings
+    return simulated_tenant(tmp_path_factory.mktemp("shards"), contacts=80, seed=3)
 
 
 def built(settings: Settings, shards: int, steps: list[str] | None = None) -> Path:

@@ -25,8 +25,8 @@ from click.testing import CliRunner
 
 from pipeline.build import BuildSummary, build
 from pipeline.cli import cli
-from pipeline.config import Build, Settings, load
-from pipeline.ingest import ingest
+from pipeline.config import Build, Settings
+from tests.helpers import simulated_tenant
 
 SKIP = {"build_info", "build_lake_files"}
 # pyspark's notice that it does not yet support this pandas (the engine uses no pandas)
@@ -52,13 +52,7 @@ def spark():
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("spark")
-    result = CliRunner().invoke(cli, ["simulate", "--out", str(root / "sim"), "--contacts", "40", "--days", "470",
-                                      "--start", "2025-06-20", "--seed", "5", "--dirty"])
-    assert result.exit_code == 0, result.output
-    settings = load(root / "sim" / "convo.toml")
-    ingest(settings.lake, [root / "sim" / "exports"])
-    return settings
+    return simulated_tenant(tmp_path_factory.mktemp("spark"), contacts=40, seed=5)
 
 
 @pytest.fixture(scope="module")

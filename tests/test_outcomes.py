@@ -163,11 +163,14 @@ def test_grain_and_lineage(con: duckdb.DuckDBPyConnection) -> None:
             (select count(*) from conversations),
             (select count(*) from conversations join conversation_outcomes on conversation_id = id)
         from conversation_outcomes""").fetchone() == (18, 18, 18, 18)
-    # The intermediate models: one row per message of a conversation (50 less the
-    # failed one and the one in no conversation), one per wait.
+    # Every message of a conversation (50 less the failed one and the one in no
+    # conversation) has one role: the role counts add up to the messages.
     assert con.execute("""
-        select count(*), count(distinct message_id), (select sum(messages_count) from conversation_outcomes)
-        from int_outcome_messages""").fetchone() == (48, 48, 48)
+        select count(*), count(distinct message_id),
+            (select sum(inbound_count + human_reply_count + automated_reply_count + template_count)
+             from conversation_outcomes),
+            (select sum(messages_count) from conversation_outcomes)
+        from int_thread_messages where is_in_conversation""").fetchone() == (48, 48, 48, 48)
     # Waits: 12 in Sao Paulo (three in BR.burst, none in BR.campaign), 2 in Kolkata, 6 in Madrid.
     assert con.execute("select count(*), count(distinct (conversation_id, wait_number)), "
                        "count(distinct (conversation_id, reply_message_id)) from int_outcome_waits"
@@ -234,6 +237,6 @@ def test_a_thread_s_next_conversation_neither_answers_nor_automates(tmp_path) ->
         ("agent_close", 1.0, 1, 0, 0, 0, None, 0, at(0)),
         ("timeout", 2.0 + DAY, 0, 1, 0, 1, None, 0, None),
     ]
-    assert con.execute("select message_id, message_role, answered_by_message_id from int_outcome_messages "
-                       "order by sent_at").fetchall() == [
+    assert con.execute("select message_id, message_role, answered_by_message_id from int_thread_messages "
+                       "where is_in_conversation order by sent_at").fetchall() == [
         ("h1", "inbound", None), ("h2", "template", None), ("h3", "human_reply", None)]

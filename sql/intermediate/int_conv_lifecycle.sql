@@ -6,6 +6,8 @@
 -- run's messages flagged is_in_conversation. The run ends by a close when one comes
 -- after its last message and before the timeout would end it, else by timeout (last
 -- message + platform_conversation_timeout_hours, R8).
+-- Its messages by role (int_thread_messages.message_role, for conversation_outcomes):
+-- inbound, human replies, automated replies, templates; they add up to messages_count.
 -- platform_conversation_id is the platform id carried by most of its messages (ties:
 -- the smallest). id is ours, deterministic (a hash of thread and started_at), defined
 -- here once.
@@ -25,6 +27,10 @@ runs as (
         arg_min(message_id, thread_position) as opening_message_id,
         arg_min(is_inbound, thread_position) as is_opened_by_inbound,
         count(*) as messages_count,
+        count(*) filter (where message_role = 'inbound') as inbound_count,
+        count(*) filter (where message_role = 'human_reply') as human_reply_count,
+        count(*) filter (where message_role = 'automated_reply') as automated_reply_count,
+        count(*) filter (where message_role = 'template') as template_count,
         max(sent_at) as last_message_at,
         max(sent_at) filter (where is_inbound) as last_inbound_at,
         max(sent_at) filter (where not is_inbound) as last_outbound_at,
@@ -67,6 +73,10 @@ final as (
         runs.opening_message_id,
         runs.is_opened_by_inbound,
         runs.messages_count,
+        runs.inbound_count,
+        runs.human_reply_count,
+        runs.automated_reply_count,
+        runs.template_count,
         runs.last_message_at,
         runs.last_inbound_at,
         runs.last_outbound_at,

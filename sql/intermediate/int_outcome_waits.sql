@@ -2,8 +2,10 @@
 -- human reply between them (automated replies and templates do not end it), from the
 -- run's FIRST inbound message to the conversation's next human reply. The inbound
 -- messages of a run are exactly those answered by the same human reply
--- (int_outcome_messages.answered_by_message_id); the run after the last human reply
--- is the one unanswered wait, if any.
+-- (int_thread_messages.answered_by_message_id); the run after the last human reply
+-- is the one unanswered wait, if any. The conversation is the lifecycle's
+-- (int_conv_lifecycle: one per run of int_thread_messages, its messages flagged
+-- is_in_conversation).
 -- * reply_seconds: replied_at - wait_started_at in seconds (fractions kept), null
 --   while unanswered. An answered wait is an exchange.
 -- * wait_number: 1 for the wait that starts at the conversation's first inbound
@@ -12,30 +14,47 @@
 --   (int_business_clock: the clock stops outside hours and on holidays); null while
 --   unanswered, and for a number without business_hours in convo.toml.
 -- config: kind=per-thread, keep=temp
-with conversation_messages as (
-    select * from int_outcome_messages
+with timeline as (
+    select * from int_thread_messages
+),
+
+lifecycle as (
+    select * from int_conv_lifecycle
 ),
 
 clock as (
     select * from int_business_clock
 ),
 
-inbound_messages as (
-    select * from conversation_messages
-    where message_role = 'inbound'
-),
-
-grouped as (
+run_waits as (
     select
-        conversation_id,
         phone_number_id,
+        contact_key,
+        run_number,
         answered_by_message_id as reply_message_id,
         min(sent_at) as wait_started_at,
         max(sent_at) as last_inbound_at,
         count(*) as inbound_messages,
         min(answered_at) as replied_at
-    from inbound_messages
-    group by conversation_id, phone_number_id, answered_by_message_id
+    from timeline
+    where is_in_conversation and message_role = 'inbound'
+    group by phone_number_id, contact_key, run_number, answered_by_message_id
+),
+
+grouped as (
+    select
+        lifecycle.id as conversation_id,
+        run_waits.phone_number_id,
+        run_waits.reply_message_id,
+        run_waits.wait_started_at,
+        run_waits.last_inbound_at,
+        run_waits.inbound_messages,
+        run_waits.replied_at
+    from run_waits
+    join lifecycle
+        on lifecycle.phone_number_id = run_waits.phone_number_id
+        and lifecycle.contact_key = run_waits.contact_key
+        and lifecycle.run_number = run_waits.run_number
 ),
 
 -- B(t) of int_business_clock at the wait's start and at its reply (ASOF: the last

@@ -1,7 +1,7 @@
 -- one row per message of a thread's timeline (DOMAIN R3): everything the windows, the
 -- platform's conversation lifecycle and the outcomes need of it, from ONE order of the
 -- thread (DESIGN "Sort once"): service_windows, int_conv_lifecycle, conversations and
--- int_outcome_messages are group-bys and joins of these rows, never another sort of
+-- int_outcome_waits are group-bys and joins of these rows, never another sort of
 -- every message.
 --
 -- The timeline holds the messages sent up to the build's as-of, except failed
@@ -31,8 +31,11 @@
 --   types; 'human_reply', any other outbound message.
 -- Pass 2 (running counts over the messages in the same order, by thread_position)
 -- numbers the windows and the runs, says whether a message is in a conversation (a
--- candidate came since its run began), and counts the human replies so far: the
--- replies split a conversation's inbound messages into waits (int_outcome_messages).
+-- candidate came since its run began), and finds for each inbound message the
+-- thread's next human reply: it answers the message when no run starts before it
+-- (answered_by_message_id, answered_at: the conversation's first human reply after
+-- the message, null while none came). Consecutive inbound messages thus share their
+-- answer: they are one wait (int_outcome_waits).
 -- Gaps are compared in microseconds: subtracting two timestamptz (an interval) is
 -- some 40 times slower in DuckDB.
 -- config: kind=per-thread, keep=temp
@@ -164,7 +167,14 @@ numbered as (
         count(*) filter (where is_segment_start) over through_row as run_number,
         max(thread_position) filter (where is_segment_start) over through_row as run_start_position,
         max(thread_position) filter (where is_opener_candidate) over through_row as last_candidate_position,
-        count(*) filter (where message_role = 'human_reply') over through_row as human_replies_through
+        lead(case when message_role = 'human_reply' then thread_position end ignore nulls)
+            over thread_order as next_human_reply_position,
+        lead(case when message_role = 'human_reply' then message_id end ignore nulls)
+            over thread_order as next_human_reply_message_id,
+        lead(case when message_role = 'human_reply' then sent_at end ignore nulls)
+            over thread_order as next_human_reply_at,
+        lead(case when is_segment_start then thread_position end ignore nulls)
+            over thread_order as next_run_start_position
     from flagged
     window
         thread_order as (partition by phone_number_id, contact_key order by thread_position),
@@ -190,7 +200,14 @@ final as (
         is_segment_end,
         coalesce(last_candidate_position >= run_start_position, false) as is_in_conversation,
         message_role,
-        human_replies_through
+        case
+            when is_inbound and next_human_reply_position < coalesce(next_run_start_position, 9223372036854775807)
+                then next_human_reply_message_id
+        end as answered_by_message_id,
+        case
+            when is_inbound and next_human_reply_position < coalesce(next_run_start_position, 9223372036854775807)
+                then next_human_reply_at
+        end as answered_at
     from numbered
 )
 

@@ -9,7 +9,7 @@
 --   'platform' (timeout: nobody closed it, platform_conversation_timeout_hours of
 --   silence did); null while open. time_to_close_seconds: started_at -> ended_at
 --   (a timeout's includes the final silence), null while open.
--- * message counts by role (int_outcome_messages): inbound, human replies,
+-- * message counts by role (int_conv_lifecycle, from int_thread_messages): inbound, human replies,
 --   automated replies (outbound free-form within automated_reply_max_seconds of the
 --   latest inbound message), templates. They add up to messages_count.
 -- * waits and exchanges (int_outcome_waits): a wait runs from the first inbound
@@ -42,8 +42,8 @@ numbers as (
     select * from phone_numbers
 ),
 
-conversation_messages as (
-    select * from int_outcome_messages
+lifecycle as (
+    select * from int_conv_lifecycle
 ),
 
 waits as (
@@ -52,13 +52,12 @@ waits as (
 
 role_counts as (
     select
-        conversation_id,
-        count(*) filter (where message_role = 'inbound') as inbound_count,
-        count(*) filter (where message_role = 'human_reply') as human_reply_count,
-        count(*) filter (where message_role = 'automated_reply') as automated_reply_count,
-        count(*) filter (where message_role = 'template') as template_count
-    from conversation_messages
-    group by conversation_id
+        id as conversation_id,
+        inbound_count,
+        human_reply_count,
+        automated_reply_count,
+        template_count
+    from lifecycle
 ),
 
 -- One row per conversation with waits. Every aggregate here is one DuckDB's hash

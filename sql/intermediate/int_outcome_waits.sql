@@ -59,20 +59,33 @@ grouped as (
 
 -- B(t) of int_business_clock at the wait's start and at its reply (ASOF: the last
 -- interval of the number opening at or before the instant)
+-- Only waits on numbers with business hours meet the clock: an as-of join sorts all
+-- its left side even when the clock is empty (some 7 CPU-s at 10M messages).
+clocked_numbers as (
+    select distinct phone_number_id from clock
+),
+
 business as (
     select
-        grouped.*,
-        started_clock.business_seconds_before + least(epoch(grouped.wait_started_at - started_clock.opens_at),
+        clocked.*,
+        started_clock.business_seconds_before + least(epoch(clocked.wait_started_at - started_clock.opens_at),
             epoch(started_clock.closes_at - started_clock.opens_at)) as business_started_seconds,
-        replied_clock.business_seconds_before + least(epoch(grouped.replied_at - replied_clock.opens_at),
+        replied_clock.business_seconds_before + least(epoch(clocked.replied_at - replied_clock.opens_at),
             epoch(replied_clock.closes_at - replied_clock.opens_at)) as business_replied_seconds
-    from grouped
+    from (select * from grouped semi join clocked_numbers using (phone_number_id)) as clocked
     asof left join clock as started_clock
-        on started_clock.phone_number_id = grouped.phone_number_id
-        and grouped.wait_started_at >= started_clock.opens_at
+        on started_clock.phone_number_id = clocked.phone_number_id
+        and clocked.wait_started_at >= started_clock.opens_at
     asof left join clock as replied_clock
-        on replied_clock.phone_number_id = grouped.phone_number_id
-        and grouped.replied_at >= replied_clock.opens_at
+        on replied_clock.phone_number_id = clocked.phone_number_id
+        and clocked.replied_at >= replied_clock.opens_at
+    union all
+    select
+        grouped.*,
+        cast(null as double) as business_started_seconds,
+        cast(null as double) as business_replied_seconds
+    from grouped
+    anti join clocked_numbers using (phone_number_id)
 ),
 
 final as (

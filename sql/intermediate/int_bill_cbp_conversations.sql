@@ -18,8 +18,8 @@ with outbound as (
     select * from int_bill_outbound
 ),
 
-timeline as (
-    select * from int_bill_timeline
+entry_points as (
+    select * from int_bill_entry_points
 ),
 
 calendar as (
@@ -36,11 +36,15 @@ candidates as (
         outbound.event_at,
         calendar.cbp_conversation_length
     from outbound
-    join timeline using (message_id)
     join calendar
         on calendar.calendar_date = outbound.billing_date
-    where not timeline.is_in_entry_point_window
-        and (not outbound.is_template or outbound.category is not null)
+    -- outside every entry point window (R15; int_bill_timeline places them the same way)
+    anti join entry_points
+        on entry_points.phone_number_id = outbound.phone_number_id
+        and entry_points.contact_key = outbound.contact_key
+        and outbound.event_at >= entry_points.opened_at
+        and outbound.event_at < entry_points.expires_at
+    where not outbound.is_template or outbound.category is not null
 ),
 
 template_members as (

@@ -179,8 +179,6 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     Call once the cross-thread models the per-thread stage reads are rebuilt and before
     any per-thread model runs: the kept per-thread tables still hold the last build's rows.
     """
-    # DOMAIN R2: the key is the bsuid, else the bsuid paired with the phone, else the phone.
-    key = "coalesce({m}.contact_bsuid, keys.contact_bsuid, {m}.contact_phone)"
     new_files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
     # a webhook row names no tenant: its business number's (as stg_messages does)
     new_rows = (f"select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_bsuid, "
@@ -220,10 +218,8 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
             )
         ),
         contacts as (
-            select new_rows.tenant_id, {key.format(m='new_rows')} as contact_key
-            from new_rows
-            left join {CONTACT_KEYS} as keys
-                on keys.tenant_id = new_rows.tenant_id and keys.contact_phone = new_rows.contact_phone
+            -- DOMAIN R2 (sql/functions/with_contact_key.sql)
+            select tenant_id, contact_key from with_contact_key('new_rows', '{CONTACT_KEYS}')
             union all
             select tenant_id, contact_key from messages
             where cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)

@@ -179,11 +179,10 @@ def _cut(model: Model, main: str, selection: str, keep_key: bool = False) -> str
     name = models.quoted(model.name)
     if model.shard_by == "contact_key":
         return f"select * from {main}.{name} where {selection}"
-    # contact_fields: the contact key of DOMAIN R2 (the bsuid, else the one paired with the phone, else the phone)
-    return (f"select * {'' if keep_key else 'exclude (contact_key) '}from (select rows.*, coalesce(rows.contact_bsuid, "
-            f"keys.contact_bsuid, rows.contact_phone) as contact_key from {main}.{name} as rows left join "
-            f"{main}.int_contact_keys as keys on keys.tenant_id = rows.tenant_id and keys.contact_phone = "
-            f"rows.contact_phone) where {selection}")
+    # contact_fields: the contact key of DOMAIN R2 (sql/functions/with_contact_key.sql)
+    rows, keys = (f"{main}.{relation}".replace("'", "''") for relation in (name, models.quoted("int_contact_keys")))
+    keyed = f"with_contact_key('{rows}', '{keys}')"
+    return f"select * {'' if keep_key else 'exclude (contact_key) '}from {keyed} where {selection}"
 
 
 # Working memory a message takes in the per-thread stage (sorts, windows, joins), measured

@@ -18,17 +18,8 @@ known_countries as (
 ),
 
 keyed as (
-    select
-        messages.tenant_id,
-        coalesce(messages.contact_bsuid, contact_keys.contact_bsuid, messages.contact_phone) as contact_key,
-        messages.contact_bsuid,
-        messages.contact_phone,
-        messages.contact_name,
-        messages.sent_at
-    from messages
-    left join contact_keys
-        on contact_keys.tenant_id = messages.tenant_id
-        and contact_keys.contact_phone = messages.contact_phone
+    select tenant_id, contact_key, contact_bsuid, contact_phone, contact_name, sent_at
+    from with_contact_key('messages', 'contact_keys')
 ),
 
 per_contact as (

@@ -26,15 +26,9 @@ staged_messages as (
 conversation_threads as (
     select
         conversation_id,
-        arg_min(
-            coalesce(staged_messages.contact_bsuid, contact_keys.contact_bsuid, staged_messages.contact_phone),
-            staged_messages.sent_at
-        ) as contact_key
-    from staged_messages
-    left join contact_keys
-        on contact_keys.tenant_id = staged_messages.tenant_id
-        and contact_keys.contact_phone = staged_messages.contact_phone
-    where staged_messages.conversation_id in (
+        arg_min(contact_key, sent_at) as contact_key
+    from with_contact_key('staged_messages', 'contact_keys')
+    where conversation_id in (
         select conversation_id from events where contact_bsuid is null and contact_phone is null
         union all
         select id from exported where contact_bsuid is null and contact_phone is null
@@ -72,18 +66,10 @@ keyed as (
     select
         reported.tenant_id,
         reported.phone_number_id,
-        coalesce(
-            reported.contact_bsuid,
-            contact_keys.contact_bsuid,
-            reported.contact_phone,
-            conversation_threads.contact_key
-        ) as contact_key,
+        coalesce(reported.contact_key, conversation_threads.contact_key) as contact_key,
         reported.closed_at,
         reported.ended_reason
-    from reported
-    left join contact_keys
-        on contact_keys.tenant_id = reported.tenant_id
-        and contact_keys.contact_phone = reported.contact_phone
+    from with_contact_key('reported', 'contact_keys') as reported
     left join conversation_threads
         on conversation_threads.conversation_id = reported.conversation_id
     where reported.closed_at <= getvariable('as_of')

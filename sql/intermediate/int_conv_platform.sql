@@ -76,7 +76,7 @@ final as (
         merged.platform_conversation_id,
         merged.tenant_id,
         merged.phone_number_id,
-        coalesce(merged.contact_bsuid, contact_keys.contact_bsuid, merged.contact_phone) as contact_key,
+        merged.contact_key,
         merged.exported_status,
         merged.started_at,
         merged.ended_at,
@@ -87,10 +87,7 @@ final as (
         merged.last_message_at,
         merged.observed_at,
         merged.source
-    from merged
-    left join contact_keys
-        on contact_keys.tenant_id = merged.tenant_id
-        and contact_keys.contact_phone = merged.contact_phone
+    from with_contact_key('merged', 'contact_keys') as merged
 )
 
 select * from final

@@ -24,16 +24,12 @@ templates as (
 
 keyed as (
     select
-        messages.*,
-        coalesce(messages.contact_bsuid, contact_keys.contact_bsuid, messages.contact_phone) as contact_key,
+        with_key.*,
         coalesce(numbers.timezone, 'UTC') as timezone,
         numbers.phone_number_id is not null as is_configured_number
-    from messages
-    left join contact_keys
-        on contact_keys.tenant_id = messages.tenant_id
-        and contact_keys.contact_phone = messages.contact_phone
+    from with_contact_key('messages', 'contact_keys') as with_key
     left join numbers
-        on numbers.phone_number_id = messages.phone_number_id
+        on numbers.phone_number_id = with_key.phone_number_id
 ),
 
 -- Category of a template = its category at send time (DOMAIN "Billing"): the

@@ -9,7 +9,6 @@ from pipeline.build import build
 from pipeline.config import Build, Settings, load
 from tests.helpers import CONFIG, simulated_tenant
 
-
 # `make test` runs the suite on two workers (pytest-xdist: -n 2 --dist loadscope
 # --no-loadscope-reorder). Each module is one unit of work, run on one worker, so its
 # module-scoped fixtures are built once; test_shards and test_spark are one unit, as
@@ -60,8 +59,6 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(project: Path) -> Settings:
     return load(project / "convo.toml")
-
-
 
 
 @pytest.fixture(scope="session")

@@ -38,8 +38,9 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	touch $(TEST_STAMP)
 
+# Two workers (pytest-xdist), a test module to a worker, the longest first (tests/conftest.py).
 test: $(TEST_STAMP) browser java
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 # Issue 6's benchmark rows and the results table of bench/README.md (1M, 10M and 100M
 # messages, the incremental and baseline rows: hours, tens of GB; not part of test).

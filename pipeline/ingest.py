@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import lake, locking, paths, schema
+from pipeline import lake, locking, paths, refdata, schema
 from pipeline.readers import (READ_ERRORS, InputError, Position, SourceFile, detect, expand, iter_records,
                               one_line)
 
@@ -221,13 +221,8 @@ def _read_file(con: duckdb.DuckDBPyConnection, index: int, source: SourceFile,
     position, reported = Position(), 0
     try:
         for batch in iter_records(source, position=position):
-            con.register("incoming_batch", batch)
-            con.execute(
-                "create or replace temp table incoming as "
-                "select ? + line as seq, line, raw, pre_reason from incoming_batch",
-                [index * SEQ_STRIDE],
-            )
-            con.unregister("incoming_batch")
+            refdata.replace_table(con, "incoming", batch, "? + line as seq, line, raw, pre_reason",
+                                  [index * SEQ_STRIDE], temporary=True)
             if source.dataset == "meta_webhooks":
                 _stage_webhooks(con, source)
             else:

@@ -11,7 +11,8 @@ its own (its columns, its values, its cross-row rules):
   skipped, each record with the physical line it starts on;
 * :func:`parse_date` and :func:`period`: ``YYYY-MM-DD`` dates and a row's period;
 * :class:`Dated` (``in_force``, ``overlaps``) and :func:`check_overlaps`;
-* :func:`replace_table`: an Arrow table -> a DuckDB table of the build.
+* :func:`replace_table`: an Arrow table -> a DuckDB table (the build's reference
+  tables and phone numbers, ingest's batches of records).
 
 Every problem is one line naming the file and the line (``data/policy.csv:4:
 value: ...``), raised as the loader's own error class (a ConvoError), so the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -142,11 +143,18 @@ def rows_in_force(rows: Iterable[Dated], day: date) -> list[Dated]:
     return [row for row in rows if row.in_force(day)]
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
-    """Create or replace the table ``name`` of ``con`` with the rows of an Arrow table."""
+def replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table | pa.RecordBatch,
+                  columns: str = "*", parameters: Sequence[object] = (), temporary: bool = False) -> None:
+    """Create or replace the table ``name`` of ``con`` with the rows of an Arrow table.
+
+    ``columns`` is the select list over the Arrow table's columns (``?`` in it bound to
+    ``parameters``); ``temporary`` makes a temporary table. The Arrow data is visible to
+    DuckDB under a view of its own for this one statement only.
+    """
     view = f"_{name}_arrow"
+    kind = "temp table" if temporary else "table"
     con.register(view, data)
     try:
-        con.execute(f"create or replace table {name} as select * from {view}")
+        con.execute(f"create or replace {kind} {name} as select {columns} from {view}", list(parameters))
     finally:
         con.unregister(view)

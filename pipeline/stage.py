@@ -221,6 +221,8 @@ def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:
 
 
 def _load_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    from pipeline import refdata
+
     numbers = pa.table({
         "phone_number_id": pa.array([p.phone_number_id for p in settings.phone_numbers], pa.int64()),
         "tenant_id": pa.array([p.tenant_id for p in settings.phone_numbers], pa.int64()),
@@ -229,6 +231,4 @@ def _load_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         "currency": pa.array([p.currency for p in settings.phone_numbers], pa.string()),
         "display_phone_number": pa.array([p.display_phone_number for p in settings.phone_numbers], pa.string()),
     })
-    con.register("phone_numbers_arrow", numbers)
-    con.execute("create or replace table phone_numbers as select * from phone_numbers_arrow")
-    con.unregister("phone_numbers_arrow")
+    refdata.replace_table(con, "phone_numbers", numbers)

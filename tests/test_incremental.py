@@ -121,13 +121,28 @@ def test_four_nights_match_full_builds(simulated: Path, tmp_path: Path, request:
     assert mode == "incremental" and 0 < threads < total
 
 
-def test_nothing_new_rebuilds_no_thread(simulated: Path, tmp_path: Path) -> None:
-    settings = load(simulated / "convo.toml")
-    settings = replace(settings, lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
+@pytest.fixture(scope="module")
+def built_once(simulated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every export of the simulated tenant ingested and built in full, once per tenant:
+    a folder with `lake` and `warehouse.duckdb` that the tests copy and never change."""
+    root = tmp_path_factory.mktemp("built-once")
+    settings = replace(load(simulated / "convo.toml"), lake=root / "lake", warehouse=root / "warehouse.duckdb")
     ingest(settings.lake, [simulated / "exports"])
     build(settings)
-    first = tmp_path / "first.duckdb"
-    shutil.copyfile(settings.warehouse, first)
+    return root
+
+
+def copy_of(built_once: Path, simulated: Path, tmp_path: Path) -> Settings:
+    """The settings of a copy of built_once's lake and full build (mtimes kept, as the
+    incremental build compares the lake's files by size and mtime)."""
+    shutil.copytree(built_once / "lake", tmp_path / "lake")
+    shutil.copy2(built_once / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    return replace(load(simulated / "convo.toml"), lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
+
+
+def test_nothing_new_rebuilds_no_thread(simulated: Path, built_once: Path, tmp_path: Path) -> None:
+    settings = copy_of(built_once, simulated, tmp_path)
+    first = built_once / "warehouse.duckdb"
     summary = build(settings, incremental=True)
     assert "incremental build: 0 of" in " ".join(summary.notes)
     assert_same_tables(settings.warehouse, first)
@@ -137,11 +152,9 @@ def test_nothing_new_rebuilds_no_thread(simulated: Path, tmp_path: Path) -> None
     ("policy", "code, data files, settings or policy in force changed since the last build"),
     ("as_of", "the as-of moved back"),
 ])
-def test_falls_back_to_a_full_build_and_says_why(simulated: Path, tmp_path: Path, change: str, reason: str) -> None:
-    settings = load(simulated / "convo.toml")
-    settings = replace(settings, lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
-    ingest(settings.lake, [simulated / "exports"])
-    build(settings)
+def test_falls_back_to_a_full_build_and_says_why(simulated: Path, built_once: Path, tmp_path: Path, change: str,
+                                                 reason: str) -> None:
+    settings = copy_of(built_once, simulated, tmp_path)
     as_of = None
     if change == "policy":
         settings = replace(settings, inactive_after_minutes=settings.inactive_after_minutes + 1)

@@ -115,7 +115,9 @@ def test_the_api_key_is_in_no_output_and_no_file(pulled: tuple[Path, list[str]])
     assert any(path.suffix == ".parquet" and b"SecretBsuid0000" in path.read_bytes() for path in files)
 
 
-@pytest.mark.parametrize("key", ["abc\x01" + KEY, KEY + "é", KEY[:8] + "\t" + KEY[8:]])
+# ids: the key is random, and test ids must be the same in every pytest-xdist worker
+@pytest.mark.parametrize("key", ["abc\x01" + KEY, KEY + "é", KEY[:8] + "\t" + KEY[8:]],
+                         ids=["control-character", "non-ascii", "tab"])
 def test_a_key_no_http_header_can_carry_is_a_one_line_error(tmp_path: Path, key: str) -> None:
     result = run_convo("pull", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path),
                        "--since", "2026-09-01T00:00:00Z", env=convo_env(GOSENDAPI_KEY=key))

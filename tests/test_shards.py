@@ -5,7 +5,8 @@ One simulated tenant, dirty, over 470 days from 2025-06-20: the CBP -> PMP switc
 2025-07-01 (DOMAIN R13-R20), the bsuid cut-over of 2026-03-31 (R2: phone-only records
 before, bsuid after) and regime C from 2026-10-01 (R21) all fall inside. Built with 1,
 3 and 7 shards ([build] shards), every table is compared row for row (except all, both
-ways).
+ways). The tenant and its one-shard build are the session's (conftest.py `dirty_tenant`,
+`one_shard`), shared with tests/test_spark.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,8 @@ import pytest
 
 from pipeline.build import build
 from pipeline.config import Build, Settings
-from tests.helpers import simulated_tenant
 
 SKIP = {"build_info", "build_lake_files"}
-
-
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return simulated_tenant(tmp_path_factory.mktemp("shards"), contacts=80, seed=3)
 
 
 def built(settings: Settings, shards: int, steps: list[str] | None = None) -> Path:
@@ -42,8 +37,8 @@ def tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
         "select table_name from duckdb_tables() where database_name = ?", [database]).fetchall()} - SKIP
 
 
-def test_the_tenant_spans_the_three_switches(tenant: Settings) -> None:
-    con = duckdb.connect(str(built(tenant, 1)), read_only=True)
+def test_the_tenant_spans_the_three_switches(one_shard: Path) -> None:
+    con = duckdb.connect(str(one_shard), read_only=True)
     first, last = con.execute("select min(local_date), max(local_date) from messages").fetchone()
     assert first < date(2025, 7, 1) and last >= date(2026, 10, 1)
     regimes = {row[0] for row in con.execute("select distinct regime from billable_units").fetchall()}
@@ -57,9 +52,9 @@ def test_the_tenant_spans_the_three_switches(tenant: Settings) -> None:
 
 
 @pytest.mark.parametrize("shards", [3, 7])
-def test_any_shard_count_gives_the_same_tables(tenant: Settings, shards: int) -> None:
+def test_any_shard_count_gives_the_same_tables(dirty_tenant: Settings, one_shard: Path, shards: int) -> None:
     steps: list[str] = []
-    one, many = built(tenant, 1), built(tenant, shards, steps)
+    one, many = one_shard, built(dirty_tenant, shards, steps)
     # progress names every shard of the per-thread stage, each running every per-thread model
     assert {step.split(":")[0] for step in steps if step.startswith("per-thread")} == {
         f"per-thread stage, shard {shard} of {shards}" for shard in range(1, shards + 1)}

@@ -7,7 +7,8 @@ One simulated tenant, dirty, over 470 days from 2025-06-20: the CBP -> PMP switc
 the Spark engine in local mode with 1 and 3 shards; every table (build_info aside) is
 compared row for row (except all, both ways) and column for column. One Spark session
 (local[2]) serves the module, as a session already running in a process is used by
-the build.
+the build. The tenant and its one-shard DuckDB build are the session's (conftest.py
+`dirty_tenant`, `one_shard`), shared with tests/test_shards.py.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from click.testing import CliRunner
 from pipeline.build import BuildSummary, build
 from pipeline.cli import cli
 from pipeline.config import Build, Settings
-from tests.helpers import simulated_tenant
 
 SKIP = {"build_info", "build_lake_files"}
 # pyspark's notice that it does not yet support this pandas (the engine uses no pandas)
@@ -51,15 +51,13 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def tenant(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return simulated_tenant(tmp_path_factory.mktemp("spark"), contacts=40, seed=5)
+def tenant(dirty_tenant: Settings) -> Settings:
+    return dirty_tenant
 
 
 @pytest.fixture(scope="module")
-def duckdb_engine(tenant: Settings) -> Path:
-    target = tenant.warehouse.with_name("duckdb-engine.duckdb")
-    build(replace(tenant, warehouse=target, build=Build(shards=1)))
-    return target
+def duckdb_engine(one_shard: Path) -> Path:
+    return one_shard
 
 
 def built_on_spark(settings: Settings, shards: int, steps: list[str]) -> tuple[Path, BuildSummary]:

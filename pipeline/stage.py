@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import business_hours, config, locking, markets, models, policy, pricing
+from pipeline import business_hours, config, locking, markets, models, policy, pricing, refdata
 from pipeline.config import Settings
 from pipeline.errors import BuildError
 from pipeline.models import Model, discover
@@ -221,8 +221,6 @@ def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:
 
 
 def _load_settings(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    from pipeline import refdata
-
     numbers = pa.table({
         "phone_number_id": pa.array([p.phone_number_id for p in settings.phone_numbers], pa.int64()),
         "tenant_id": pa.array([p.tenant_id for p in settings.phone_numbers], pa.int64()),

@@ -344,13 +344,7 @@ day_prices as (
                 as ranges
         from tier_ranges
         group by scenario, tenant_id, market, tier_counter, currency, billing_date
-    ) as day_ranges
-        on day_ranges.scenario = day_tiers.scenario
-        and day_ranges.tenant_id = day_tiers.tenant_id
-        and day_ranges.market = day_tiers.market
-        and day_ranges.tier_counter = day_tiers.tier_counter
-        and day_ranges.currency = day_tiers.currency
-        and day_ranges.billing_date = day_tiers.billing_date
+    ) as day_ranges using (scenario, tenant_id, market, tier_counter, currency, billing_date)
 ),
 
 priced as (

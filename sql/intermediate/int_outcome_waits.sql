@@ -51,10 +51,7 @@ grouped as (
         run_waits.inbound_messages,
         run_waits.replied_at
     from run_waits
-    join lifecycle
-        on lifecycle.phone_number_id = run_waits.phone_number_id
-        and lifecycle.contact_key = run_waits.contact_key
-        and lifecycle.run_number = run_waits.run_number
+    join lifecycle using (phone_number_id, contact_key, run_number)
 ),
 
 -- B(t) of int_business_clock at the wait's start and at its reply (ASOF: the last

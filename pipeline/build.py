@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import incremental as incremental_builds
-from pipeline import config, lake, locking, models, paths, schema
+from pipeline import config, lake, locking, models, paths, refdata, schema
 from pipeline.config import Settings
 from pipeline.errors import BuildError  # noqa: F401  (importable from here, as before)
 from pipeline.models import Model, discover
@@ -283,6 +283,4 @@ def _register_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
             con.execute(f"create or replace temp view lake_{name} as "
                         f"select * from read_parquet({lake.sql_list(files)})")
         else:
-            con.register(f"lake_{name}_empty", dataset.schema.empty_table())
-            con.execute(f"create or replace temp table lake_{name} as select * from lake_{name}_empty")
-            con.unregister(f"lake_{name}_empty")
+            refdata.replace_table(con, f"lake_{name}", dataset.schema.empty_table(), temporary=True)

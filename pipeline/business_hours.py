@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from pipeline import refdata
 from pipeline.config import Settings
 
 
@@ -31,6 +32,4 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     })
     for name, table in (("ref_business_numbers", numbers), ("ref_business_hours", hours_table),
                         ("ref_business_holidays", holidays_table)):
-        con.register(f"{name}_arrow", table)
-        con.execute(f"create or replace table {name} as select * from {name}_arrow")
-        con.unregister(f"{name}_arrow")
+        refdata.replace_table(con, name, table)

@@ -434,3 +434,13 @@ def simulated_tenant(root: Path, contacts: int, seed: int) -> Settings:
     settings = load(root / "sim" / "convo.toml")
     ingest(settings.lake, [root / "sim" / "exports"])
     return settings
+
+
+# Tables a build writes whatever ran it (build_info and build_lake_files say how and when).
+BUILD_RECORDS = {"build_info", "build_lake_files"}
+
+
+def warehouse_tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
+    """The tables of an attached warehouse, less the build's own records of itself."""
+    return {row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where database_name = ?", [database]).fetchall()} - BUILD_RECORDS

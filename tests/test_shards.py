@@ -20,8 +20,7 @@ import pytest
 
 from pipeline.build import build
 from pipeline.config import Build, Settings
-
-SKIP = {"build_info", "build_lake_files"}
+from tests.helpers import warehouse_tables
 
 
 def built(settings: Settings, shards: int, steps: list[str] | None = None) -> Path:
@@ -30,11 +29,6 @@ def built(settings: Settings, shards: int, steps: list[str] | None = None) -> Pa
                     on_step=None if steps is None else steps.append)
     assert summary.shards == shards
     return target
-
-
-def tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
-    return {row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = ?", [database]).fetchall()} - SKIP
 
 
 def test_the_tenant_spans_the_three_switches(one_shard: Path) -> None:
@@ -62,8 +56,8 @@ def test_any_shard_count_gives_the_same_tables(dirty_tenant: Settings, one_shard
     con = duckdb.connect()
     con.execute(f"attach '{one}' as one (read_only)")
     con.execute(f"attach '{many}' as many (read_only)")
-    assert tables(con, "one") == tables(con, "many")
-    for table in sorted(tables(con, "one")):
+    assert warehouse_tables(con, "one") == warehouse_tables(con, "many")
+    for table in sorted(warehouse_tables(con, "one")):
         rows = con.execute(f'select count(*) from one."{table}"').fetchone()[0]
         differing = con.execute(f"""
             select count(*) from (

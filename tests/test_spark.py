@@ -8,7 +8,8 @@ the Spark engine in local mode with 1 and 3 shards; every table (build_info asid
 compared row for row (except all, both ways) and column for column. One Spark session
 (local[2]) serves the module, as a session already running in a process is used by
 the build. The tenant and its one-shard DuckDB build are the session's (conftest.py
-`dirty_tenant`, `one_shard`), shared with tests/test_shards.py.
+`dirty_tenant`, `one_shard`), shared with tests/test_shards.py, which asserts that it
+spans the three switches.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import re
 import sys
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -27,8 +27,8 @@ from click.testing import CliRunner
 from pipeline.build import BuildSummary, build
 from pipeline.cli import cli
 from pipeline.config import Build, Settings
+from tests.helpers import warehouse_tables
 
-SKIP = {"build_info", "build_lake_files"}
 # pyspark's notice that it does not yet support this pandas (the engine uses no pandas)
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 
@@ -85,23 +85,6 @@ def test_convo_build_engine_spark_on_the_command_line(spark, tenant: Settings, d
     assert con.execute(bill.format("cli")).fetchall() == con.execute(bill.format("one")).fetchall()
 
 
-def tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
-    return {row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = ?", [database]).fetchall()} - SKIP
-
-
-def test_the_tenant_spans_the_three_switches(duckdb_engine: Path) -> None:
-    con = duckdb.connect(str(duckdb_engine), read_only=True)
-    first, last = con.execute("select min(local_date), max(local_date) from messages").fetchone()
-    assert first < date(2025, 7, 1) and last >= date(2026, 10, 1)
-    assert {row[0] for row in con.execute("select distinct regime from billable_units").fetchall()} >= {"A", "B", "C"}
-    # DOMAIN R2: contacts seen by phone only before the bsuid cut-over
-    assert con.execute("""
-        select count(distinct contact_key) from messages
-        where contact_bsuid is null and sent_at < timestamptz '2026-03-31 00:00:00+00' and contact_key like '%.%'
-    """).fetchone()[0] > 0
-
-
 @pytest.mark.parametrize("shards", [1, 3])
 def test_spark_gives_the_duckdb_engines_tables(spark, tenant: Settings, duckdb_engine: Path, shards: int) -> None:
     steps: list[str] = []
@@ -124,9 +107,9 @@ def test_spark_gives_the_duckdb_engines_tables(spark, tenant: Settings, duckdb_e
     con = duckdb.connect()
     con.execute(f"attach '{duckdb_engine}' as one (read_only)")
     con.execute(f"attach '{target}' as spark (read_only)")
-    assert tables(con, "one") == tables(con, "spark")
-    assert {"messages", "int_bill_messages", "conversations", "service_windows", "billable_units"} <= tables(con, "one")
-    for table in sorted(tables(con, "one")):
+    assert warehouse_tables(con, "one") == warehouse_tables(con, "spark")
+    assert {"messages", "int_bill_messages", "conversations", "service_windows", "billable_units"} <= warehouse_tables(con, "one")
+    for table in sorted(warehouse_tables(con, "one")):
         columns = [con.execute("select column_name, data_type from duckdb_columns() where database_name = ? "
                                "and table_name = ? order by column_index", [database, table]).fetchall()
                    for database in ("one", "spark")]

@@ -80,7 +80,7 @@ ENGINES = ("pandas", "polars", "convo")
 # baselines' thread keys, countries and local dates): all are rerun and timed.
 CONVO_UPSTREAM = ("stg_messages", "stg_templates", "int_contact_keys", "int_phone_countries", "int_contacts",
                   "messages")
-CONVO_BILLING = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_bill_timeline",
+CONVO_BILLING = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_thread_messages",
                  "int_bill_cbp_conversations", "int_bill_messages",
                  "int_bill_rules_daily", "int_bill_rate_quarters", "billable_units")
 CONVO_MODELS = CONVO_UPSTREAM + CONVO_BILLING
@@ -556,7 +556,7 @@ create temp table step_inbound as
     select phone_number_id, contact_key, sent_at from messages where direction = 'inbound';
 """
 
-# convo's formulation (int_bill_timeline): one window over the union of both
+# convo's formulation until 2026-12-07 (int_bill_timeline): one window over the union of both
 WINDOW_DUCKDB = """
 create or replace temp table step_window as
 with events as (
@@ -638,8 +638,9 @@ def window_step(warehouse: Path) -> dict[str, float]:
     return seconds
 
 
-# int_bill_timeline's window (last inbound at or before, next inbound after each
-# delivery) as the build runs it: from the warehouse's tables into a written table.
+# The window int_bill_timeline ran until 2026-12-07 (last inbound at or before, next
+# inbound after each delivery; now read from int_thread_messages' one sorted pass),
+# as a step of its own: from the warehouse's tables into a written table.
 # Both ways read these two inputs.
 TIMELINE_INBOUND = "select phone_number_id, contact_key, sent_at from messages where direction = 'inbound'"
 TIMELINE_OUTBOUND = "select phone_number_id, contact_key, event_at, message_id from int_bill_messages"
@@ -668,8 +669,8 @@ where not is_inbound
 
 
 def window_step_in_build(warehouse: Path, out_dir: Path) -> dict[str, float]:
-    """The window of int_bill_timeline inside a build, two ways, on a copy of the warehouse:
-    DuckDB's window into a table, as the model does, and Polars' join_asof (backward for
+    """The delivery-time window (int_bill_timeline's until 2026-12-07) inside a build, two
+    ways, on a copy of the warehouse: DuckDB's window into a table, as the model did, and Polars' join_asof (backward for
     the last inbound, forward for the next) with what using it in the build would add:
     its inputs out of DuckDB into Arrow and its result back into a table. Seconds each
     (Polars' also split into out, join, back); the two must find the same instants."""
@@ -720,7 +721,7 @@ def window_step_in_build(warehouse: Path, out_dir: Path) -> dict[str, float]:
         con.close()
         paths.remove_duckdb(copy)
     if differing:
-        raise EnginesDisagree(f"int_bill_timeline's window differs in {differing} rows between DuckDB and Polars")
+        raise EnginesDisagree(f"the delivery-time window differs in {differing} rows between DuckDB and Polars")
     return seconds
 
 

@@ -40,7 +40,7 @@ from pipeline.models import define_functions  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 import generate as generator  # noqa: E402  (bench/generate.py: the shared model)
 
-PER_THREAD = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_bill_timeline",
+PER_THREAD = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_thread_messages",
               "int_bill_cbp_conversations", "int_bill_messages")
 CROSS_THREAD = ("int_bill_rules_daily", "int_bill_rate_quarters", "billable_units",
                 "costs_daily", "costs_monthly", "pricing_reconciliation", "analytics_reconciliation",

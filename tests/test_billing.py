@@ -327,7 +327,7 @@ def test_grains_are_unique(scenarios) -> None:
         ("int_bill_rate_quarters", "quarter_start, market, category, currency, tier_from"),
         ("int_bill_outbound", "message_id"),
         ("int_bill_entry_points", "phone_number_id, contact_key, opened_at"),
-        ("int_bill_timeline", "message_id"),
+        ("int_thread_messages", "phone_number_id, contact_key, thread_position"),
         ("int_bill_cbp_conversations", "message_id"),
         ("int_bill_messages", "message_id"),
     ):

@@ -152,7 +152,7 @@ def test_the_per_thread_stage_gives_the_same_rows_on_any_subset_of_threads(rando
     root = factory.mktemp("shard")
     shard, _ = build_threads(project(root), subset, root)
     contacts = [thread.contact for thread in subset]
-    for table in ("int_bill_outbound", "int_bill_entry_points", "int_bill_timeline", "int_bill_cbp_conversations",
+    for table in ("int_bill_outbound", "int_bill_entry_points", "int_thread_messages", "int_bill_cbp_conversations",
                   "int_bill_messages"):
         query = (f"select * from {table} where message_id in "
                  f"(select message_id from messages where contact_key in ({', '.join('?' * len(contacts))}))")
@@ -185,4 +185,35 @@ def test_simultaneous_messages_are_counted_together(tmp_path: Path) -> None:
     assert con.execute("select message_id, pricing_type from billable_units order by message_id").fetchall() == [
         ("tie-01", "free_customer_service"), ("tie-02", "free_customer_service"),
         ("tie2-01", "regular"), ("tie2-02", "regular"),
+    ]
+
+
+def test_the_window_is_read_at_the_delivery_when_the_user_writes_between_send_and_delivery(tmp_path: Path) -> None:
+    # DOMAIN R27 and R4/R6: the delivery is the instant that counts. A template sent
+    # before the user's first message but delivered after it is inside the window the
+    # message opened (also when delivered at that very instant); one delivered before
+    # the user wrote is not, and the message is its next inbound one.
+    at = datetime(2025, 8, 5, 15, 0, tzinfo=UTC)
+    second = timedelta(seconds=1)
+    late = Thread("late", "+5511966666661")
+    late.template(at, "utility", delivered=at + 30 * second)
+    late.user(at + 10 * second)
+    late.user(at + timedelta(hours=2))
+    tie = Thread("tie", "+5511966666662")
+    tie.template(at, "utility", delivered=at + 10 * second)
+    tie.user(at + 10 * second)
+    on_time = Thread("ontime", "+5511966666663")
+    on_time.template(at, "utility", delivered=at + 5 * second)
+    on_time.user(at + 10 * second)
+    con, _ = build_threads(project(tmp_path), [late, tie, on_time], tmp_path)
+    assert con.execute(
+        "select message_id, is_service_window_open, last_inbound_at, next_inbound_at from int_bill_messages "
+        "order by message_id").fetchall() == [
+        ("late-01", True, at + 10 * second, at + timedelta(hours=2)),
+        ("ontime-01", False, None, at + 10 * second),
+        ("tie-01", True, at + 10 * second, None),
+    ]
+    # PMP: a utility template inside the window is free (R19), outside it is charged
+    assert con.execute("select message_id, pricing_type from billable_units order by message_id").fetchall() == [
+        ("late-01", "free_customer_service"), ("ontime-01", "regular"), ("tie-01", "free_customer_service"),
     ]

@@ -38,7 +38,7 @@ candidates as (
     from outbound
     join calendar
         on calendar.calendar_date = outbound.billing_date
-    -- outside every entry point window (R15; int_bill_timeline places them the same way)
+    -- outside every entry point window (R15; int_bill_messages places them the same way)
     anti join entry_points
         on entry_points.phone_number_id = outbound.phone_number_id
         and entry_points.contact_key = outbound.contact_key

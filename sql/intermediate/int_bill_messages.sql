@@ -10,14 +10,30 @@
 -- its category that opened under CBP and is still open (R20; the rules say its price).
 -- conversation_messages / conversation_billed_messages: how many messages its
 -- conversation holds, and how many of them were delivered on CBP dates.
+-- Its place in the thread's timeline comes from the one sorted pass (int_thread_messages,
+-- DESIGN "Sort once"), read at the delivery t (R27):
+-- * is_service_window_open: an inbound message in (t - customer_service_window, t]
+--   (DOMAIN R4, R6; an inbound message at t counts for a delivery at t);
+-- * last_inbound_at: the last inbound message at or before t;
+-- * next_inbound_at: the first inbound message after t when it came within the
+--   re-engagement reply window of t (wasted_spend asks no more), else null: so a reply
+--   months later changes no row of an old message (incremental builds);
+-- * the entry point window (int_bill_entry_points) the delivery falls in, if any.
+-- The sorted pass gives the inbound messages around the send; they are the ones around
+-- the delivery unless an inbound message came between send and delivery (a few in a
+-- million): only those deliveries search their thread's inbound messages again.
 -- The last per-thread step, with what the cross-thread stage needs of each message.
 -- config: kind=per-thread, month=billing_month
-with outbound as (
+with outbound as not materialized (
     select * from int_bill_outbound
 ),
 
-timeline as (
-    select * from int_bill_timeline
+thread_messages as not materialized (
+    select * from int_thread_messages
+),
+
+entry_points as (
+    select * from int_bill_entry_points
 ),
 
 cbp_conversations as (
@@ -32,43 +48,91 @@ calendar as (
     select * from int_bill_calendar
 ),
 
+-- deliveries with an inbound message between their send and their delivery (either
+-- way round): the sorted pass's neighbours are not the delivery's
+reordered as (
+    select outbound.message_id, outbound.phone_number_id, outbound.contact_key, outbound.event_at
+    from outbound
+    join thread_messages using (message_id)
+    where thread_messages.previous_inbound_at > outbound.event_at
+        or thread_messages.next_inbound_at <= outbound.event_at
+),
+
+reordered_neighbours as (
+    select
+        reordered.message_id,
+        max(inbound.sent_at) filter (where inbound.sent_at <= reordered.event_at) as last_inbound_at,
+        min(inbound.sent_at) filter (where inbound.sent_at > reordered.event_at) as next_inbound_at
+    from reordered
+    join thread_messages as inbound
+        on inbound.phone_number_id = reordered.phone_number_id
+        and inbound.contact_key = reordered.contact_key
+        and inbound.is_inbound
+    group by reordered.message_id
+),
+
+neighbours as (
+    select
+        outbound.*,
+        case
+            when reordered_neighbours.message_id is null then thread_messages.previous_inbound_at
+            else reordered_neighbours.last_inbound_at
+        end as last_inbound_at,
+        case
+            when reordered_neighbours.message_id is null then thread_messages.next_inbound_at
+            else reordered_neighbours.next_inbound_at
+        end as next_inbound_at
+    from outbound
+    join thread_messages using (message_id)
+    left join reordered_neighbours using (message_id)
+),
+
 assigned as (
     select
-        outbound.message_id,
-        outbound.tenant_id,
-        outbound.phone_number_id,
-        outbound.contact_key,
-        outbound.country_code,
-        outbound.market,
-        outbound.template_name,
-        timeline.last_inbound_at,
-        timeline.next_inbound_at,
-        outbound.is_template,
-        outbound.category,
-        outbound.event_at,
-        outbound.billing_date,
-        outbound.billing_month,
-        outbound.pricing_model,
-        timeline.is_service_window_open,
+        neighbours.message_id,
+        neighbours.tenant_id,
+        neighbours.phone_number_id,
+        neighbours.contact_key,
+        neighbours.country_code,
+        neighbours.market,
+        neighbours.template_name,
+        neighbours.last_inbound_at,
         case
-            when timeline.is_in_entry_point_window then timeline.entry_point_message_id
-            else cbp_conversations.conversation_id
-        end as conversation_id,
+            when calendar.re_engagement_reply_within is null
+                or neighbours.next_inbound_at <= neighbours.event_at + calendar.re_engagement_reply_within
+                then neighbours.next_inbound_at
+        end as next_inbound_at,
+        neighbours.is_template,
+        neighbours.category,
+        neighbours.event_at,
+        neighbours.billing_date,
+        neighbours.billing_month,
+        neighbours.pricing_model,
+        coalesce(neighbours.event_at < neighbours.last_inbound_at + calendar.customer_service_window, false)
+            as is_service_window_open,
+        coalesce(entry_points.message_id, cbp_conversations.conversation_id) as conversation_id,
         case
-            when timeline.is_in_entry_point_window then 'referral_conversion'
+            when entry_points.message_id is not null then 'referral_conversion'
             else cbp_conversations.conversation_category
         end as conversation_category,
         -- the opening message is on the same number: its local date, from its delivery
-        cast(timezone(coalesce(numbers.timezone, 'UTC'), case
-            when timeline.is_in_entry_point_window then timeline.entry_point_opened_at
-            else cbp_conversations.conversation_started_at
-        end) as date) as conversation_opening_date,
-        timeline.is_in_entry_point_window
-    from outbound
-    join timeline using (message_id)
-    left join cbp_conversations using (message_id)
+        cast(timezone(
+            coalesce(numbers.timezone, 'UTC'),
+            coalesce(entry_points.opened_at, cbp_conversations.conversation_started_at)
+        ) as date) as conversation_opening_date,
+        entry_points.message_id is not null as is_in_entry_point_window
+    from neighbours
+    left join calendar
+        on calendar.calendar_date = neighbours.billing_date
+    left join entry_points
+        on entry_points.phone_number_id = neighbours.phone_number_id
+        and entry_points.contact_key = neighbours.contact_key
+        and neighbours.event_at >= entry_points.opened_at
+        and neighbours.event_at < entry_points.expires_at
+    left join cbp_conversations
+        on cbp_conversations.message_id = neighbours.message_id
     left join numbers
-        on numbers.phone_number_id = outbound.phone_number_id
+        on numbers.phone_number_id = neighbours.phone_number_id
 ),
 
 -- messages per conversation: all of them (as if CBP applied at every date), and those

@@ -6,8 +6,8 @@
 --
 -- The timeline holds the messages sent up to the build's as-of, except failed
 -- outbound messages: they never reached the user, so they open, extend and count in
--- nothing (and inbound messages never fail), and the operator closes
--- (int_conv_closes). The order is messages' own: sent_at, then tie_rank (inbound,
+-- nothing (an inbound message reached the business, whatever its status), and the
+-- operator closes (int_conv_closes). The order is messages' own: sent_at, then tie_rank (inbound,
 -- template, other outbound), then message_id; a close comes after every message of its
 -- instant. The same order on every run and for any subset of threads.
 --
@@ -29,6 +29,9 @@
 --   message of the conversation (no close between them: a gap that short never
 --   crosses a timeout), as greetings, away messages and bots answer and no person
 --   types; 'human_reply', any other outbound message.
+-- * previous_inbound_at / next_inbound_at: the thread's inbound messages just before
+--   and after it in this order (an inbound message at its instant comes before it):
+--   the bill reads the service window at each delivery from them (int_bill_messages).
 -- Pass 2 (running counts over the messages in the same order, by thread_position)
 -- numbers the windows and the runs, says whether a message is in a conversation (a
 -- candidate came since its run began), and finds for each inbound message the
@@ -72,7 +75,7 @@ timeline as (
         cast(null as varchar) as close_reason
     from thread_messages
     where sent_at <= getvariable('as_of')
-        and status <> 'failed'
+        and (direction = 'inbound' or status <> 'failed')
     union all
     select
         tenant_id,
@@ -123,6 +126,8 @@ flagged as (
         ordered.is_inbound,
         ordered.platform_conversation_id,
         ordered.next_message_at,
+        ordered.previous_inbound_at,
+        ordered.next_inbound_at,
         case
             when ordered.next_close_at < coalesce(ordered.next_message_at, 'infinity') then ordered.next_close_at
         end as next_close_at,
@@ -192,6 +197,8 @@ final as (
         is_inbound,
         platform_conversation_id,
         next_message_at,
+        previous_inbound_at,
+        next_inbound_at,
         next_close_at,
         next_close_reason,
         is_window_start,

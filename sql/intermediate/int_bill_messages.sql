@@ -24,7 +24,7 @@
 -- million): only those deliveries search their thread's inbound messages again.
 -- The last per-thread step, with what the cross-thread stage needs of each message.
 -- config: kind=per-thread, month=billing_month
-with outbound as not materialized (
+with outbound as (
     select * from int_bill_outbound
 ),
 
@@ -50,41 +50,34 @@ calendar as (
 
 -- deliveries with an inbound message between their send and their delivery (either
 -- way round): the sorted pass's neighbours are not the delivery's
-reordered as (
-    select outbound.message_id, outbound.phone_number_id, outbound.contact_key, outbound.event_at
-    from outbound
-    join thread_messages using (message_id)
-    where thread_messages.previous_inbound_at > outbound.event_at
-        or thread_messages.next_inbound_at <= outbound.event_at
-),
-
 reordered_neighbours as (
     select
         reordered.message_id,
-        max(inbound.sent_at) filter (where inbound.sent_at <= reordered.event_at) as last_inbound_at,
-        min(inbound.sent_at) filter (where inbound.sent_at > reordered.event_at) as next_inbound_at
-    from reordered
+        max(inbound.sent_at) filter (where inbound.sent_at <= reordered.reordered_delivery_at) as last_inbound_at,
+        min(inbound.sent_at) filter (where inbound.sent_at > reordered.reordered_delivery_at) as next_inbound_at
+    from thread_messages as reordered
     join thread_messages as inbound
         on inbound.phone_number_id = reordered.phone_number_id
         and inbound.contact_key = reordered.contact_key
         and inbound.is_inbound
+    where reordered.reordered_delivery_at is not null
     group by reordered.message_id
 ),
 
+-- the inbound messages around each delivery: the sorted pass's, else the search's
+delivery_neighbours as (
+    select message_id, previous_inbound_at as last_inbound_at, next_inbound_at
+    from thread_messages
+    where not is_inbound and reordered_delivery_at is null
+    union all
+    select message_id, last_inbound_at, next_inbound_at
+    from reordered_neighbours
+),
+
 neighbours as (
-    select
-        outbound.*,
-        case
-            when reordered_neighbours.message_id is null then thread_messages.previous_inbound_at
-            else reordered_neighbours.last_inbound_at
-        end as last_inbound_at,
-        case
-            when reordered_neighbours.message_id is null then thread_messages.next_inbound_at
-            else reordered_neighbours.next_inbound_at
-        end as next_inbound_at
+    select outbound.*, delivery_neighbours.last_inbound_at, delivery_neighbours.next_inbound_at
     from outbound
-    join thread_messages using (message_id)
-    left join reordered_neighbours using (message_id)
+    join delivery_neighbours using (message_id)
 ),
 
 assigned as (

@@ -31,7 +31,10 @@
 --   types; 'human_reply', any other outbound message.
 -- * previous_inbound_at / next_inbound_at: the thread's inbound messages just before
 --   and after it in this order (an inbound message at its instant comes before it):
---   the bill reads the service window at each delivery from them (int_bill_messages).
+--   the bill reads the service window at each delivery from them (int_bill_messages);
+--   reordered_delivery_at: an outbound message's delivery when an inbound message of
+--   the thread came between its send and its delivery (a few in a million), else
+--   null: then they are not the delivery's neighbours and the bill looks again.
 -- Pass 2 (running counts over the messages in the same order, by thread_position)
 -- numbers the windows and the runs, says whether a message is in a conversation (a
 -- candidate came since its run began), and finds for each inbound message the
@@ -63,6 +66,7 @@ timeline as (
         phone_number_id,
         contact_key,
         sent_at,
+        delivered_at,
         tie_rank,
         message_id,
         conversation_id as platform_conversation_id,
@@ -82,6 +86,7 @@ timeline as (
         phone_number_id,
         contact_key,
         closed_at as sent_at,
+        cast(null as timestamptz) as delivered_at,
         3 as tie_rank,
         cast(null as varchar) as message_id,
         cast(null as bigint) as platform_conversation_id,
@@ -128,6 +133,11 @@ flagged as (
         ordered.next_message_at,
         ordered.previous_inbound_at,
         ordered.next_inbound_at,
+        case
+            when ordered.is_outbound
+                and (ordered.previous_inbound_at > ordered.delivered_at or ordered.next_inbound_at <= ordered.delivered_at)
+                then ordered.delivered_at
+        end as reordered_delivery_at,
         case
             when ordered.next_close_at < coalesce(ordered.next_message_at, 'infinity') then ordered.next_close_at
         end as next_close_at,
@@ -199,6 +209,7 @@ final as (
         next_message_at,
         previous_inbound_at,
         next_inbound_at,
+        reordered_delivery_at,
         next_close_at,
         next_close_reason,
         is_window_start,

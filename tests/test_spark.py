@@ -24,6 +24,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from pipeline import models
 from pipeline.build import BuildSummary, build
 from pipeline.cli import cli
 from pipeline.config import Build, Settings
@@ -98,7 +99,10 @@ def test_spark_gives_the_duckdb_engines_tables(spark, tenant: Settings, duckdb_e
                         spark_steps[0])
     assert f"per-thread stage on Spark (local[2], UI {spark.sparkContext.uiWebUrl}): {shards} of {shards} " \
            "shards done, 0 running" in spark_steps
-    assert spark_steps[-1].endswith(": appending service_windows")
+    # then every kept per-thread table appended, in the build's order
+    kept = [model.name for model in models.stages(models.discover()).per_thread if not model.is_temp]
+    assert [step.rsplit(": appending ", 1)[1] for step in spark_steps if ": appending " in step] == kept
+    assert spark_steps[-1].endswith(f": appending {kept[-1]}")
     assert [note for note in summary.notes if re.fullmatch(
         rf"engine spark \(local\[2\]\): inputs cut in [\d.,]+ s, per-thread stage in {shards} tasks [\d.,]+ s "
         rf"\(slowest shard [1-{shards}]: [\d.,]+ s; the tasks' CPU [\d.,]+ s\), appended in [\d.,]+ s; DuckDB memory \d+MiB per task", note)]

@@ -148,7 +148,7 @@ def _ingest(lake_dir: Path, sources: list[SourceFile], progress: Progress | None
         stager = _Stager(con, progress)
         for index, source in enumerate(sources):
             summary.files.append(stager.read(index, source))
-        stager.flush()
+        stager.finish()
         _set_aside_rejected(con, summary)
         _count_duplicates(con, lake_dir, sources, summary)
         locking.crash_point("ingest.merge")
@@ -197,8 +197,6 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
             reason varchar, detail varchar, raw varchar
         )
     """)
-    con.execute("create table staged_files (file_index integer, source_file varchar, dataset varchar, "
-                "source_sha256 varchar)")
 
 
 def _sha256(path: Path) -> str:
@@ -212,8 +210,9 @@ def _sha256(path: Path) -> str:
 # Small files of one dataset are staged together: one validator statement costs ~25 ms
 # whatever its rows (a simulated tenant has a file a day), so the records of consecutive
 # files of one dataset read as JSON text are held, up to these limits, and staged at once.
-STAGE_ROWS = 200_000
-STAGE_BYTES = 32 * 1024 * 1024      # of Arrow data held
+# A batch that reaches them (a big file's: readers.BATCH_LINES) is staged as it comes, as before.
+STAGE_ROWS = 100_000
+STAGE_BYTES = 16 * 1024 * 1024      # of Arrow data held
 
 
 @dataclass
@@ -245,12 +244,12 @@ class _Stager:
         self.progress = progress
         self.held: _Held | None = None
         self.created: set[str] = set()
+        self.files: list[tuple[int, str, str, str]] = []      # staged_files' rows, inserted by finish
 
     def read(self, index: int, source: SourceFile) -> FileCounts:
         con = self.con
         counts = FileCounts(path=source.path, dataset=source.dataset, format=source.format)
-        con.execute("insert into staged_files values (?, ?, ?, ?)",
-                    [index, str(source.path), source.dataset, _sha256(source.path)])
+        self.files.append((index, str(source.path), source.dataset, _sha256(source.path)))
         for dataset_name in schema.lake_datasets(source.dataset):
             if dataset_name not in self.created:
                 _create_staged(con, schema.DATASETS[dataset_name])
@@ -304,6 +303,8 @@ class _Stager:
                 schema=INCOMING_SCHEMA))
             held.rows += batch.num_rows
             held.bytes += batch.nbytes
+            if held.rows >= STAGE_ROWS or held.bytes >= STAGE_BYTES:
+                self.flush()
 
     def _report(self, stored_bytes: int) -> None:
         if self.progress is None:
@@ -312,6 +313,15 @@ class _Stager:
             self.held.progress += stored_bytes          # reported once its records are staged
         else:
             self.progress(stored_bytes)
+
+    def finish(self) -> None:
+        """Stage what is held; make staged_files, every file read (file_index, source_file, dataset,
+        source_sha256)."""
+        self.flush()
+        columns = list(zip(*self.files)) or [(), (), (), ()]
+        files = pa.table([pa.array(columns[0], pa.int32()), *(pa.array(c, pa.string()) for c in columns[1:])],
+                         names=["file_index", "source_file", "dataset", "source_sha256"])
+        refdata.replace_table(self.con, "staged_files", files)
 
     def flush(self) -> None:
         """Stage the records held (one statement for all their files)."""

@@ -444,3 +444,14 @@ def warehouse_tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
     """The tables of an attached warehouse, less the build's own records of itself."""
     return {row[0] for row in con.execute(
         "select table_name from duckdb_tables() where database_name = ?", [database]).fetchall()} - BUILD_RECORDS
+
+
+def rows_differing(con: duckdb.DuckDBPyConnection, left: str, right: str, table: str) -> int:
+    """Rows of `table` in one attached warehouse and not the other, counted with their
+    repeats (except all, both ways): 0 when the two hold the same rows."""
+    return con.execute(f"""
+        select count(*) from (
+            (select * from {left}."{table}" except all select * from {right}."{table}")
+            union all
+            (select * from {right}."{table}" except all select * from {left}."{table}")
+        )""").fetchone()[0]

@@ -23,8 +23,8 @@ from pipeline.build import build
 from pipeline.cli import cli
 from pipeline.config import Settings, load
 from pipeline.ingest import ingest
+from tests.helpers import rows_differing, warehouse_tables
 
-SKIP = {"build_info", "build_lake_files"}
 # simulated start -> the first billing month nights 3 and 4 recompute (see the test)
 RECOMPUTED_MONTHS = {"2026-03-10": ("2026-03", "2026-03"), "2026-05-10": ("2026-05", "2026-06")}
 
@@ -71,19 +71,14 @@ def nights(simulated: Path, root: Path) -> list[list[Path]]:
     ]
 
 
-def rows(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple]:
-    return sorted(con.execute(f'select * from {catalog}."{table}"').fetchall(), key=repr)
-
-
 def assert_same_tables(incremental: Path, full: Path) -> None:
+    """The same tables with the same rows (build_info and build_lake_files aside: how each build ran)."""
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     con.execute(f"attach '{incremental}' as inc (read_only)")
     con.execute(f"attach '{full}' as whole (read_only)")
-    tables = lambda catalog: {row[0] for row in con.execute(  # noqa: E731
-        "select table_name from duckdb_tables() where database_name = ?", [catalog]).fetchall()} - SKIP
-    assert tables("inc") == tables("whole")
-    differing = [table for table in sorted(tables("whole")) if rows(con, "inc", table) != rows(con, "whole", table)]
+    assert warehouse_tables(con, "inc") == warehouse_tables(con, "whole")
+    differing = [table for table in sorted(warehouse_tables(con, "whole")) if rows_differing(con, "inc", "whole", table)]
     assert differing == []
 
 

@@ -469,3 +469,50 @@ def test_contested_keys_found_bucket_by_bucket(tmp_path: Path, monkeypatch: pyte
         ("m0", "read"), ("m1", "read"), ("m2", "read"), ("m3", "sent"), ("m4", "sent"), ("m5", "sent"),
         ("m9", "sent"),
     ]
+
+
+@pytest.mark.parametrize("stage_rows", [100_000, 1])
+def test_small_files_staged_together_keep_each_rows_file_line_and_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage_rows: int) -> None:
+    """Consecutive small files of one dataset are validated in one statement (STAGE_ROWS
+    records at most; 1: every batch on its own): each row keeps its file and line, each file
+    its counts and its own quarantine rows, whatever the grouping."""
+    import pipeline.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "STAGE_ROWS", stage_rows)
+    folder = tmp_path / "in"
+    (folder / "2").mkdir(parents=True)
+    write_jsonl(folder / "1" / "messages.jsonl", [message(message_id="a"), "garbage", message(message_id="b")])
+    (folder / "2" / "messages.csv").write_text(
+        "message_id,tenant_id,phone_number_id,contact_phone,direction,type,status,timestamp\n"
+        "c,1,555000001,+5511987654321,inbound,text,received,2026-09-02T10:00:00Z\n"
+        "d,1,555000001,+5511987654321,sideways,text,received,2026-09-02T11:00:00Z\n")
+    write_jsonl(folder / "3" / "events.jsonl", [
+        {"id": "e1", "type": "whatsapp.conversation.ended", "created_at": "2026-09-01T10:05:00Z"}])
+    write_jsonl(folder / "4" / "messages.jsonl", [])                          # no records at all
+    write_jsonl(folder / "5" / "messages.jsonl", [message(message_id="a", timestamp="2026-09-03T09:00:00Z"),
+                                              message(message_id="e", timestamp="2026-09-01T12:00:00Z")])
+    summary = ingest(tmp_path / "lake", [folder])
+    assert [(str(f.path.relative_to(folder)), f.dataset, f.read, f.accepted, f.duplicates, f.quarantined) for f in summary.files] == [
+        ("1/messages.jsonl", "messages", 3, 2, 0, 1),
+        ("2/messages.csv", "messages", 2, 1, 0, 1),
+        ("3/events.jsonl", "events", 1, 0, 0, 1),
+        ("4/messages.jsonl", "messages", 0, 0, 0, 0),
+        ("5/messages.jsonl", "messages", 2, 1, 1, 0),
+    ]
+    stored = rows(tmp_path / "lake", "messages", "message_id, sent_at, source_file, source_line", "1")
+    assert [(m, sent, str(Path(file).relative_to(folder)), line) for m, sent, file, line in stored] == [
+        ("a", datetime(2026, 9, 1, 10, 0, tzinfo=UTC), "1/messages.jsonl", 1),    # first sighting kept
+        ("b", datetime(2026, 9, 1, 10, 0, tzinfo=UTC), "1/messages.jsonl", 3),
+        ("c", datetime(2026, 9, 2, 10, 0, tzinfo=UTC), "2/messages.csv", 2),
+        ("e", datetime(2026, 9, 1, 12, 0, tzinfo=UTC), "5/messages.jsonl", 2),
+    ]
+    quarantined = rows(tmp_path / "lake", "quarantine", "source_file, line, dataset, reason, detail", "1, 2")
+    assert [(str(Path(file).relative_to(folder)), *rest) for file, *rest in quarantined] == [
+        ("1/messages.jsonl", 2, "messages", "malformed_json", None),
+        ("2/messages.csv", 3, "messages", "unknown_enum", "direction"),
+        ("3/events.jsonl", 1, "events", "missing_required_field", "data"),
+    ]
+    # One partition file per day, its rows in input order.
+    day_one = lake.partition_path(tmp_path / "lake", ingest_module.schema.DATASETS["messages"], "2026-09-01")
+    assert pq.read_table(day_one, columns=["message_id"]).column(0).to_pylist() == ["a", "b", "e"]

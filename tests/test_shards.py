@@ -20,7 +20,7 @@ import pytest
 
 from pipeline.build import build
 from pipeline.config import Build, Settings
-from tests.helpers import warehouse_tables
+from tests.helpers import rows_differing, warehouse_tables
 
 
 def built(settings: Settings, shards: int, steps: list[str] | None = None) -> Path:
@@ -59,11 +59,6 @@ def test_any_shard_count_gives_the_same_tables(dirty_tenant: Settings, one_shard
     assert warehouse_tables(con, "one") == warehouse_tables(con, "many")
     for table in sorted(warehouse_tables(con, "one")):
         rows = con.execute(f'select count(*) from one."{table}"').fetchone()[0]
-        differing = con.execute(f"""
-            select count(*) from (
-                (select * from one."{table}" except all select * from many."{table}")
-                union all
-                (select * from many."{table}" except all select * from one."{table}")
-            )""").fetchone()[0]
+        differing = rows_differing(con, "one", "many", table)
         assert differing == 0, f"{table}: {differing} of {rows} rows differ with {shards} shards"
     assert con.execute('select count(*) from one."messages"').fetchone()[0] > 30_000

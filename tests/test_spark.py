@@ -28,7 +28,7 @@ from pipeline import models
 from pipeline.build import BuildSummary, build
 from pipeline.cli import cli
 from pipeline.config import Build, Settings
-from tests.helpers import warehouse_tables
+from tests.helpers import rows_differing, warehouse_tables
 
 # pyspark's notice that it does not yet support this pandas (the engine uses no pandas)
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
@@ -119,12 +119,7 @@ def test_spark_gives_the_duckdb_engines_tables(spark, tenant: Settings, duckdb_e
                    for database in ("one", "spark")]
         assert columns[0] == columns[1], table
         rows = con.execute(f'select count(*) from one."{table}"').fetchone()[0]
-        differing = con.execute(f"""
-            select count(*) from (
-                (select * from one."{table}" except all select * from spark."{table}")
-                union all
-                (select * from spark."{table}" except all select * from one."{table}")
-            )""").fetchone()[0]
+        differing = rows_differing(con, "one", "spark", table)
         assert differing == 0, f"{table}: {differing} of {rows} rows differ on Spark with {shards} shards"
     assert con.execute('select count(*) from spark."messages"').fetchone()[0] > 10_000
     assert con.execute('select sum(cost_micros) from spark."billable_units"').fetchone()[0] > 0

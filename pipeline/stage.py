@@ -185,9 +185,11 @@ def _cut(model: Model, main: str, selection: str, keep_key: bool = False) -> str
     return f"select * {'' if keep_key else 'exclude (contact_key) '}from {keyed} where {selection}"
 
 
-# Working memory a message takes in the per-thread stage (sorts, windows, joins), measured
-# at 10M messages; a shard is sized so its messages fit the build's memory limit.
-PER_THREAD_BYTES_PER_MESSAGE = 450
+# Working memory a message takes in the per-thread stage (sorts, windows, joins); a shard
+# is sized so its messages fit the build's memory limit. Measured: under the default
+# 6.5 GB a 10M-message shard built without spilling (2026-12-07) and a 14M-message one
+# of the 100M run spilled (2026-12-06): 650 bytes keeps a shard near 10M messages.
+PER_THREAD_BYTES_PER_MESSAGE = 650
 
 
 def _bytes(size: str) -> int:

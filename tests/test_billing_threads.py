@@ -205,15 +205,46 @@ def test_the_window_is_read_at_the_delivery_when_the_user_writes_between_send_an
     on_time = Thread("ontime", "+5511966666663")
     on_time.template(at, "utility", delivered=at + 5 * second)
     on_time.user(at + 10 * second)
-    con, _ = build_threads(project(tmp_path), [late, tie, on_time], tmp_path)
+    # several inbound messages between send and delivery: the last of them counts
+    many = Thread("many", "+5511966666664")
+    many.template(at, "utility", delivered=at + 60 * second)
+    many.user(at + 10 * second)
+    many.user(at + 20 * second)
+    many.user(at + 90 * second)
+    # an export that records the delivery before the send, the user's message between
+    # them: at the delivery the user had not written yet
+    early = Thread("early", "+5511966666665")
+    early.user(at - timedelta(hours=30))
+    early.template(at, "utility", delivered=at - 60 * second)
+    early.user(at - 30 * second)
+    con, _ = build_threads(project(tmp_path), [late, tie, on_time, many, early], tmp_path)
     assert con.execute(
         "select message_id, is_service_window_open, last_inbound_at, next_inbound_at from int_bill_messages "
         "order by message_id").fetchall() == [
+        ("early-02", False, at - timedelta(hours=30), at - 30 * second),
         ("late-01", True, at + 10 * second, at + timedelta(hours=2)),
+        ("many-01", True, at + 20 * second, at + 90 * second),
         ("ontime-01", False, None, at + 10 * second),
         ("tie-01", True, at + 10 * second, None),
     ]
     # PMP: a utility template inside the window is free (R19), outside it is charged
     assert con.execute("select message_id, pricing_type from billable_units order by message_id").fetchall() == [
-        ("late-01", "free_customer_service"), ("ontime-01", "regular"), ("tie-01", "free_customer_service"),
+        ("early-02", "regular"), ("late-01", "free_customer_service"), ("many-01", "free_customer_service"),
+        ("ontime-01", "regular"), ("tie-01", "free_customer_service"),
     ]
+
+
+def test_an_inbound_message_counts_whatever_its_status(tmp_path: Path) -> None:
+    # An inbound message reached the business; only a failed outbound send never reached
+    # anyone (DOMAIN R5: never billed, so it opens and extends nothing). An inbound one
+    # an export marks failed opens the customer service window (R4) for the service
+    # windows and for the bill alike.
+    at = datetime(2025, 8, 5, 15, 0, tzinfo=UTC)
+    thread = Thread("odd", "+5511966666666")
+    thread._add(at, direction="inbound", status="failed")
+    thread.template(at + timedelta(hours=1), "utility")
+    con, _ = build_threads(project(tmp_path), [thread], tmp_path)
+    assert con.execute("select opened_at, inbound_count from service_windows").fetchall() == [(at, 1)]
+    assert con.execute("select message_id, is_service_window_open, last_inbound_at from int_bill_messages"
+                       ).fetchall() == [("odd-02", True, at)]
+    assert con.execute("select pricing_type from billable_units").fetchall() == [("free_customer_service",)]

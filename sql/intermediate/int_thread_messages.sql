@@ -30,8 +30,8 @@
 --   crosses a timeout), as greetings, away messages and bots answer and no person
 --   types; 'human_reply', any other outbound message.
 -- * previous_inbound_at / next_inbound_at: the thread's inbound messages just before
---   and after it in this order (an inbound message at its instant comes before it):
---   the bill reads the service window at each delivery from them (int_bill_messages);
+--   and after it in this order (an inbound message at an outbound one's instant comes
+--   before it): the bill reads the service window at each delivery from them (int_bill_messages);
 --   reordered_delivery_at: an outbound message's delivery when an inbound message of
 --   the thread came between its send and its delivery (a few in a million), else
 --   null: then they are not the delivery's neighbours and the bill looks again.

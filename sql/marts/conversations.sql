@@ -4,8 +4,8 @@
 -- later messages and closes are ignored).
 -- * opens on an inbound message or an outbound template when none of the thread is
 --   open (R7). A free-form outbound message sent while none is open (after a timeout
---   or a close) opens nothing and belongs to no conversation; a failed message counts
---   in nothing (see int_thread_messages).
+--   or a close) opens nothing and belongs to no conversation; a failed outbound
+--   message counts in nothing (see int_thread_messages).
 -- * status (R8): ended once ended_at <= as-of (a timeout at last message + 24 h, or an
 --   operator's close); inactive once inactive_after_minutes passed since its last
 --   message; else active. ended_at and ended_reason stay null while it is open.
@@ -33,7 +33,7 @@ thread_messages as (
     select * from messages
 ),
 
--- The thread's latest message up to the as-of (failed ones aside): the one with no
+-- The thread's latest message up to the as-of (failed outbound ones aside): the one with no
 -- next message in the thread's timeline.
 thread_contacts as (
     select

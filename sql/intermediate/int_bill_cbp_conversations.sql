@@ -35,16 +35,12 @@ candidates as (
         coalesce(outbound.category, 'service') as chain,
         outbound.event_at,
         calendar.cbp_conversation_length
-    from outbound
+    from with_entry_point('outbound', 'entry_points') as outbound
     join calendar
         on calendar.calendar_date = outbound.billing_date
-    -- outside every entry point window (R15; int_bill_messages places them the same way)
-    anti join entry_points
-        on entry_points.phone_number_id = outbound.phone_number_id
-        and entry_points.contact_key = outbound.contact_key
-        and outbound.event_at >= entry_points.opened_at
-        and outbound.event_at < entry_points.expires_at
-    where not outbound.is_template or outbound.category is not null
+    -- outside every entry point window (R15)
+    where outbound.entry_point_message_id is null
+        and (not outbound.is_template or outbound.category is not null)
 ),
 
 template_members as (

@@ -18,7 +18,8 @@
 -- * next_inbound_at: the first inbound message after t when it came within the
 --   re-engagement reply window of t (wasted_spend asks no more), else null: so a reply
 --   months later changes no row of an old message (incremental builds);
--- * the entry point window (int_bill_entry_points) the delivery falls in, if any.
+-- * the entry point window (int_bill_entry_points) the delivery falls in, if any
+--   (sql/functions/with_entry_point.sql, as the CBP chains place it).
 -- The sorted pass gives the inbound messages around the send; they are the ones around
 -- the delivery unless an inbound message came between send and delivery (a few in a
 -- million): only those deliveries search their thread's inbound messages again.
@@ -103,25 +104,20 @@ assigned as (
         neighbours.pricing_model,
         coalesce(neighbours.event_at < neighbours.last_inbound_at + calendar.customer_service_window, false)
             as is_service_window_open,
-        coalesce(entry_points.message_id, cbp_conversations.conversation_id) as conversation_id,
+        coalesce(neighbours.entry_point_message_id, cbp_conversations.conversation_id) as conversation_id,
         case
-            when entry_points.message_id is not null then 'referral_conversion'
+            when neighbours.entry_point_message_id is not null then 'referral_conversion'
             else cbp_conversations.conversation_category
         end as conversation_category,
         -- the opening message is on the same number: its local date, from its delivery
         cast(timezone(
             coalesce(numbers.timezone, 'UTC'),
-            coalesce(entry_points.opened_at, cbp_conversations.conversation_started_at)
+            coalesce(neighbours.entry_point_opened_at, cbp_conversations.conversation_started_at)
         ) as date) as conversation_opening_date,
-        entry_points.message_id is not null as is_in_entry_point_window
-    from neighbours
+        neighbours.entry_point_message_id is not null as is_in_entry_point_window
+    from with_entry_point('neighbours', 'entry_points') as neighbours
     left join calendar
         on calendar.calendar_date = neighbours.billing_date
-    left join entry_points
-        on entry_points.phone_number_id = neighbours.phone_number_id
-        and entry_points.contact_key = neighbours.contact_key
-        and neighbours.event_at >= entry_points.opened_at
-        and neighbours.event_at < entry_points.expires_at
     left join cbp_conversations
         on cbp_conversations.message_id = neighbours.message_id
     left join numbers

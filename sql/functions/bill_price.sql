@@ -307,16 +307,10 @@ tier_ranges as (
                 order by allowed.started_at, allowed.unit_id
             ) as tier_position
         from allowed
-        join day_tiers
-            on day_tiers.scenario = allowed.scenario
-            and day_tiers.tenant_id = allowed.tenant_id
-            and day_tiers.market = allowed.market
-            and day_tiers.tier_counter = allowed.tier_counter
-            and day_tiers.currency = allowed.currency
-            and day_tiers.billing_date = allowed.billing_date
+        join day_tiers using (scenario, tenant_id, market, tier_counter, currency, billing_date)
+        where allowed.pricing_type = 'regular'
             and day_tiers.is_rated
             and day_tiers.day_tier is null
-        where allowed.pricing_type = 'regular'
     ) as ranked
     join rates
         on rates.quarter_start = cast(date_trunc('quarter', ranked.billing_date) as date)

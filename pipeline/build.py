@@ -29,7 +29,7 @@ from pipeline.errors import BuildError  # noqa: F401  (importable from here, as 
 from pipeline.models import Model, discover
 # (importable from here, as before: the CLI, the bench scripts and the tests use them)
 from pipeline.stage import (  # noqa: F401
-    PER_THREAD_BYTES_PER_MESSAGE, BuildSummary, ShardTask, _bytes, _cut, _load_settings, _references, _run,
+    PER_THREAD_BYTES_PER_MESSAGE, BuildSummary, ShardTask, _cut, _load_settings, _references, _run,
     _Runner, cut_inputs, run_shard,
 )
 
@@ -257,8 +257,7 @@ def shard_count(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     if settings.build.shards:
         return settings.build.shards
     messages = con.execute("select count(*) from lake_messages").fetchall()[0][0]
-    limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
-    limit_bytes = _bytes(limit)
+    limit_bytes = config.memory_bytes(settings.build.memory_limit or config.default_memory_limit())
     return max(1, -(-messages * PER_THREAD_BYTES_PER_MESSAGE // limit_bytes))
 
 

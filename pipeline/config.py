@@ -107,6 +107,21 @@ _MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", r
 DEFAULT_BUILD_MEMORY_MB = 6500   # 100M messages: peak RSS 7.8 GB with it, 9.2 GB with 8 GB
 
 
+def memory_bytes(size: str) -> int:
+    """A memory size as convo.toml and DuckDB spell it ("6500MB", "6.5 GB", "8GiB"), in bytes.
+
+    KB, MB, GB and TB count powers of 1000 and KiB to TiB powers of 1024, as DuckDB's own
+    memory_limit does (DuckDB reads the setting back rounded, "6.0 GiB": too coarse to
+    size shards with).
+    """
+    match = _MEMORY.fullmatch(size)
+    if match is None:
+        raise ValueError(f"not a memory size: {size!r}")
+    unit = match.group(2).lower()
+    base = 1024 if "i" in unit else 1000
+    return int(float(match.group(1)) * base ** "kmgt".index(unit[0]) * base)
+
+
 def default_memory_limit() -> str:
     """A build's DuckDB memory when convo.toml sets none: 6.5 GB, or 3/4 of a smaller machine's RAM.
 

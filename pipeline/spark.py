@@ -167,7 +167,7 @@ def task_memory(context: Any, settings: Settings, local: bool) -> str:
     tasks running at once (one per core). A cluster: spark.executor.pyspark.memory
     shared by the executor's cores (spark.executor.cores), else the build's limit.
     """
-    limit = shard_stage._bytes(_duckdb_size(settings.build.memory_limit or config.default_memory_limit()))
+    limit = config.memory_bytes(settings.build.memory_limit or config.default_memory_limit())
     conf = context.getConf()
     if local:
         share = limit // max(1, context.defaultParallelism)
@@ -177,16 +177,6 @@ def task_memory(context: Any, settings: Settings, local: bool) -> str:
     else:
         share = limit
     return f"{max(share // 2**20, 256)}MiB"
-
-
-def _duckdb_size(text: str) -> str:
-    """'6656MB' / '6.5GB' / '6.5 GiB' as DuckDB's current_setting spells it ('6.5 GiB')."""
-    probe = duckdb.connect()
-    try:
-        probe.execute("set memory_limit = ?", [text])
-        return probe.execute("select current_setting('memory_limit')").fetchall()[0][0]
-    finally:
-        probe.close()
 
 
 def _jvm_bytes(text: str) -> int:
@@ -201,7 +191,7 @@ def _jvm_bytes(text: str) -> int:
 def _by_memory(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
     """Shards that keep each task's messages within its memory (as build.shard_count)."""
     messages = con.execute("select count(*) from lake_messages").fetchall()[0][0]
-    per_task = shard_stage._bytes(_duckdb_size(memory_limit))
+    per_task = config.memory_bytes(memory_limit)
     return max(1, -(-messages * shard_stage.PER_THREAD_BYTES_PER_MESSAGE // per_task))
 
 

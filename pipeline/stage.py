@@ -188,15 +188,10 @@ def _cut(model: Model, main: str, selection: str, keep_key: bool = False) -> str
 # Working memory a message takes in the per-thread stage (sorts, windows, joins); a shard
 # is sized so its messages fit the build's memory limit. Measured: under the default
 # 6.5 GB a 10M-message shard built without spilling (2026-12-07) and a 14M-message one
-# of the 100M run spilled (2026-12-06): 650 bytes keeps a shard near 10M messages.
-PER_THREAD_BYTES_PER_MESSAGE = 650
-
-
-def _bytes(size: str) -> int:
-    number, unit = size.split()
-    scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}[unit]
-    return int(float(number) * scale)
+# of the 100M run spilled (2026-12-06): 600 bytes keeps a shard under 10.8M messages.
+# A shard too many costs more than it saves: the 10M lake in two shards took 96 s
+# (182 CPU-s) against 81 s (155 CPU-s) in one, back to back (2026-12-07).
+PER_THREAD_BYTES_PER_MESSAGE = 600
 
 
 def _references(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, default_memory_limit, load
+from pipeline.config import ConfigError, default_memory_limit, load, memory_bytes
 from tests.helpers import CONFIG
 
 
@@ -78,6 +78,18 @@ def test_build_memory_limit_defaults_to_6500mb_or_less(project: Path, tmp_path: 
     assert default_memory_limit().endswith("MB") and 0 < int(default_memory_limit()[:-2]) <= 6500
     (tmp_path / "convo.toml").write_text(CONFIG + "[build]\nmemory_limit = \"512 MB\"\n")
     assert load(tmp_path / "convo.toml").build.memory_limit == "512MB"
+
+
+def test_memory_sizes_are_read_exactly_as_duckdb_counts_them() -> None:
+    # Shards are sized from the exact limit: DuckDB reads 6500MB back as "6.0 GiB", which
+    # made the 10M bench lake (9,992,411 messages) two shards instead of one.
+    assert memory_bytes("6500MB") == 6_500_000_000
+    assert memory_bytes("6.5 GB") == 6_500_000_000
+    assert memory_bytes("8GiB") == 8 * 2**30
+    assert memory_bytes("512 kib") == 512 * 2**10
+    assert memory_bytes("1TB") == 10**12
+    with pytest.raises(ValueError, match="not a memory size: 'lots'"):
+        memory_bytes("lots")
 
 
 def test_assume_service_allowance_is_optional_true_or_false(project: Path, tmp_path: Path) -> None:

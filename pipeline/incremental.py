@@ -256,26 +256,65 @@ def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model, new: str) -> None:
-    """Swap the selected contacts' rows of a kept per-thread table for the new ones in `new`,
-    noting the earliest billing month of a row that differs (by the model's month column)."""
-    name = models.quoted(model.name)
-    old = f"select * from main.{name} where {SELECTED}"
-    column = model.month or model.changes_month
-    if column is not None:
-        # Rows compared by a hash of the whole row (a collision could only hide a change
-        # with odds of 1 in 2^64).
-        old_hashes = f"select {column}, hash(old_row) as row_hash from ({old}) as old_row"
-        new_hashes = f"select {column}, hash(new_row) as row_hash from {new} as new_row"
-        con.execute(f"""
-            insert into changed_months
-            select date_trunc('month', min({column}))::date
-            from ((({old_hashes}) except all ({new_hashes})) union all (({new_hashes}) except all ({old_hashes})))
-        """)
+    """Make the selected contacts' rows of a kept per-thread table those in `new`, noting the
+    earliest billing month of a row that differs (by the model's month column)."""
     if model.name == "messages":
         plan.affected_threads = con.execute(
             f"select count(*) from (select distinct phone_number_id, contact_key from {new})").fetchall()[0][0]
-    con.execute(f"delete from main.{name} where {SELECTED}")
-    con.execute(f"insert into main.{name} select * from {new}")
+    first = replace_differing(con, f"main.{models.quoted(model.name)}", SELECTED, new,
+                              model.month or model.changes_month)
+    if first is not None:
+        con.execute("insert into changed_months values (date_trunc('month', ?::date)::date)", [first])
+
+
+def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, new: str,
+                      month: str | None = None) -> object:
+    """Make the rows of `table` that match `where` the rows of `new`, writing only those that differ.
+
+    Old and new rows are compared by a hash of the whole row (a collision could only
+    hide a change with odds of 1 in 2^64): a row whose hash is found as many times on
+    both sides stays where it is; the other old rows are deleted by rowid and the other
+    new rows inserted. A night changes few of the rows it recomputes (most of a
+    contact's history comes out the same), so a table is rewritten where it changed only.
+    Returns the earliest `month` value of a row deleted or inserted (None: none, or no
+    column given).
+    """
+    columns = [row[0] for row in con.execute(f"describe select * from {table}").fetchall()]
+    row_hash = "hash(" + ", ".join('"' + column.replace('"', '""') + '"' for column in columns) + ")"
+    month_value = f"{month}::date" if month is not None else "null::date"
+    # One transaction: the rowids read stay those of the rows deleted (no checkpoint between).
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create or replace temp table replaced_old as "
+                    f"select rowid as row_id, {row_hash} as row_hash, {month_value} as month_value "
+                    f"from {table} where {where}")
+        con.execute(f"create or replace temp table replaced_new as "
+                    f"select {row_hash} as row_hash, {month_value} as month_value, * from {new}")
+        con.execute("""
+            create or replace temp table replaced_same as
+            select row_hash
+            from (select row_hash, count(*) as copies from replaced_old group by row_hash) as old_copies
+            join (select row_hash, count(*) as copies from replaced_new group by row_hash) as new_copies
+                using (row_hash, copies)
+        """)
+        first = con.execute("""
+            select min(month_value) from (
+                select month_value from replaced_old anti join replaced_same using (row_hash)
+                union all
+                select month_value from replaced_new anti join replaced_same using (row_hash)
+            )
+        """).fetchall()[0][0]
+        con.execute(f"delete from {table} where rowid in "
+                    "(select row_id from replaced_old anti join replaced_same using (row_hash))")
+        con.execute(f"insert into {table} select * exclude (row_hash, month_value) "
+                    "from replaced_new anti join replaced_same using (row_hash)")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    for name in ("replaced_old", "replaced_new", "replaced_same"):
+        con.execute(f"drop table {name}")
+    return first
 
 
 def _first_month(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
@@ -320,14 +359,14 @@ def run_month_model(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Mo
         finally:
             con.execute("reset search_path")
         return
+    staged = models.quoted(f"{model.name}__new")
     con.execute(f"set search_path = '{months},{main}'")
-    try:
-        con.execute(f"create or replace table {months}.\"{model.name}__new\" as "
-                    f"select * from ({model.body}) where {keep}")
+    try:          # a temp table: the new rows are not written to the warehouse file twice
+        con.execute(f"create or replace temp table {staged} as select * from ({model.body}) where {keep}")
     finally:
         con.execute("reset search_path")
-    con.execute(f"delete from {main}.{name} where {keep}")
-    con.execute(f"insert into {main}.{name} select * from {months}.\"{model.name}__new\"")
+    replace_differing(con, f"{main}.{name}", keep, f"temp.main.{staged}")
+    con.execute(f"drop table temp.main.{staged}")
 
 
 def finish(con: duckdb.DuckDBPyConnection) -> None:

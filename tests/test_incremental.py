@@ -166,3 +166,41 @@ def _full_as_of(settings: Settings, root: Path, as_of) -> Path:  # noqa: ANN001
     target = root / "full-as-of.duckdb"
     build(replace(settings, warehouse=target), as_of=as_of)
     return target
+
+
+def test_replace_differing_writes_only_the_rows_that_differ() -> None:
+    """Selected rows (contact 'a'): one kept as it is, one changed, one gone, one new, a
+    duplicate pair that becomes one; the other contact's rows are never touched."""
+    from pipeline.incremental import replace_differing
+
+    con = duckdb.connect()
+    con.execute("create table facts (contact_key varchar, month date, amount integer)")
+    con.execute("""insert into facts values
+        ('a', '2026-01-01', 1), ('b', '2026-01-01', 1), ('a', '2026-03-01', 2), ('a', '2026-02-01', 3),
+        ('a', '2026-05-01', 5), ('a', '2026-05-01', 5)""")
+    con.execute("""create table incoming as select * from (values
+        ('a', date '2026-01-01', 1), ('a', date '2026-04-01', 20), ('a', date '2026-06-01', 6),
+        ('a', date '2026-05-01', 5), ('a', date '2025-12-01', 7)) as rows (contact_key, month, amount)""")
+    kept = con.execute("select rowid from facts where contact_key = 'a' and amount = 1").fetchall()
+    untouched = con.execute("select rowid from facts where contact_key = 'b'").fetchall()
+
+    first = replace_differing(con, "facts", "contact_key = 'a'", "incoming", "month")
+
+    assert sorted(con.execute("select contact_key, month::varchar, amount from facts").fetchall()) == [
+        ("a", "2025-12-01", 7), ("a", "2026-01-01", 1), ("a", "2026-04-01", 20), ("a", "2026-05-01", 5), ("a", "2026-06-01", 6),
+        ("b", "2026-01-01", 1),
+    ]
+    # ('a', Jan, 1) is the same on both sides: left where it was (same rowid)
+    assert con.execute("select rowid from facts where contact_key = 'a' and amount = 1").fetchall() == kept
+    assert con.execute("select rowid from facts where contact_key = 'b'").fetchall() == untouched
+    # deleted: Mar 2, Feb 3, both May 5 (two copies become one); inserted: Dec 7, Apr 20, Jun 6, May 5
+    assert str(first) == "2025-12-01"
+    # the earliest change a deleted row: January's
+    assert str(replace_differing(con, "facts", "contact_key = 'a'",
+                                 "(select * from facts where contact_key = 'a' and amount <> 1)", "month")) == "2026-01-01"
+    assert con.execute("select count(*) from facts").fetchall() == [(5,)]
+    # nothing differs: nothing written, no month
+    rowids = con.execute("select rowid from facts order by rowid").fetchall()
+    assert replace_differing(con, "facts", "contact_key = 'a'",
+                             "(select * from facts where contact_key = 'a')", "month") is None
+    assert con.execute("select rowid from facts order by rowid").fetchall() == rowids

@@ -104,7 +104,10 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         run = _Runner(con, on_model, on_step)
         run.stage = "cross-thread stage"
         for model in stages.before:
-            run(model)
+            if plan is not None and model.recompute_by == "contact_phone":
+                run(model, lambda: incremental_builds.run_by_phone(con, plan, model))
+            else:
+                run(model)
         if plan is not None:
             incremental_builds.select_contacts(con, plan)
             run.stage = "per-thread stage, the contacts that changed"

@@ -4,7 +4,10 @@ A build records what it was built from (``build_info``: as-of, fingerprint of co
 data and settings; ``build_lake_files``: every lake file with its size and mtime).
 The next build with ``incremental=True`` starts from a copy of that warehouse and:
 
-* recomputes every cross-thread model in full, as a full build does;
+* recomputes every cross-thread model in full, as a full build does, but those that
+  declare ``recompute_by=contact_phone`` (int_contact_keys): those run for the phones of
+  the new or rewritten lake partitions' messages (old rows and new) and of the platform
+  conversations those are in, and only those phones' rows are replaced (``run_by_phone``);
 * runs the per-thread stage (models declaring ``kind=per-thread``, pipeline/models.py)
   on the *selected contacts* only, exactly as a full build runs it on one shard: their
   old rows of every kept per-thread table are deleted and the new ones inserted. A
@@ -53,6 +56,10 @@ SELECTED = "hash(tenant_id, contact_key) in (select contact_hash from selected_c
 # The contact keys (DOMAIN R2): their old and new rows are compared (item 2).
 CONTACT_KEYS = "int_contact_keys"
 
+# The rows (of `row_alias`) of a recompute_by=contact_phone model of the phones run_by_phone recomputed.
+RECOMPUTED = ("exists (select 1 from recomputed_phones as phones where phones.tenant_id is not distinct from "
+              "{row_alias}.tenant_id and phones.contact_phone = {row_alias}.contact_phone)")
+
 # The entry point window outlasts the other windows: its open ones are read from the
 # last build's int_bill_entry_points instead of widening the look back (item 4).
 ENTRY_POINT_WINDOW = "entry_point_window_hours"
@@ -68,6 +75,7 @@ class Plan:
     first_month: object = None     # the first billing month recomputed (a date), None: none
     months_planned: bool = False
     compared: tuple[str, ...] = ()  # cross-thread relations whose old rows were kept as prev_<name>
+    recomputed: tuple[str, ...] = ()  # of those, the ones run for some phones only (prev_: their old rows)
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
@@ -167,8 +175,14 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
     if partitions:
         con.executemany("insert into changed_message_files values (?)",
                         [(str(settings.lake / path),) for path in partitions])
+    by_name = {model.name: model for model in found}
     for name in compared:
-        con.execute(f'alter table "{name}" rename to "prev_{name}"')
+        if by_name[name].recompute_by is None:     # run_by_phone keeps the recomputed phones' old rows
+            con.execute(f'alter table "{name}" rename to "prev_{name}"')
+    dates = sorted({Path(path).parent.name.removeprefix("date=") for path in partitions})
+    con.execute("create or replace temp table changed_dates (utc_date date)")
+    if dates:
+        con.executemany("insert into changed_dates values (?::date)", [(d,) for d in dates])
     con.execute("create or replace temp table changed_months (first_day date)")
     return plan
 
@@ -187,10 +201,6 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                 if new_files else
                 "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone "
                 "where false")
-    dates = [path.parent.name.removeprefix("date=") for path in new_files]
-    con.execute("create or replace temp table changed_dates (utc_date date)")
-    if dates:
-        con.executemany("insert into changed_dates values (?::date)", [(d,) for d in dates])
     changed_rows = " union all ".join(
         f"select tenant_id, contact_key from ((select * from prev_{name} except all select * from {name}) "
         f"union all (select * from {name} except all select * from prev_{name}))"
@@ -210,11 +220,15 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     con.execute(f"""
         create or replace temp table selected_contacts as
         with new_rows as ({new_rows}),
+        current_keys as (
+            select * from {CONTACT_KEYS} as keys
+            where {RECOMPUTED.format(row_alias='keys') if CONTACT_KEYS in plan.recomputed else 'true'}
+        ),
         changed_keys as (
             select tenant_id, contact_phone, contact_bsuid from (
-                (select * from prev_{CONTACT_KEYS} except select * from {CONTACT_KEYS})
+                (select * from prev_{CONTACT_KEYS} except select * from current_keys)
                 union all
-                (select * from {CONTACT_KEYS} except select * from prev_{CONTACT_KEYS})
+                (select * from current_keys except select * from prev_{CONTACT_KEYS})
             )
         ),
         contacts as (
@@ -238,6 +252,61 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     """, parameters)
     plan.total_threads = con.execute(
         "select count(*) from (select distinct phone_number_id, contact_key from messages)").fetchall()[0][0]
+
+
+def run_by_phone(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model) -> None:
+    """Run a recompute_by=contact_phone model for the phones this night can change, and
+    replace those phones' rows (their old rows kept as prev_<name> for select_contacts).
+
+    The phones: those of the new or rewritten partitions' messages, as the lake has them
+    now and as the last build had them (its messages of those UTC dates), and those of
+    every message in a platform conversation one of these is in (DOMAIN R2 pairs a phone
+    with the bsuid of its conversation's bsuid-only records).
+    """
+    new_files = [row[0] for row in con.execute("select path from changed_message_files").fetchall()]
+    now = ("select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_phone, "
+           f"files.conversation_id from read_parquet({lake.sql_list([Path(path) for path in new_files])}) as files "
+           "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
+           if new_files else
+           "select null::bigint as tenant_id, null::varchar as contact_phone, null::bigint as conversation_id "
+           "where false")
+    con.execute(f"""
+        create or replace temp table changed_phone_rows as
+        {now}
+        union all
+        select tenant_id, contact_phone, conversation_id from messages
+        where cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)
+    """)
+    con.execute("""
+        create or replace temp table recomputed_phones as
+        with conversations as (
+            select distinct tenant_id, conversation_id from changed_phone_rows where conversation_id is not null
+        ),
+        partners as (
+            select staged.tenant_id, staged.contact_phone
+            from stg_messages as staged
+            semi join conversations
+                on conversations.tenant_id is not distinct from staged.tenant_id
+                and conversations.conversation_id = staged.conversation_id
+            where staged.conversation_id is not null
+        )
+        select distinct tenant_id, contact_phone from (
+            select tenant_id, contact_phone from changed_phone_rows
+            union all
+            select tenant_id, contact_phone from partners
+        )
+        where contact_phone is not null
+    """)
+    name = models.quoted(model.name)
+    recomputed = RECOMPUTED.format(row_alias="old_row")
+    con.execute(f"create or replace temp table prev_{model.name} as "
+                f"select * from main.{name} as old_row where {recomputed}")
+    staged = models.quoted(f"{model.name}__new")
+    con.execute(f"create or replace temp table {staged} as "
+                f"select * from ({model.body}) as new_row where {RECOMPUTED.format(row_alias='new_row')}")
+    replace_differing(con, f"main.{name}", recomputed, f"temp.main.{staged}")
+    con.execute(f"drop table temp.main.{staged}")
+    plan.recomputed = (*plan.recomputed, model.name)
 
 
 def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
@@ -269,7 +338,8 @@ def replace_rows(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model
 
 def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, new: str,
                       month: str | None = None) -> object:
-    """Make the rows of `table` that match `where` the rows of `new`, writing only those that differ.
+    """Make the rows of `table` that match `where` (which may name them `old_row`) the rows of
+    `new`, writing only those that differ.
 
     Old and new rows are compared by a hash of the whole row (a collision could only
     hide a change with odds of 1 in 2^64): a row whose hash is found as many times on
@@ -287,7 +357,7 @@ def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, ne
     try:
         con.execute(f"create or replace temp table replaced_old as "
                     f"select rowid as row_id, {row_hash} as row_hash, {month_value} as month_value "
-                    f"from {table} where {where}")
+                    f"from {table} as old_row where {where}")
         con.execute(f"create or replace temp table replaced_new as "
                     f"select {row_hash} as row_hash, {month_value} as month_value, * from {new}")
         con.execute("""

@@ -204,3 +204,47 @@ def test_replace_differing_writes_only_the_rows_that_differ() -> None:
     assert replace_differing(con, "facts", "contact_key = 'a'",
                              "(select * from facts where contact_key = 'a')", "month") is None
     assert con.execute("select rowid from facts order by rowid").fetchall() == rowids
+
+
+def test_contact_keys_recomputed_by_phone_follow_conversations_and_rewritten_days(settings: Settings,
+                                                                                 tmp_path: Path) -> None:
+    """int_contact_keys (recompute_by=contact_phone) is recomputed for the phones a night can
+    change, not only those written in the new partition (DOMAIN R2):
+    * night 2: a bsuid-only record in platform conversation 77, whose only other record
+      (night 1) is phone-only: that phone now pairs with the bsuid, though the new day
+      never names it, and its old thread is re-keyed;
+    * night 3: day 1 is rewritten (a message comes again, read, with another phone): the
+      old phone, now in no message, loses its row."""
+    from tests.helpers import message, write_jsonl
+
+    day1 = [
+        message(message_id="m.conv", contact_phone="+5511900000001", conversation_id=77,
+                timestamp="2026-09-01T10:00:00Z"),
+        message(message_id="m.pair", direction="outbound", type="text", status="delivered",
+                contact_phone="+5511900000002", contact_bsuid="BR.pair", timestamp="2026-09-01T11:00:00Z",
+                delivered_at="2026-09-01T11:00:05Z"),
+        message(message_id="m.other", contact_phone="+5511900000003", timestamp="2026-09-01T12:00:00Z"),
+    ]
+    day2 = [message(message_id="m.bsuid", contact_phone=None, contact_bsuid="BR.conv", conversation_id=77,
+                    timestamp="2026-09-02T10:00:00Z")]
+    rewritten = [{**day1[1], "status": "read", "contact_phone": "+5511900000004"}]
+    expected_keys = [
+        [("+5511900000002", "BR.pair")],
+        [("+5511900000001", "BR.conv"), ("+5511900000002", "BR.pair")],
+        [("+5511900000001", "BR.conv"), ("+5511900000004", "BR.pair")],
+    ]
+    expected_message_keys = [
+        [("m.conv", "+5511900000001"), ("m.other", "+5511900000003"), ("m.pair", "BR.pair")],
+        [("m.bsuid", "BR.conv"), ("m.conv", "BR.conv"), ("m.other", "+5511900000003"), ("m.pair", "BR.pair")],
+        [("m.bsuid", "BR.conv"), ("m.conv", "BR.conv"), ("m.other", "+5511900000003"), ("m.pair", "BR.pair")],
+    ]
+    for night, records in enumerate([day1, day2, rewritten]):
+        ingest(settings.lake, [write_jsonl(tmp_path / f"night{night}" / "messages.jsonl", records)])
+        summary = build(settings, incremental=True)
+        assert any(note.startswith("incremental build:" if night else "full build:") for note in summary.notes)
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            assert con.execute("select contact_phone, contact_bsuid from int_contact_keys "
+                               "order by contact_phone").fetchall() == expected_keys[night]
+            assert con.execute("select message_id, contact_key from messages "
+                               "order by message_id").fetchall() == expected_message_keys[night]
+        assert_same_tables(settings.warehouse, full_build(settings, tmp_path / f"full{night}"))

@@ -255,8 +255,9 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
 
 
 def run_by_phone(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model) -> None:
-    """Run a recompute_by=contact_phone model for the phones this night can change, and
-    replace those phones' rows (their old rows kept as prev_<name> for select_contacts).
+    """Run a recompute_by=contact_phone model for the phones this night can change, on its
+    inputs' rows of those phones and their conversations, and replace those phones' rows
+    (their old rows kept as prev_<name> for select_contacts).
 
     The phones: those of the new or rewritten partitions' messages, as the lake has them
     now and as the last build had them (its messages of those UTC dates), and those of
@@ -297,14 +298,41 @@ def run_by_phone(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model
         )
         where contact_phone is not null
     """)
+    database = con.execute("select current_database()").fetchall()[0][0]
+    main, by_phone = f'"{database}".main', f'"{database}".by_phone'
+    # The model reads its inputs through views holding the rows of those phones and of their
+    # platform conversations only (all a phone's rows depend on); the schema is put first
+    # on the search path, so the model's own SQL is run as it is.
+    con.execute(f"create schema if not exists {by_phone}")
+    for read in sorted(model.reads):
+        relation = f"{main}.{models.quoted(read)}"
+        columns = {row[0] for row in con.execute(f"describe select * from {relation}").fetchall()}
+        if not {"tenant_id", "contact_phone"} <= columns:
+            continue
+        of_phones = RECOMPUTED.format(row_alias="staged")
+        in_conversations = "false"
+        if "conversation_id" in columns:
+            conversations = models.quoted(f"{read}__conversations")
+            con.execute(f"create or replace temp table {conversations} as select distinct tenant_id, conversation_id "
+                        f"from {relation} as staged where conversation_id is not null and {of_phones}")
+            in_conversations = (f"exists (select 1 from temp.main.{conversations} as conversations where "
+                                "conversations.tenant_id is not distinct from staged.tenant_id "
+                                "and conversations.conversation_id = staged.conversation_id)")
+        con.execute(f"create or replace view {by_phone}.{models.quoted(read)} as "
+                    f"select * from {relation} as staged where {of_phones} or {in_conversations}")
     name = models.quoted(model.name)
     recomputed = RECOMPUTED.format(row_alias="old_row")
     con.execute(f"create or replace temp table prev_{model.name} as "
-                f"select * from main.{name} as old_row where {recomputed}")
+                f"select * from {main}.{name} as old_row where {recomputed}")
     staged = models.quoted(f"{model.name}__new")
-    con.execute(f"create or replace temp table {staged} as "
-                f"select * from ({model.body}) as new_row where {RECOMPUTED.format(row_alias='new_row')}")
-    replace_differing(con, f"main.{name}", recomputed, f"temp.main.{staged}")
+    con.execute(f"set search_path = '{by_phone},{main}'")
+    try:
+        con.execute(f"create or replace temp table {staged} as "
+                    f"select * from ({model.body}) as new_row where {RECOMPUTED.format(row_alias='new_row')}")
+    finally:
+        con.execute("reset search_path")
+    con.execute(f"drop schema {by_phone} cascade")
+    replace_differing(con, f"{main}.{name}", recomputed, f"temp.main.{staged}")
     con.execute(f"drop table temp.main.{staged}")
     plan.recomputed = (*plan.recomputed, model.name)
 

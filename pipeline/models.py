@@ -30,7 +30,8 @@ in full).
 contact_phone, whose rows for a phone depend only on the staged messages of that phone
 and of the platform conversations (tenant_id, conversation_id) those share (DOMAIN R2):
 an incremental night runs it for the phones of the lake's new or rewritten messages
-and of their conversations only, and replaces those phones' rows
+and of their conversations only, on its inputs' rows of those phones and conversations
+(the inputs with tenant_id and contact_phone columns), and replaces those phones' rows
 (pipeline/incremental.py ``run_by_phone``).
 ``shard_by=contact_key | contact_fields``: a staging or cross-thread relation that
 per-thread models read and that holds rows of many threads: it is cut to the contacts

@@ -248,3 +248,40 @@ def test_contact_keys_recomputed_by_phone_follow_conversations_and_rewritten_day
             assert con.execute("select message_id, contact_key from messages "
                                "order by message_id").fetchall() == expected_message_keys[night]
         assert_same_tables(settings.warehouse, full_build(settings, tmp_path / f"full{night}"))
+
+
+def test_late_closes_of_an_earlier_month_recompute_its_close_rates(simulated: Path, tmp_path: Path) -> None:
+    """close_rates_daily is recomputed from the first month whose conversation_outcomes
+    changed (kind=monthly, month=local_date): webhook events of days 11-15 held back and
+    delivered with days 28-30, a month after the days they close and beyond the look back
+    of the last as-of, change only outcomes of that earlier month."""
+    settings = replace(load(simulated / "convo.toml"), lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
+    exports = simulated / "exports"
+    days = sorted((exports / "messages").glob("messages-*.jsonl"))
+    dates = [path.stem.removeprefix("messages-") for path in days]
+    events = [json.loads(line) for line in (exports / "events" / "events.jsonl").read_text().splitlines()]
+    held = [event for event in events if dates[10] <= event["created_at"] < dates[15]]
+    on_time = [event for event in events if event not in held and event["created_at"] < dates[27]]
+    assert held
+    first = write_jsonl_events(tmp_path / "night1" / "events.jsonl", on_time)
+    second = write_jsonl_events(tmp_path / "night2" / "events.jsonl",
+                                held + [event for event in events if event["created_at"] >= dates[27]])
+    ingest(settings.lake, [*days[:27], first, exports / "templates"])
+    build(settings, incremental=True)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        before = con.execute("select sum(agent_closes + manual_closes) from close_rates_daily "
+                             "where local_date between ?::date and ?::date", [dates[10], dates[14]]).fetchall()[0][0]
+    ingest(settings.lake, [*days[27:], second])
+    summary = build(settings, incremental=True)
+    assert f"billing months from {dates[10][:7]} recomputed" in " ".join(summary.notes), summary.notes
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        after = con.execute("select sum(agent_closes + manual_closes) from close_rates_daily "
+                            "where local_date between ?::date and ?::date", [dates[10], dates[14]]).fetchall()[0][0]
+    assert_same_tables(settings.warehouse, full_build(settings, tmp_path / "full"))
+    assert after > before          # the held-back closes now count
+
+
+def write_jsonl_events(path: Path, events: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path

@@ -171,20 +171,39 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
     plan = Plan(old_as_of=old_as_of, compared=compared)
     partitions = sorted(path for dataset, path in changed if dataset == "messages")
     plan.changed_partitions = len(partitions)
-    con.execute("create or replace temp table changed_message_files (path varchar)")
-    if partitions:
-        con.executemany("insert into changed_message_files values (?)",
-                        [(str(settings.lake / path),) for path in partitions])
     by_name = {model.name: model for model in found}
     for name in compared:
         if by_name[name].recompute_by is None:     # run_by_phone keeps the recomputed phones' old rows
             con.execute(f'alter table "{name}" rename to "prev_{name}"')
-    dates = sorted({Path(path).parent.name.removeprefix("date=") for path in partitions})
+    _changed_rows(con, [settings.lake / path for path in partitions])
+    con.execute("create or replace temp table changed_months (first_day date)")
+    return plan
+
+
+def _changed_rows(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """The contact fields of the new or rewritten partitions' messages, read once for the
+    night: as the lake has them now (changed_rows_now) and as the last build had them
+    (changed_rows_before, from its messages of those UTC dates)."""
+    # a webhook row names no tenant: its business number's (as stg_messages does)
+    con.execute(
+        "create or replace temp table changed_rows_now as "
+        + (f"select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_bsuid, "
+           f"files.contact_phone, files.conversation_id from read_parquet({lake.sql_list(files)}) as files "
+           "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
+           if files else
+           "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone, "
+           "null::bigint as conversation_id where false"))
+    dates = sorted({path.parent.name.removeprefix("date=") for path in files})
     con.execute("create or replace temp table changed_dates (utc_date date)")
     if dates:
         con.executemany("insert into changed_dates values (?::date)", [(d,) for d in dates])
-    con.execute("create or replace temp table changed_months (first_day date)")
-    return plan
+    # the range first: a plain comparison, before each message's UTC date is worked out
+    con.execute("""
+        create or replace temp table changed_rows_before as
+        select tenant_id, contact_key, contact_phone, conversation_id from messages
+        where sent_at >= ?::date::timestamptz and sent_at < (?::date + 1)::timestamptz
+            and cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)
+    """, [dates[0] if dates else "9999-12-31", dates[-1] if dates else "9999-12-30"])
 
 
 def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
@@ -193,14 +212,6 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     Call once the cross-thread models the per-thread stage reads are rebuilt and before
     any per-thread model runs: the kept per-thread tables still hold the last build's rows.
     """
-    new_files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
-    # a webhook row names no tenant: its business number's (as stg_messages does)
-    new_rows = (f"select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_bsuid, "
-                f"files.contact_phone from read_parquet({lake.sql_list(new_files)}) as files "
-                "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
-                if new_files else
-                "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone "
-                "where false")
     changed_rows = " union all ".join(
         f"select tenant_id, contact_key from ((select * from prev_{name} except all select * from {name}) "
         f"union all (select * from {name} except all select * from prev_{name}))"
@@ -219,8 +230,7 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     parameters = [plan.old_as_of, int(lookback.total_seconds() * 1_000_000), plan.old_as_of] if moved else []
     con.execute(f"""
         create or replace temp table selected_contacts as
-        with new_rows as ({new_rows}),
-        current_keys as (
+        with current_keys as (
             select * from {CONTACT_KEYS} as keys
             where {RECOMPUTED.format(row_alias='keys') if CONTACT_KEYS in plan.recomputed else 'true'}
         ),
@@ -233,10 +243,9 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         ),
         contacts as (
             -- DOMAIN R2 (sql/functions/with_contact_key.sql)
-            select tenant_id, contact_key from with_contact_key('new_rows', '{CONTACT_KEYS}')
+            select tenant_id, contact_key from with_contact_key('changed_rows_now', '{CONTACT_KEYS}')
             union all
-            select tenant_id, contact_key from messages
-            where cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)
+            select tenant_id, contact_key from changed_rows_before
             union all
             select tenant_id, contact_phone from changed_keys
             union all
@@ -264,19 +273,11 @@ def run_by_phone(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model
     every message in a platform conversation one of these is in (DOMAIN R2 pairs a phone
     with the bsuid of its conversation's bsuid-only records).
     """
-    new_files = [row[0] for row in con.execute("select path from changed_message_files").fetchall()]
-    now = ("select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_phone, "
-           f"files.conversation_id from read_parquet({lake.sql_list([Path(path) for path in new_files])}) as files "
-           "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
-           if new_files else
-           "select null::bigint as tenant_id, null::varchar as contact_phone, null::bigint as conversation_id "
-           "where false")
-    con.execute(f"""
+    con.execute("""
         create or replace temp table changed_phone_rows as
-        {now}
+        select tenant_id, contact_phone, conversation_id from changed_rows_now
         union all
-        select tenant_id, contact_phone, conversation_id from messages
-        where cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)
+        select tenant_id, contact_phone, conversation_id from changed_rows_before
     """)
     con.execute("""
         create or replace temp table recomputed_phones as

@@ -104,7 +104,10 @@ def _build(settings: Settings, target: Path, as_of: datetime | None,
         run = _Runner(con, on_model, on_step)
         run.stage = "cross-thread stage"
         for model in stages.before:
-            run(model)
+            if plan is not None and model.recompute_by == "contact_phone":
+                run(model, lambda: incremental_builds.run_by_phone(con, plan, model))
+            else:
+                run(model)
         if plan is not None:
             incremental_builds.select_contacts(con, plan)
             run.stage = "per-thread stage, the contacts that changed"
@@ -191,6 +194,7 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
     tables' rows then go to the warehouse (an incremental night first deletes the
     subset's old rows, and notes which billing months changed).
 
+    On an incremental night (`plan`, one subset) the cut relations are tables, made once.
     With `split` (a full build's shards), the staged messages are cut into one Parquet
     folder per shard there in one pass first, and each shard reads only its own: the
     lake is read once, not once per shard and reader (3 x 7 times at 100M messages).
@@ -225,7 +229,10 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
                     cut = (f"select * exclude (contact_key) from read_parquet('{files}/*.parquet', hive_partitioning = false)"
                            if files.is_dir()
                            else f"select * from ({cut}) where false")
-                con.execute(f"create or replace view {SHARD}.main.{models.quoted(model.name)} as {cut}")
+                # An incremental night's one subset is read by several models: cut it from
+                # the lake once (a view would be read again by each of them).
+                relation = "table" if plan is not None else "view"
+                con.execute(f"create or replace {relation} {SHARD}.main.{models.quoted(model.name)} as {cut}")
             con.execute(f"set search_path = '{SHARD}.main,{main}'")
             try:
                 for position, model in enumerate(per_thread):

@@ -4,7 +4,10 @@ A build records what it was built from (``build_info``: as-of, fingerprint of co
 data and settings; ``build_lake_files``: every lake file with its size and mtime).
 The next build with ``incremental=True`` starts from a copy of that warehouse and:
 
-* recomputes every cross-thread model in full, as a full build does;
+* recomputes every cross-thread model in full, as a full build does, but those that
+  declare ``recompute_by=contact_phone`` (int_contact_keys): those run for the phones of
+  the new or rewritten lake partitions' messages (old rows and new) and of the platform
+  conversations those are in, and only those phones' rows are replaced (``run_by_phone``);
 * runs the per-thread stage (models declaring ``kind=per-thread``, pipeline/models.py)
   on the *selected contacts* only, exactly as a full build runs it on one shard: their
   old rows of every kept per-thread table are deleted and the new ones inserted. A
@@ -53,6 +56,10 @@ SELECTED = "hash(tenant_id, contact_key) in (select contact_hash from selected_c
 # The contact keys (DOMAIN R2): their old and new rows are compared (item 2).
 CONTACT_KEYS = "int_contact_keys"
 
+# The rows (of `row_alias`) of a recompute_by=contact_phone model of the phones run_by_phone recomputed.
+RECOMPUTED = ("exists (select 1 from recomputed_phones as phones where phones.tenant_id is not distinct from "
+              "{row_alias}.tenant_id and phones.contact_phone = {row_alias}.contact_phone)")
+
 # The entry point window outlasts the other windows: its open ones are read from the
 # last build's int_bill_entry_points instead of widening the look back (item 4).
 ENTRY_POINT_WINDOW = "entry_point_window_hours"
@@ -68,6 +75,7 @@ class Plan:
     first_month: object = None     # the first billing month recomputed (a date), None: none
     months_planned: bool = False
     compared: tuple[str, ...] = ()  # cross-thread relations whose old rows were kept as prev_<name>
+    recomputed: tuple[str, ...] = ()  # of those, the ones run for some phones only (prev_: their old rows)
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
@@ -163,14 +171,39 @@ def start(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | 
     plan = Plan(old_as_of=old_as_of, compared=compared)
     partitions = sorted(path for dataset, path in changed if dataset == "messages")
     plan.changed_partitions = len(partitions)
-    con.execute("create or replace temp table changed_message_files (path varchar)")
-    if partitions:
-        con.executemany("insert into changed_message_files values (?)",
-                        [(str(settings.lake / path),) for path in partitions])
+    by_name = {model.name: model for model in found}
     for name in compared:
-        con.execute(f'alter table "{name}" rename to "prev_{name}"')
+        if by_name[name].recompute_by is None:     # run_by_phone keeps the recomputed phones' old rows
+            con.execute(f'alter table "{name}" rename to "prev_{name}"')
+    _changed_rows(con, [settings.lake / path for path in partitions])
     con.execute("create or replace temp table changed_months (first_day date)")
     return plan
+
+
+def _changed_rows(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """The contact fields of the new or rewritten partitions' messages, read once for the
+    night: as the lake has them now (changed_rows_now) and as the last build had them
+    (changed_rows_before, from its messages of those UTC dates)."""
+    # a webhook row names no tenant: its business number's (as stg_messages does)
+    con.execute(
+        "create or replace temp table changed_rows_now as "
+        + (f"select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_bsuid, "
+           f"files.contact_phone, files.conversation_id from read_parquet({lake.sql_list(files)}) as files "
+           "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
+           if files else
+           "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone, "
+           "null::bigint as conversation_id where false"))
+    dates = sorted({path.parent.name.removeprefix("date=") for path in files})
+    con.execute("create or replace temp table changed_dates (utc_date date)")
+    if dates:
+        con.executemany("insert into changed_dates values (?::date)", [(d,) for d in dates])
+    # the range first: a plain comparison, before each message's UTC date is worked out
+    con.execute("""
+        create or replace temp table changed_rows_before as
+        select tenant_id, contact_key, contact_phone, conversation_id from messages
+        where sent_at >= ?::date::timestamptz and sent_at < (?::date + 1)::timestamptz
+            and cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)
+    """, [dates[0] if dates else "9999-12-31", dates[-1] if dates else "9999-12-30"])
 
 
 def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
@@ -179,18 +212,6 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     Call once the cross-thread models the per-thread stage reads are rebuilt and before
     any per-thread model runs: the kept per-thread tables still hold the last build's rows.
     """
-    new_files = [Path(row[0]) for row in con.execute("select path from changed_message_files").fetchall()]
-    # a webhook row names no tenant: its business number's (as stg_messages does)
-    new_rows = (f"select coalesce(files.tenant_id, numbers.tenant_id) as tenant_id, files.contact_bsuid, "
-                f"files.contact_phone from read_parquet({lake.sql_list(new_files)}) as files "
-                "left join phone_numbers as numbers on numbers.phone_number_id = files.phone_number_id"
-                if new_files else
-                "select null::bigint as tenant_id, null::varchar as contact_bsuid, null::varchar as contact_phone "
-                "where false")
-    dates = [path.parent.name.removeprefix("date=") for path in new_files]
-    con.execute("create or replace temp table changed_dates (utc_date date)")
-    if dates:
-        con.executemany("insert into changed_dates values (?::date)", [(d,) for d in dates])
     changed_rows = " union all ".join(
         f"select tenant_id, contact_key from ((select * from prev_{name} except all select * from {name}) "
         f"union all (select * from {name} except all select * from prev_{name}))"
@@ -209,20 +230,22 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     parameters = [plan.old_as_of, int(lookback.total_seconds() * 1_000_000), plan.old_as_of] if moved else []
     con.execute(f"""
         create or replace temp table selected_contacts as
-        with new_rows as ({new_rows}),
+        with current_keys as (
+            select * from {CONTACT_KEYS} as keys
+            where {RECOMPUTED.format(row_alias='keys') if CONTACT_KEYS in plan.recomputed else 'true'}
+        ),
         changed_keys as (
             select tenant_id, contact_phone, contact_bsuid from (
-                (select * from prev_{CONTACT_KEYS} except select * from {CONTACT_KEYS})
+                (select * from prev_{CONTACT_KEYS} except select * from current_keys)
                 union all
-                (select * from {CONTACT_KEYS} except select * from prev_{CONTACT_KEYS})
+                (select * from current_keys except select * from prev_{CONTACT_KEYS})
             )
         ),
         contacts as (
             -- DOMAIN R2 (sql/functions/with_contact_key.sql)
-            select tenant_id, contact_key from with_contact_key('new_rows', '{CONTACT_KEYS}')
+            select tenant_id, contact_key from with_contact_key('changed_rows_now', '{CONTACT_KEYS}')
             union all
-            select tenant_id, contact_key from messages
-            where cast(timezone('UTC', sent_at) as date) in (select utc_date from changed_dates)
+            select tenant_id, contact_key from changed_rows_before
             union all
             select tenant_id, contact_phone from changed_keys
             union all
@@ -238,6 +261,81 @@ def select_contacts(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     """, parameters)
     plan.total_threads = con.execute(
         "select count(*) from (select distinct phone_number_id, contact_key from messages)").fetchall()[0][0]
+
+
+def run_by_phone(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model) -> None:
+    """Run a recompute_by=contact_phone model for the phones this night can change, on its
+    inputs' rows of those phones and their conversations, and replace those phones' rows
+    (their old rows kept as prev_<name> for select_contacts).
+
+    The phones: those of the new or rewritten partitions' messages, as the lake has them
+    now and as the last build had them (its messages of those UTC dates), and those of
+    every message in a platform conversation one of these is in (DOMAIN R2 pairs a phone
+    with the bsuid of its conversation's bsuid-only records).
+    """
+    con.execute("""
+        create or replace temp table changed_phone_rows as
+        select tenant_id, contact_phone, conversation_id from changed_rows_now
+        union all
+        select tenant_id, contact_phone, conversation_id from changed_rows_before
+    """)
+    con.execute("""
+        create or replace temp table recomputed_phones as
+        with conversations as (
+            select distinct tenant_id, conversation_id from changed_phone_rows where conversation_id is not null
+        ),
+        partners as (
+            select staged.tenant_id, staged.contact_phone
+            from stg_messages as staged
+            semi join conversations
+                on conversations.tenant_id is not distinct from staged.tenant_id
+                and conversations.conversation_id = staged.conversation_id
+            where staged.conversation_id is not null
+        )
+        select distinct tenant_id, contact_phone from (
+            select tenant_id, contact_phone from changed_phone_rows
+            union all
+            select tenant_id, contact_phone from partners
+        )
+        where contact_phone is not null
+    """)
+    database = con.execute("select current_database()").fetchall()[0][0]
+    main, by_phone = f'"{database}".main', f'"{database}".by_phone'
+    # The model reads its inputs through views holding the rows of those phones and of their
+    # platform conversations only (all a phone's rows depend on); the schema is put first
+    # on the search path, so the model's own SQL is run as it is.
+    con.execute(f"create schema if not exists {by_phone}")
+    for read in sorted(model.reads):
+        relation = f"{main}.{models.quoted(read)}"
+        columns = {row[0] for row in con.execute(f"describe select * from {relation}").fetchall()}
+        if not {"tenant_id", "contact_phone"} <= columns:
+            continue
+        of_phones = RECOMPUTED.format(row_alias="staged")
+        in_conversations = "false"
+        if "conversation_id" in columns:
+            conversations = models.quoted(f"{read}__conversations")
+            con.execute(f"create or replace temp table {conversations} as select distinct tenant_id, conversation_id "
+                        f"from {relation} as staged where conversation_id is not null and {of_phones}")
+            in_conversations = (f"exists (select 1 from temp.main.{conversations} as conversations where "
+                                "conversations.tenant_id is not distinct from staged.tenant_id "
+                                "and conversations.conversation_id = staged.conversation_id)")
+        con.execute(f"create or replace view {by_phone}.{models.quoted(read)} as "
+                    f"select * from {relation} as staged where {of_phones} or {in_conversations}")
+    name = models.quoted(model.name)
+    recomputed = RECOMPUTED.format(row_alias="old_row")
+    con.execute(f"create or replace temp table prev_{model.name} as "
+                f"select * from {main}.{name} as old_row where {recomputed}")
+    staged = models.quoted(f"{model.name}__new")
+    con.execute(f"set search_path = '{by_phone},{main}'")
+    try:
+        con.execute(f"create or replace temp table {staged} as "
+                    f"select * from ({model.body}) as new_row where {RECOMPUTED.format(row_alias='new_row')}")
+    finally:
+        con.execute("reset search_path")
+    con.execute(f"drop schema {by_phone} cascade")
+    replace_differing(con, f"{main}.{name}", recomputed, f"temp.main.{staged}")
+    con.execute(f"drop table temp.main.{staged}")
+    plan.recomputed = (*plan.recomputed, model.name)
 
 
 def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
@@ -256,26 +354,66 @@ def _lookback(con: duckdb.DuckDBPyConnection) -> timedelta:
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model, new: str) -> None:
-    """Swap the selected contacts' rows of a kept per-thread table for the new ones in `new`,
-    noting the earliest billing month of a row that differs (by the model's month column)."""
-    name = models.quoted(model.name)
-    old = f"select * from main.{name} where {SELECTED}"
-    column = model.month or model.changes_month
-    if column is not None:
-        # Rows compared by a hash of the whole row (a collision could only hide a change
-        # with odds of 1 in 2^64).
-        old_hashes = f"select {column}, hash(old_row) as row_hash from ({old}) as old_row"
-        new_hashes = f"select {column}, hash(new_row) as row_hash from {new} as new_row"
-        con.execute(f"""
-            insert into changed_months
-            select date_trunc('month', min({column}))::date
-            from ((({old_hashes}) except all ({new_hashes})) union all (({new_hashes}) except all ({old_hashes})))
-        """)
+    """Make the selected contacts' rows of a kept per-thread table those in `new`, noting the
+    earliest billing month of a row that differs (by the model's month column)."""
     if model.name == "messages":
         plan.affected_threads = con.execute(
             f"select count(*) from (select distinct phone_number_id, contact_key from {new})").fetchall()[0][0]
-    con.execute(f"delete from main.{name} where {SELECTED}")
-    con.execute(f"insert into main.{name} select * from {new}")
+    first = replace_differing(con, f"main.{models.quoted(model.name)}", SELECTED, new,
+                              model.month or model.changes_month)
+    if first is not None:
+        con.execute("insert into changed_months values (date_trunc('month', ?::date)::date)", [first])
+
+
+def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, new: str,
+                      month: str | None = None) -> object:
+    """Make the rows of `table` that match `where` (which may name them `old_row`) the rows of
+    `new`, writing only those that differ.
+
+    Old and new rows are compared by a hash of the whole row (a collision could only
+    hide a change with odds of 1 in 2^64): a row whose hash is found as many times on
+    both sides stays where it is; the other old rows are deleted by rowid and the other
+    new rows inserted. A night changes few of the rows it recomputes (most of a
+    contact's history comes out the same), so a table is rewritten where it changed only.
+    Returns the earliest `month` value of a row deleted or inserted (None: none, or no
+    column given).
+    """
+    columns = [row[0] for row in con.execute(f"describe select * from {table}").fetchall()]
+    row_hash = "hash(" + ", ".join('"' + column.replace('"', '""') + '"' for column in columns) + ")"
+    month_value = f"{month}::date" if month is not None else "null::date"
+    # One transaction: the rowids read stay those of the rows deleted (no checkpoint between).
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create or replace temp table replaced_old as "
+                    f"select rowid as row_id, {row_hash} as row_hash, {month_value} as month_value "
+                    f"from {table} as old_row where {where}")
+        con.execute(f"create or replace temp table replaced_new as "
+                    f"select {row_hash} as row_hash, {month_value} as month_value, * from {new}")
+        con.execute("""
+            create or replace temp table replaced_same as
+            select row_hash
+            from (select row_hash, count(*) as copies from replaced_old group by row_hash) as old_copies
+            join (select row_hash, count(*) as copies from replaced_new group by row_hash) as new_copies
+                using (row_hash, copies)
+        """)
+        first = con.execute("""
+            select min(month_value) from (
+                select month_value from replaced_old anti join replaced_same using (row_hash)
+                union all
+                select month_value from replaced_new anti join replaced_same using (row_hash)
+            )
+        """).fetchall()[0][0]
+        con.execute(f"delete from {table} where rowid in "
+                    "(select row_id from replaced_old anti join replaced_same using (row_hash))")
+        con.execute(f"insert into {table} select * exclude (row_hash, month_value) "
+                    "from replaced_new anti join replaced_same using (row_hash)")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    for name in ("replaced_old", "replaced_new", "replaced_same"):
+        con.execute(f"drop table {name}")
+    return first
 
 
 def _first_month(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
@@ -320,14 +458,14 @@ def run_month_model(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Mo
         finally:
             con.execute("reset search_path")
         return
+    staged = models.quoted(f"{model.name}__new")
     con.execute(f"set search_path = '{months},{main}'")
-    try:
-        con.execute(f"create or replace table {months}.\"{model.name}__new\" as "
-                    f"select * from ({model.body}) where {keep}")
+    try:          # a temp table: the new rows are not written to the warehouse file twice
+        con.execute(f"create or replace temp table {staged} as select * from ({model.body}) where {keep}")
     finally:
         con.execute("reset search_path")
-    con.execute(f"delete from {main}.{name} where {keep}")
-    con.execute(f"insert into {main}.{name} select * from {months}.\"{model.name}__new\"")
+    replace_differing(con, f"{main}.{name}", keep, f"temp.main.{staged}")
+    con.execute(f"drop table temp.main.{staged}")
 
 
 def finish(con: duckdb.DuckDBPyConnection) -> None:

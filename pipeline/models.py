@@ -26,6 +26,13 @@ monthly model's own rows are replaced by it; a per-thread table's changed rows s
 months changed, and monthly models read only its rows of those months.
 ``changes_month=<column>``: like ``month`` for change detection only (the table is read
 in full).
+``recompute_by=contact_phone``: a cross-thread model with (at most) one row per tenant_id x
+contact_phone, whose rows for a phone depend only on the staged messages of that phone
+and of the platform conversations (tenant_id, conversation_id) those share (DOMAIN R2):
+an incremental night runs it for the phones of the lake's new or rewritten messages
+and of their conversations only, on its inputs' rows of those phones and conversations
+(the inputs with tenant_id and contact_phone columns), and replaces those phones' rows
+(pipeline/incremental.py ``run_by_phone``).
 ``shard_by=contact_key | contact_fields``: a staging or cross-thread relation that
 per-thread models read and that holds rows of many threads: it is cut to the contacts
 of the subset, by its (tenant_id, contact_key) columns, or by the contact key of its
@@ -55,8 +62,9 @@ from pipeline import paths
 
 LAYERS = ("staging", "intermediate", "marts")
 KINDS = ("staging", "per-thread", "cross-thread", "monthly")
-_KEYS = {"kind", "keep", "month", "changes_month", "shard_by"}
+_KEYS = {"kind", "keep", "month", "changes_month", "shard_by", "recompute_by"}
 _SHARD_BY = ("contact_key", "contact_fields")
+_RECOMPUTE_BY = ("contact_phone",)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Model:
     month: str | None = None
     changes_month: str | None = None
     shard_by: str | None = None
+    recompute_by: str | None = None
     reads: frozenset[str] = frozenset()
 
     @property
@@ -113,11 +122,15 @@ def _load(path: Path, layer: str) -> Model:
     if shard_by is not None and (shard_by not in _SHARD_BY or kind not in ("staging", "cross-thread")):
         raise ModelError(f"{path}: shard_by={shard_by} (one of {', '.join(_SHARD_BY)}, on staging or "
                          "cross-thread models)")
+    recompute_by = config.pop("recompute_by", None)
+    if recompute_by is not None and (recompute_by not in _RECOMPUTE_BY or kind != "cross-thread"):
+        raise ModelError(f"{path}: recompute_by={recompute_by} (one of {', '.join(_RECOMPUTE_BY)}, on "
+                         "cross-thread models)")
     month = config.pop("month", None)
     if kind == "monthly" and month is None:
         raise ModelError(f"{path}: a monthly model declares its month column (month=...)")
     return Model(name=path.stem, layer=layer, sql=sql, kind=kind, keep=keep, month=month,
-                 changes_month=config.pop("changes_month", None), shard_by=shard_by)
+                 changes_month=config.pop("changes_month", None), shard_by=shard_by, recompute_by=recompute_by)
 
 
 def _config(path: Path, sql: str) -> dict[str, str]:

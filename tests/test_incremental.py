@@ -166,3 +166,122 @@ def _full_as_of(settings: Settings, root: Path, as_of) -> Path:  # noqa: ANN001
     target = root / "full-as-of.duckdb"
     build(replace(settings, warehouse=target), as_of=as_of)
     return target
+
+
+def test_replace_differing_writes_only_the_rows_that_differ() -> None:
+    """Selected rows (contact 'a'): one kept as it is, one changed, one gone, one new, a
+    duplicate pair that becomes one; the other contact's rows are never touched."""
+    from pipeline.incremental import replace_differing
+
+    con = duckdb.connect()
+    con.execute("create table facts (contact_key varchar, month date, amount integer)")
+    con.execute("""insert into facts values
+        ('a', '2026-01-01', 1), ('b', '2026-01-01', 1), ('a', '2026-03-01', 2), ('a', '2026-02-01', 3),
+        ('a', '2026-05-01', 5), ('a', '2026-05-01', 5)""")
+    con.execute("""create table incoming as select * from (values
+        ('a', date '2026-01-01', 1), ('a', date '2026-04-01', 20), ('a', date '2026-06-01', 6),
+        ('a', date '2026-05-01', 5), ('a', date '2025-12-01', 7)) as rows (contact_key, month, amount)""")
+    kept = con.execute("select rowid from facts where contact_key = 'a' and amount = 1").fetchall()
+    untouched = con.execute("select rowid from facts where contact_key = 'b'").fetchall()
+
+    first = replace_differing(con, "facts", "contact_key = 'a'", "incoming", "month")
+
+    assert sorted(con.execute("select contact_key, month::varchar, amount from facts").fetchall()) == [
+        ("a", "2025-12-01", 7), ("a", "2026-01-01", 1), ("a", "2026-04-01", 20), ("a", "2026-05-01", 5), ("a", "2026-06-01", 6),
+        ("b", "2026-01-01", 1),
+    ]
+    # ('a', Jan, 1) is the same on both sides: left where it was (same rowid)
+    assert con.execute("select rowid from facts where contact_key = 'a' and amount = 1").fetchall() == kept
+    assert con.execute("select rowid from facts where contact_key = 'b'").fetchall() == untouched
+    # deleted: Mar 2, Feb 3, both May 5 (two copies become one); inserted: Dec 7, Apr 20, Jun 6, May 5
+    assert str(first) == "2025-12-01"
+    # the earliest change a deleted row: January's
+    assert str(replace_differing(con, "facts", "contact_key = 'a'",
+                                 "(select * from facts where contact_key = 'a' and amount <> 1)", "month")) == "2026-01-01"
+    assert con.execute("select count(*) from facts").fetchall() == [(5,)]
+    # nothing differs: nothing written, no month
+    rowids = con.execute("select rowid from facts order by rowid").fetchall()
+    assert replace_differing(con, "facts", "contact_key = 'a'",
+                             "(select * from facts where contact_key = 'a')", "month") is None
+    assert con.execute("select rowid from facts order by rowid").fetchall() == rowids
+
+
+def test_contact_keys_recomputed_by_phone_follow_conversations_and_rewritten_days(settings: Settings,
+                                                                                 tmp_path: Path) -> None:
+    """int_contact_keys (recompute_by=contact_phone) is recomputed for the phones a night can
+    change, not only those written in the new partition (DOMAIN R2):
+    * night 2: a bsuid-only record in platform conversation 77, whose only other record
+      (night 1) is phone-only: that phone now pairs with the bsuid, though the new day
+      never names it, and its old thread is re-keyed;
+    * night 3: day 1 is rewritten (a message comes again, read, with another phone): the
+      old phone, now in no message, loses its row."""
+    from tests.helpers import message, write_jsonl
+
+    day1 = [
+        message(message_id="m.conv", contact_phone="+5511900000001", conversation_id=77,
+                timestamp="2026-09-01T10:00:00Z"),
+        message(message_id="m.pair", direction="outbound", type="text", status="delivered",
+                contact_phone="+5511900000002", contact_bsuid="BR.pair", timestamp="2026-09-01T11:00:00Z",
+                delivered_at="2026-09-01T11:00:05Z"),
+        message(message_id="m.other", contact_phone="+5511900000003", timestamp="2026-09-01T12:00:00Z"),
+    ]
+    day2 = [message(message_id="m.bsuid", contact_phone=None, contact_bsuid="BR.conv", conversation_id=77,
+                    timestamp="2026-09-02T10:00:00Z")]
+    rewritten = [{**day1[1], "status": "read", "contact_phone": "+5511900000004"}]
+    expected_keys = [
+        [("+5511900000002", "BR.pair")],
+        [("+5511900000001", "BR.conv"), ("+5511900000002", "BR.pair")],
+        [("+5511900000001", "BR.conv"), ("+5511900000004", "BR.pair")],
+    ]
+    expected_message_keys = [
+        [("m.conv", "+5511900000001"), ("m.other", "+5511900000003"), ("m.pair", "BR.pair")],
+        [("m.bsuid", "BR.conv"), ("m.conv", "BR.conv"), ("m.other", "+5511900000003"), ("m.pair", "BR.pair")],
+        [("m.bsuid", "BR.conv"), ("m.conv", "BR.conv"), ("m.other", "+5511900000003"), ("m.pair", "BR.pair")],
+    ]
+    for night, records in enumerate([day1, day2, rewritten]):
+        ingest(settings.lake, [write_jsonl(tmp_path / f"night{night}" / "messages.jsonl", records)])
+        summary = build(settings, incremental=True)
+        assert any(note.startswith("incremental build:" if night else "full build:") for note in summary.notes)
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            assert con.execute("select contact_phone, contact_bsuid from int_contact_keys "
+                               "order by contact_phone").fetchall() == expected_keys[night]
+            assert con.execute("select message_id, contact_key from messages "
+                               "order by message_id").fetchall() == expected_message_keys[night]
+        assert_same_tables(settings.warehouse, full_build(settings, tmp_path / f"full{night}"))
+
+
+def test_late_closes_of_an_earlier_month_recompute_its_close_rates(simulated: Path, tmp_path: Path) -> None:
+    """close_rates_daily is recomputed from the first month whose conversation_outcomes
+    changed (kind=monthly, month=local_date): webhook events of days 11-15 held back and
+    delivered with days 28-30, a month after the days they close and beyond the look back
+    of the last as-of, change only outcomes of that earlier month."""
+    settings = replace(load(simulated / "convo.toml"), lake=tmp_path / "lake", warehouse=tmp_path / "warehouse.duckdb")
+    exports = simulated / "exports"
+    days = sorted((exports / "messages").glob("messages-*.jsonl"))
+    dates = [path.stem.removeprefix("messages-") for path in days]
+    events = [json.loads(line) for line in (exports / "events" / "events.jsonl").read_text().splitlines()]
+    held = [event for event in events if dates[10] <= event["created_at"] < dates[15]]
+    on_time = [event for event in events if event not in held and event["created_at"] < dates[27]]
+    assert held
+    first = write_jsonl_events(tmp_path / "night1" / "events.jsonl", on_time)
+    second = write_jsonl_events(tmp_path / "night2" / "events.jsonl",
+                                held + [event for event in events if event["created_at"] >= dates[27]])
+    ingest(settings.lake, [*days[:27], first, exports / "templates"])
+    build(settings, incremental=True)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        before = con.execute("select sum(agent_closes + manual_closes) from close_rates_daily "
+                             "where local_date between ?::date and ?::date", [dates[10], dates[14]]).fetchall()[0][0]
+    ingest(settings.lake, [*days[27:], second])
+    summary = build(settings, incremental=True)
+    assert f"billing months from {dates[10][:7]} recomputed" in " ".join(summary.notes), summary.notes
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        after = con.execute("select sum(agent_closes + manual_closes) from close_rates_daily "
+                            "where local_date between ?::date and ?::date", [dates[10], dates[14]]).fetchall()[0][0]
+    assert_same_tables(settings.warehouse, full_build(settings, tmp_path / "full"))
+    assert after > before          # the held-back closes now count
+
+
+def write_jsonl_events(path: Path, events: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path

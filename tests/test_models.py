@@ -54,6 +54,9 @@ def test_reads_come_from_the_parser_not_from_names_in_comments_or_ctes(tmp_path:
      "keep=temp (keep=temp is for per-thread and monthly models only)"),
     ("-- one row per x\n-- config: kind=monthly\n", "a monthly model declares its month column (month=...)"),
     ("-- one row per x\n-- config: kind=per-thread, shard_by=contact_key\n", "shard_by=contact_key (one of"),
+    ("-- one row per x\n-- config: kind=per-thread, recompute_by=contact_phone\n",
+     "recompute_by=contact_phone (one of contact_phone, on cross-thread models)"),
+    ("-- one row per x\n-- config: kind=cross-thread, recompute_by=contact_key\n", "recompute_by=contact_key (one of"),
 ])
 def test_a_malformed_declaration_names_the_file(tmp_path: Path, header: str, error: str) -> None:
     root = sql_root(tmp_path, {"marts/bad.sql": header + "select 1 as x"})

@@ -136,3 +136,33 @@ def test_chart_labels_are_drawn_whole(tmp_path: Path) -> None:
     body = re.search(r"<body[^>]*>", dom(path)).group(0)
     assert 'data-texts="' + str(2 * len(markets) + 1 + len(columns.x_labels)) + '"' in body
     assert 'data-clipped=""' in body
+
+
+@pytest.mark.parametrize("contacts", [3, 40])
+def test_recent_contacts_as_grouping_every_message_would(contacts: int) -> None:
+    """The overview's last contacts, found from the latest messages only, are those of a
+    group-by over every message: here the 400 latest messages are one contact's, and with
+    3 contacts there are fewer than ten."""
+    import duckdb
+
+    from pipeline.pages.overview import _recent_contacts
+
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"""
+        create table messages as
+        select 'c' || (i % {contacts}) as contact_key, 'name ' || i as contact_name,
+            timestamptz '2026-01-01 00:00:00+00' + to_minutes(i) as sent_at,
+            'BR' as country_code, 'Brazil' as market
+        from range(2000) as numbers(i)
+        union all
+        select 'busy', 'busy ' || i, timestamptz '2026-03-01 00:00:00+00' + to_minutes(i), 'IN', 'India'
+        from range(400) as numbers(i)
+    """)
+    grouped = con.execute("""
+        select contact_key, arg_max(contact_name, sent_at), any_value(country_code), any_value(market), count(*)
+        from messages group by contact_key order by max(sent_at) desc, contact_key limit 10
+    """).fetchall()
+    assert _recent_contacts(con, 10) == grouped
+    assert grouped[0] == ("busy", "busy 399", "IN", "India", 400)
+    assert len(grouped) == min(10, contacts + 1)

@@ -5,7 +5,7 @@
 -- conversation (conversation_id) whose bsuid-only records name a bsuid takes it (R2:
 -- the same user seen by phone before the 2026-03-31 cut-over and by bsuid after, in one
 -- conversation that spans it, is one contact and one thread).
--- config: kind=cross-thread
+-- config: kind=cross-thread, recompute_by=contact_phone
 with messages as (
     select * from stg_messages
 ),

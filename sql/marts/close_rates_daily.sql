@@ -27,7 +27,9 @@
 --   nearest order statistics (position 0.9 * (n - 1) in the sorted values, counted
 --   from 0); the median is quantile_cont(x, 0.5). Seconds keep their fractions.
 -- * reopens: conversations opened by the contact after an operator's close (R9).
--- config: kind=cross-thread
+-- * a day's row reads only the conversations started that day: an incremental night
+--   recomputes the months from the first one whose conversation_outcomes changed (monthly).
+-- config: kind=monthly, month=local_date
 with outcomes as (
     select * from conversation_outcomes
 ),

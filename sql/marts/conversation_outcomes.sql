@@ -33,7 +33,7 @@
 --   waited, up to the as-of while open, up to ended_at once ended.
 -- * is_reopen (DOMAIN R9): opened by the contact after an operator's close, from
 --   conversations.
--- config: kind=per-thread
+-- config: kind=per-thread, month=local_start_date
 with rebuilt_conversations as (
     select * from conversations
 ),

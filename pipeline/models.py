@@ -15,7 +15,8 @@ states its grain (line 1) and, on a line of its own, its configuration, the way 
   warehouse; ``keep=temp`` is a step that only later per-thread models read (never
   written to the warehouse). Persisted per-thread tables carry tenant_id and contact_key
   (their rows are replaced by contact).
-* ``cross-thread``: counts across a tenant; recomputed in full by every build.
+* ``cross-thread``: counts across a tenant; recomputed in full by every build (an
+  incremental night: but for ``recompute_by``, below).
 * ``monthly``: cross-thread, with rows per billing month that depend only on that
   month's rows of their inputs: an incremental night recomputes it from the first month
   that changed on. ``keep=temp``: a step only later monthly models read (an incremental

@@ -365,6 +365,11 @@ def replace_rows(con: duckdb.DuckDBPyConnection, plan: Plan, model: models.Model
         con.execute("insert into changed_months values (date_trunc('month', ?::date)::date)", [first])
 
 
+def _nested(kind: str) -> bool:
+    """A DuckDB type name of a list, array, struct, map or union."""
+    return kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION"))
+
+
 def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, new: str,
                       month: str | None = None) -> object:
     """Make the rows of `table` that match `where` (which may name them `old_row`) the rows of
@@ -378,8 +383,13 @@ def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, ne
     Returns the earliest `month` value of a row deleted or inserted (None: none, or no
     column given).
     """
-    columns = [row[0] for row in con.execute(f"describe select * from {table}").fetchall()]
-    row_hash = "hash(" + ", ".join('"' + column.replace('"', '""') + '"' for column in columns) + ")"
+    # DuckDB's hash() folds a nested value's elements into the row's hash: NULL and [] hash
+    # alike, and so do ([1, 2], []) and ([1], [2]) in adjacent list columns. Nested columns
+    # are hashed by their text (NULL stays NULL; doubles print so that they read back).
+    columns = con.execute(f"describe select * from {table}").fetchall()
+    row_hash = "hash(" + ", ".join(
+        '"' + column.replace('"', '""') + '"' + ("::varchar" if _nested(kind) else "")
+        for column, kind, *_ in columns) + ")"
     month_value = f"{month}::date" if month is not None else "null::date"
     # One transaction: the rowids read stay those of the rows deleted (no checkpoint between).
     con.execute("begin transaction")
@@ -405,7 +415,7 @@ def replace_differing(con: duckdb.DuckDBPyConnection, table: str, where: str, ne
         """).fetchall()[0][0]
         con.execute(f"delete from {table} where rowid in "
                     "(select row_id from replaced_old anti join replaced_same using (row_hash))")
-        con.execute(f"insert into {table} select * exclude (row_hash, month_value) "
+        con.execute(f"insert into {table} by name select * exclude (row_hash, month_value) "
                     "from replaced_new anti join replaced_same using (row_hash)")
         con.execute("commit")
     except BaseException:

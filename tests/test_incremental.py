@@ -285,3 +285,24 @@ def write_jsonl_events(path: Path, events: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(event) + "\n" for event in events))
     return path
+
+
+def test_replace_differing_tells_null_empty_and_shifted_lists_apart() -> None:
+    """Rows that differ only in a list column's NULL vs [] (or an element moved from one
+    list column to the next) are different rows, though DuckDB's hash() of the whole row
+    folds them together: the table must end up holding exactly `new`'s rows."""
+    from pipeline.incremental import replace_differing
+
+    con = duckdb.connect()
+    con.execute("create table facts (contact_key varchar, waits double[], business double[])")
+    con.execute("insert into facts values ('a', [], [1.0]), ('a', [1.0, 2.0], []), ('b', null, null)")
+    con.execute("""create table incoming as select * from (values
+        ('a', null::double[], [1.0]::double[]), ('a', [1.0]::double[], [2.0]::double[]))
+        as rows (contact_key, waits, business)""")
+
+    replace_differing(con, "facts", "contact_key = 'a'", "incoming")
+
+    # every 'a' row is incoming's: (a, NULL, [1.0]) and (a, [1.0], [2.0]); b's row untouched
+    assert sorted(con.execute("select contact_key, waits is null, waits, business from facts").fetchall(),
+                  key=repr) == sorted([("a", True, None, [1.0]), ("a", False, [1.0], [2.0]),
+                                       ("b", True, None, None)], key=repr)

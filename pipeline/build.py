@@ -204,8 +204,9 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
     inputs = {name for model in per_thread for name in model.reads}
     by_name = {model.name: model for model in discover()}      # the relations the stage reads
     shard_inputs = [by_name[name] for name in sorted(inputs) if by_name[name].shard_by]
-    kept = [model for model in per_thread if not model.is_temp]
-    released = models.releases(per_thread)
+    # A kept table goes to the warehouse as soon as the shard's last reader of it has run,
+    # and leaves the shard's memory then, as the steps do (DESIGN "Shards that fit").
+    released = models.releases(per_thread, kept=True)
     stage = run.stage
     if split is not None:
         shutil.rmtree(split, ignore_errors=True)
@@ -237,18 +238,22 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
             try:
                 for position, model in enumerate(per_thread):
                     run(model, announce=index == 0)
-                    for step in released.get(position, []):
-                        con.execute(f"drop table temp.main.{models.quoted(step.name)}")
+                    for done in released.get(position, []):
+                        name = models.quoted(done.name)
+                        if done.is_temp:
+                            con.execute(f"drop table temp.main.{name}")
+                            continue
+                        if plan is not None:       # its names of the warehouse's tables are unqualified
+                            con.execute("reset search_path")
+                            incremental_builds.replace_rows(con, plan, done, f"{SHARD}.main.{name}")
+                            con.execute(f"set search_path = '{SHARD}.main,{main}'")
+                        elif index == 0:
+                            con.execute(f"create or replace table {main}.{name} as select * from {SHARD}.main.{name}")
+                        else:
+                            con.execute(f"insert into {main}.{name} select * from {SHARD}.main.{name}")
+                        con.execute(f"drop table {SHARD}.main.{name}")
             finally:
                 con.execute("reset search_path")
-            for model in kept:
-                name = models.quoted(model.name)
-                if plan is not None:
-                    incremental_builds.replace_rows(con, plan, model, f"{SHARD}.main.{name}")
-                elif index == 0:
-                    con.execute(f"create or replace table {main}.{name} as select * from {SHARD}.main.{name}")
-                else:
-                    con.execute(f"insert into {main}.{name} select * from {SHARD}.main.{name}")
             for model in per_thread:
                 con.execute(f"drop table if exists {'temp.main' if model.is_temp else SHARD + '.main'}."
                             f"{models.quoted(model.name)}")

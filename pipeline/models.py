@@ -265,12 +265,13 @@ def _chains_first(per_thread: list[Model]) -> list[Model]:
     return ordered
 
 
-def releases(per_thread: list[Model]) -> dict[int, list[Model]]:
-    """Per position in the per-thread stage, the temp steps no later model of it reads:
-    dropped as soon as that model has run, so a shard holds only the steps still needed."""
+def releases(per_thread: list[Model], kept: bool = False) -> dict[int, list[Model]]:
+    """Per position in the per-thread stage, the temp steps (and with `kept`, the kept
+    tables too) no later model of it reads: dropped (a kept table first written to the
+    warehouse) as soon as that model has run, so a shard holds only what is still needed."""
     last: dict[str, int] = {}
     for index, model in enumerate(per_thread):
-        if model.is_temp:
+        if model.is_temp or kept:
             last.setdefault(model.name, index)
         for name in model.reads:
             if name in last:

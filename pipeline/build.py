@@ -205,7 +205,7 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
     by_name = {model.name: model for model in discover()}      # the relations the stage reads
     shard_inputs = [by_name[name] for name in sorted(inputs) if by_name[name].shard_by]
     # A kept table goes to the warehouse as soon as the shard's last reader of it has run,
-    # and leaves the shard's memory then, as the steps do (DESIGN "Shards that fit").
+    # and leaves the shard's memory then, as the steps do (issue 13: shards that fit in memory).
     released = models.releases(per_thread, kept=True)
     stage = run.stage
     if split is not None:

@@ -30,7 +30,7 @@ from pipeline.models import Model, discover
 # (importable from here, as before: the CLI, the bench scripts and the tests use them)
 from pipeline.stage import (  # noqa: F401
     PER_THREAD_BYTES_PER_MESSAGE, BuildSummary, ShardTask, _cut, _load_settings, _references, _run,
-    _Runner, cut_inputs, run_shard,
+    _Runner, cut_inputs, run_shard, shards_for,
 )
 
 ENGINES = ("duckdb", "spark")
@@ -269,8 +269,7 @@ def shard_count(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     if settings.build.shards:
         return settings.build.shards
     messages = con.execute("select count(*) from lake_messages").fetchall()[0][0]
-    limit_bytes = config.memory_bytes(settings.build.memory_limit or config.default_memory_limit())
-    return max(1, -(-messages * PER_THREAD_BYTES_PER_MESSAGE // limit_bytes))
+    return shards_for(messages, config.memory_bytes(settings.build.memory_limit or config.default_memory_limit()))
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> datetime | None:

@@ -189,7 +189,8 @@ def _jvm_bytes(text: str) -> int:
 
 
 def _by_memory(con: duckdb.DuckDBPyConnection, memory_limit: str) -> int:
-    """Shards that keep each task's messages within its memory (as build.shard_count)."""
+    """Shards that keep each task's messages within its memory (600 bytes a message, as one
+    shard of build.shard_count; the in-memory size of several local shards is not measured on Spark)."""
     messages = con.execute("select count(*) from lake_messages").fetchall()[0][0]
     per_task = config.memory_bytes(memory_limit)
     return max(1, -(-messages * shard_stage.PER_THREAD_BYTES_PER_MESSAGE // per_task))

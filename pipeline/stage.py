@@ -192,6 +192,19 @@ def _cut(model: Model, main: str, selection: str, keep_key: bool = False) -> str
 # A shard too many costs more than it saves: the 10M lake in two shards took 96 s
 # (182 CPU-s) against 81 s (155 CPU-s) in one, back to back (2026-12-07).
 PER_THREAD_BYTES_PER_MESSAGE = 600
+# One shard runs in the warehouse file, whose blocks DuckDB can evict; several run in an
+# in-memory catalog, whose tables it can only spill. So when one shard is not enough,
+# they are sized at more memory a message: the 100M lake's shards spilled ~1.1 GB each in
+# 10 shards, nothing in 13 (the whole build 1,001 -> 1,041 s, spill 1.1 -> 0.2 GB, left in
+# the cut; bench/README, Build profile, fifth session).
+IN_MEMORY_SHARD_BYTES_PER_MESSAGE = 800
+
+
+def shards_for(messages: int, limit_bytes: int) -> int:
+    """How many thread-hash shards keep each one's messages within the memory limit."""
+    if messages * PER_THREAD_BYTES_PER_MESSAGE <= limit_bytes:
+        return 1
+    return max(2, -(-messages * IN_MEMORY_SHARD_BYTES_PER_MESSAGE // limit_bytes))
 
 
 def _references(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datetime | None) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.build import build
+from pipeline.build import build, shards_for
 from pipeline.config import Build, Settings
 from tests.helpers import rows_differing, warehouse_tables
 
@@ -62,3 +62,15 @@ def test_any_shard_count_gives_the_same_tables(dirty_tenant: Settings, one_shard
         differing = rows_differing(con, "one", "many", table)
         assert differing == 0, f"{table}: {differing} of {rows} rows differ with {shards} shards"
     assert con.execute('select count(*) from one."messages"').fetchone()[0] > 30_000
+
+
+def test_the_default_shard_count_fits_memory_and_no_more() -> None:
+    """One shard while the messages fit at 600 bytes each (it runs in the warehouse file,
+    which DuckDB can evict); past that, in-memory shards at 800 bytes a message, the size
+    at which the 100M lake's shards stopped spilling (bench/README, fifth session)."""
+    limit = 6_500_000_000                                   # the default memory limit
+    assert shards_for(10_000_000, limit) == 1               # 6.0 GB
+    assert shards_for(10_833_333, limit) == 1               # 6.49999998 GB: still fits
+    assert shards_for(10_833_334, limit) == 2               # past it: never one in-memory shard
+    assert shards_for(100_000_000, limit) == 13             # 80 GB / 6.5 GB = 12.3
+    assert shards_for(0, limit) == 1

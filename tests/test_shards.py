@@ -70,7 +70,7 @@ def test_the_default_shard_count_fits_memory_and_no_more() -> None:
     at which the 100M lake's shards stopped spilling (bench/README, fifth session)."""
     limit = 6_500_000_000                                   # the default memory limit
     assert shards_for(10_000_000, limit) == 1               # 6.0 GB
-    assert shards_for(10_833_333, limit) == 1               # 6.49999998 GB: still fits
+    assert shards_for(10_833_333, limit) == 1               # 6.4999998 GB: still fits
     assert shards_for(10_833_334, limit) == 2               # past it: never one in-memory shard
     assert shards_for(100_000_000, limit) == 13             # 80 GB / 6.5 GB = 12.3
     assert shards_for(0, limit) == 1

@@ -215,9 +215,14 @@ def _per_thread(con: duckdb.DuckDBPyConnection, per_thread: list[Model], run: _R
             if model.shard_by == "contact_fields":
                 run.stage = "per-thread stage, cutting the staged messages into shards"
                 locking.crash_point("build.model")
+                # Each thread buffers up to this many rows per shard folder before writing: at
+                # DuckDB's 524,288 the 100M lake's cut into 13 shards spilled 0.23 GB and took
+                # 102 s; at 65,536 nothing and 83 s (bench/README, Build profile, fifth session).
+                con.execute("set partitioned_write_flush_threshold = 65536")
                 con.execute(f"copy (select *, hash(tenant_id, contact_key) % {len(selections)} as shard_number "
                             f"from ({_cut(model, main, 'true', keep_key=True)})) to '{split / model.name}' "
                             "(format parquet, partition_by (shard_number))")
+                con.execute("reset partitioned_write_flush_threshold")
     con.execute(f"attach ':memory:' as {SHARD}")
     try:
         for index, selection in enumerate(selections):

@@ -75,6 +75,42 @@ def test_country_and_market_by_calling_code_area_code_and_bsuid(settings: Settin
     ]
 
 
+def test_a_contacts_country_is_that_of_its_latest_phone_on_every_message(settings: Settings,
+                                                                         tmp_path: Path) -> None:
+    # DOMAIN R2 (one contact, one key) and R22 (market by the phone's calling code),
+    # as sql/intermediate/int_contacts.sql reads them: a contact who changed phones is
+    # one contact with one country, its latest phone's, on all its messages; a later
+    # message without a phone does not make it a bsuid-prefix country; a contact that
+    # never had a phone takes its bsuid's prefix.
+    con = built(settings, tmp_path, [
+        message(message_id="br-first", contact_bsuid="MX.k1", contact_phone="+5511911112222",
+                timestamp="2026-05-01T10:00:00Z"),
+        message(message_id="es-first", contact_bsuid="MX.k1", contact_phone="+34600111222",
+                timestamp="2026-05-02T10:00:00Z"),
+        message(message_id="phone-only-es", contact_bsuid=None, contact_phone="+34600111222",
+                timestamp="2026-05-02T12:00:00Z"),
+        message(message_id="es-again", contact_bsuid="MX.k1", contact_phone="+34600111222",
+                timestamp="2026-05-03T10:00:00Z"),
+        message(message_id="br-latest-phone", contact_bsuid="MX.k1", contact_phone="+5511911112222",
+                timestamp="2026-05-04T10:00:00Z"),
+        message(message_id="no-phone-last", contact_bsuid="MX.k1", contact_phone=None,
+                timestamp="2026-05-05T10:00:00Z"),
+        message(message_id="bsuid-only", contact_bsuid="MX.k2", contact_phone=None,
+                timestamp="2026-05-01T10:00:00Z"),
+    ])
+    got = con.execute("select message_id, contact_key, country_code, market from messages "
+                      "order by message_id").fetchall()
+    assert got == [
+        ("br-first", "MX.k1", "BR", "Brazil"),
+        ("br-latest-phone", "MX.k1", "BR", "Brazil"),
+        ("bsuid-only", "MX.k2", "MX", "Mexico"),
+        ("es-again", "MX.k1", "BR", "Brazil"),
+        ("es-first", "MX.k1", "BR", "Brazil"),
+        ("no-phone-last", "MX.k1", "BR", "Brazil"),
+        ("phone-only-es", "MX.k1", "BR", "Brazil"),
+    ]
+
+
 def test_zimbabwe_moves_to_rest_of_africa_at_local_midnight(settings: Settings, tmp_path: Path) -> None:
     # DOMAIN R22 (effective-dated map) and R1 (days cut in the number's timezone):
     # 2025-10-01 02:00 UTC is still 2025-09-30 in Sao Paulo (UTC-3).

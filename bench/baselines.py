@@ -78,7 +78,7 @@ from pipeline.models import define_functions  # noqa: E402
 ENGINES = ("pandas", "polars", "convo")
 # The convo models this step needs, upstream of the bill included (they give the
 # baselines' thread keys, countries and local dates): all are rerun and timed.
-CONVO_UPSTREAM = ("stg_messages", "stg_templates", "int_contact_keys", "int_phone_countries", "int_contacts",
+CONVO_UPSTREAM = ("stg_messages", "stg_templates", "int_contact_keys", "int_contacts",
                   "messages")
 CONVO_BILLING = ("int_bill_calendar", "int_bill_outbound", "int_bill_entry_points", "int_thread_messages",
                  "int_bill_cbp_conversations", "int_bill_messages",

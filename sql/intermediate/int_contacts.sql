@@ -4,6 +4,9 @@
 -- The key depends on (tenant_id, contact_bsuid, contact_phone) alone, so the messages
 -- are first reduced to those identities with their last send, and only the identities
 -- are keyed (at 10M: 10M messages to ~0.5M rows before the join).
+-- A phone's country is that of its longest calling prefix (DOMAIN R22; the prefixes are
+-- generated from the phonenumbers library, +1 by area code), looked up for each
+-- contact's latest phone only.
 with messages as (
     select * from stg_messages
 ),
@@ -12,9 +15,6 @@ contact_keys as (
     select * from int_contact_keys
 ),
 
-phone_countries as (
-    select * from int_phone_countries
-),
 
 known_countries as (
     select distinct country_code from ref_market_map
@@ -39,6 +39,30 @@ per_contact as (
         arg_max(contact_bsuid, sent_at) filter (where contact_bsuid is not null) as contact_bsuid
     from keyed
     group by tenant_id, contact_key
+),
+
+prefix_lengths as (
+    select distinct prefix_length from ref_calling_prefixes
+),
+
+prefix_candidates as (
+    select
+        phones.contact_phone,
+        prefix_lengths.prefix_length,
+        left(ltrim(phones.contact_phone, '+'), prefix_lengths.prefix_length) as leading_digits
+    from (select distinct contact_phone from per_contact where contact_phone is not null) as phones
+    cross join prefix_lengths
+),
+
+phone_countries as (
+    select
+        prefix_candidates.contact_phone,
+        arg_max(prefixes.country_code, prefixes.prefix_length) as country_code
+    from prefix_candidates
+    join ref_calling_prefixes as prefixes
+        on prefixes.prefix_length = prefix_candidates.prefix_length
+        and prefixes.prefix = prefix_candidates.leading_digits
+    group by prefix_candidates.contact_phone
 ),
 
 final as (

@@ -8,8 +8,9 @@
 -- is_in_conversation).
 -- * reply_seconds: replied_at - wait_started_at in seconds (fractions kept), null
 --   while unanswered. An answered wait is an exchange.
--- * wait_number: 1 for the wait that starts at the conversation's first inbound
---   message (its reply is the first response), then in order.
+-- * wait_started_at orders a conversation's waits (no two start at the same instant:
+--   inbound messages at one instant come before any reply at it, so they are one
+--   wait); the first is the one whose reply is the first response.
 -- * reply_business_seconds: the same wait counted in the number's business hours only
 --   (int_business_clock: the clock stops outside hours and on holidays); null while
 --   unanswered, and for a number without business_hours in convo.toml.
@@ -88,7 +89,6 @@ business as (
 final as (
     select
         conversation_id,
-        row_number() over (partition by conversation_id order by wait_started_at) as wait_number,
         wait_started_at,
         last_inbound_at,
         inbound_messages,

@@ -61,7 +61,7 @@ role_counts as (
 ),
 
 -- One row per conversation with waits. Every aggregate here is one DuckDB's hash
--- aggregate can spill to disk: the reply times are listed unordered, as (wait_number,
+-- aggregate can spill to disk: the reply times are listed unordered, as (wait start,
 -- seconds) pairs, and put in wait order by list_sort afterwards (an ordered list()
 -- and median() are states it cannot spill: they ran out of a 1 GB limit at 10M
 -- messages, the 8 GB default's share at 80M; a window over each conversation's waits
@@ -70,10 +70,11 @@ wait_stats as (
     select
         conversation_id,
         min(wait_started_at) as first_inbound_at,
-        min(replied_at) filter (where wait_number = 1) as first_response_at,
-        min(reply_business_seconds) filter (where wait_number = 1) as first_response_business_seconds,
+        -- the first wait's (arg_min_null: its reply may be null)
+        arg_min_null(replied_at, wait_started_at) as first_response_at,
+        arg_min_null(reply_business_seconds, wait_started_at) as first_response_business_seconds,
         list_transform(
-            list_sort(list({'wait_number': wait_number, 'seconds': reply_business_seconds})
+            list_sort(list({'started_at': wait_started_at, 'seconds': reply_business_seconds})
                 filter (where replied_at is not null and reply_business_seconds is not null)),
             lambda exchange: exchange.seconds
         ) as exchange_reply_business_seconds,
@@ -81,7 +82,7 @@ wait_stats as (
         count(*) as waits_count,
         count(replied_at) as exchanges_count,
         list_transform(
-            list_sort(list({'wait_number': wait_number, 'seconds': reply_seconds})
+            list_sort(list({'started_at': wait_started_at, 'seconds': reply_seconds})
                 filter (where replied_at is not null)),
             lambda exchange: exchange.seconds
         ) as exchange_reply_seconds,

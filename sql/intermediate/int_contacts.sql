@@ -15,7 +15,6 @@ contact_keys as (
     select * from int_contact_keys
 ),
 
-
 known_countries as (
     select distinct country_code from ref_market_map
 ),
@@ -45,6 +44,9 @@ prefix_lengths as (
     select distinct prefix_length from ref_calling_prefixes
 ),
 
+-- Each phone's leading digits at every prefix length, as a column, then one hash join
+-- on (length, digits). Written as a join condition on left(digits, length) instead,
+-- DuckDB plans phones x every calling prefix, filtered (2.7 -> 19 CPU-s at 10M).
 prefix_candidates as (
     select
         phones.contact_phone,

@@ -3,6 +3,7 @@
     .venv/bin/python bench/profile_models.py --dir DIR                  # every model
     .venv/bin/python bench/profile_models.py --dir DIR --models a,b     # these only
     .venv/bin/python bench/profile_models.py --dir DIR --in-build       # one whole build, per model
+    .venv/bin/python bench/profile_models.py --dir DIR --operators      # and by kind of DuckDB operator
 
 DIR holds a convo.toml whose lake and warehouse are built (`convo ingest`, `convo build`).
 The warehouse is copied to <warehouse>.profile; each model is run there as the build
@@ -13,6 +14,11 @@ the cost of that model alone. --memory-limit sets DuckDB's limit (default: the b
 Per-thread steps (keep=temp) are not in the warehouse: the ones a timed model reads are
 made first, untimed.
 
+--operators also sums DuckDB's own operator timings (its detailed profile: CPU seconds of
+each physical operator, over all threads) by kind of operator: each model's largest four,
+and at the end every model's together (writes, window sorts, joins, group-bys, ...): what
+kind of work the build's time is, beside which model does it.
+
 --in-build runs one whole `convo build` into <warehouse>.profile instead and prints, per
 model, the CPU and wall seconds of this process from its start to the next model's
 (the stages' own work between models, and the summaries at the end, count with the
@@ -22,6 +28,7 @@ model before them); with several shards a model is named once, on the first shar
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import resource
@@ -43,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 1GB")
     parser.add_argument("--repeat", type=int, default=1, help="runs per model (the fastest is shown)")
     parser.add_argument("--in-build", action="store_true", help="time each model inside one whole build")
+    parser.add_argument("--operators", action="store_true",
+                        help="also sum DuckDB's operator timings by kind of operator, per model and in all")
     args = parser.parse_args(argv)
 
     settings = config.load(args.dir / "convo.toml")
@@ -69,18 +78,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'model':<36} {'rows':>12} {'wall s':>8} {'CPU s':>8} {'peak MB':>9} {'spill MB':>9}")
         by_name = {model.name: model for model in models}
         made: set[str] = set()
+        operators: collections.Counter[str] = collections.Counter()
         for model in chosen:
             if model.layer == "staging":
                 continue
             _make_temp_inputs(con, model, by_name, made)
             best = None
             for _ in range(args.repeat):
-                result = _time(con, model)
+                result = _time(con, model, args.operators)
                 if best is None or result["wall"] < best["wall"]:
                     best = result
             rows = con.execute(f'select count(*) from "{model.name}"').fetchall()[0][0]
             print(f"{model.name:<36} {rows:>12,} {best['wall']:>8.2f} {best['cpu']:>8.2f} "
                   f"{best['peak'] / 1e6:>9,.0f} {best['spill'] / 1e6:>9,.0f}", flush=True)
+            if args.operators:
+                operators.update(best["operators"])
+                print("    " + ", ".join(f"{kind} {seconds:.2f}" for kind, seconds in best["operators"].most_common(4)))
+        if args.operators:
+            print(f"\nDuckDB operator CPU seconds by kind, all models ({sum(operators.values()):.1f} in all):")
+            for kind, seconds in operators.most_common():
+                if seconds >= 0.005:
+                    print(f"  {kind:<28} {seconds:>8.2f}")
     finally:
         con.close()
         paths.remove_duckdb(copy)
@@ -128,9 +146,10 @@ def _make_temp_inputs(con: duckdb.DuckDBPyConnection, model: build.Model, by_nam
         made.add(model.name)
 
 
-def _time(con: duckdb.DuckDBPyConnection, model: build.Model) -> dict[str, float]:
+def _time(con: duckdb.DuckDBPyConnection, model: build.Model, operators: bool = False) -> dict[str, object]:
     with tempfile.NamedTemporaryFile(suffix=".json") as profile:
         con.execute("set enable_profiling = 'json'")
+        con.execute("set profiling_mode = ?", ["detailed" if operators else "standard"])
         con.execute("set profiling_output = ?", [profile.name])
         before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
@@ -142,7 +161,20 @@ def _time(con: duckdb.DuckDBPyConnection, model: build.Model) -> dict[str, float
         tree = json.loads(Path(profile.name).read_text() or "{}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall": wall, "cpu": cpu, "peak": _largest(tree, "peak_buffer_memory"),
-            "spill": _largest(tree, "peak_temp_dir_size")}
+            "spill": _largest(tree, "peak_temp_dir_size"), "operators": _by_operator(tree.get("operator", []))}
+
+
+def _by_operator(node: object) -> collections.Counter[str]:
+    """CPU seconds of each kind of physical operator in DuckDB's profile tree."""
+    found: collections.Counter[str] = collections.Counter()
+    if isinstance(node, list):
+        for child in node:
+            found.update(_by_operator(child))
+    elif isinstance(node, dict):
+        if "name" in node:
+            found[node["name"]] += float(node.get("timing") or 0.0)
+        found.update(_by_operator(node.get("children", [])))
+    return found
 
 
 def _largest(node: object, key: str) -> float:

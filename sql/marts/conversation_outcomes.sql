@@ -95,7 +95,7 @@ wait_stats as (
 
 -- The first-response bucket edges, from policy data (data/policy.csv), in microseconds.
 -- Durations here are differences of epoch_us: subtracting two timestamptz (an interval)
--- costs DuckDB ~0.3 CPU-us each, ~2 CPU-s for this table's four at 10M messages.
+-- costs DuckDB ~0.3 CPU-us each, 1-2 CPU-s of this table at 10M messages.
 bucket_edges as (
     select
         epoch_us(to_hours(getvariable('first_response_bucket_1_max_hours'))) as bucket_1_max_us,

@@ -34,6 +34,9 @@ an incremental night runs it for the phones of the lake's new or rewritten messa
 and of their conversations only, on its inputs' rows of those phones and conversations
 (the inputs with tenant_id and contact_phone columns), and replaces those phones' rows
 (pipeline/incremental.py ``run_by_phone``).
+``kernel=<name>``: a per-thread model whose select gives its input rows in thread order
+(``order by`` last) and whose relation the named kernel of pipeline/kernels.py makes
+from them in one compiled pass (DESIGN "Sort once"); the select's tables are what it reads.
 ``shard_by=contact_key | contact_fields``: a staging or cross-thread relation that
 per-thread models read and that holds rows of many threads: it is cut to the contacts
 of the subset, by its (tenant_id, contact_key) columns, or by the contact key of its
@@ -63,7 +66,9 @@ from pipeline import paths
 
 LAYERS = ("staging", "intermediate", "marts")
 KINDS = ("staging", "per-thread", "cross-thread", "monthly")
-_KEYS = {"kind", "keep", "month", "changes_month", "shard_by", "recompute_by"}
+# The kernels of pipeline/kernels.py (named here so that reading the models needs no numba).
+KERNELS = ("thread_pass",)
+_KEYS = {"kind", "keep", "month", "changes_month", "shard_by", "recompute_by", "kernel"}
 _SHARD_BY = ("contact_key", "contact_fields")
 _RECOMPUTE_BY = ("contact_phone",)
 
@@ -79,6 +84,7 @@ class Model:
     changes_month: str | None = None
     shard_by: str | None = None
     recompute_by: str | None = None
+    kernel: str | None = None
     reads: frozenset[str] = frozenset()
 
     @property
@@ -127,11 +133,15 @@ def _load(path: Path, layer: str) -> Model:
     if recompute_by is not None and (recompute_by not in _RECOMPUTE_BY or kind != "cross-thread"):
         raise ModelError(f"{path}: recompute_by={recompute_by} (one of {', '.join(_RECOMPUTE_BY)}, on "
                          "cross-thread models)")
+    kernel = config.pop("kernel", None)
+    if kernel is not None and (kernel not in KERNELS or kind != "per-thread"):
+        raise ModelError(f"{path}: kernel={kernel} (one of {', '.join(KERNELS)}, on per-thread models)")
     month = config.pop("month", None)
     if kind == "monthly" and month is None:
         raise ModelError(f"{path}: a monthly model declares its month column (month=...)")
     return Model(name=path.stem, layer=layer, sql=sql, kind=kind, keep=keep, month=month,
-                 changes_month=config.pop("changes_month", None), shard_by=shard_by, recompute_by=recompute_by)
+                 changes_month=config.pop("changes_month", None), shard_by=shard_by, recompute_by=recompute_by,
+                 kernel=kernel)
 
 
 def _config(path: Path, sql: str) -> dict[str, str]:

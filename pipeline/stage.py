@@ -222,7 +222,11 @@ def _references(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: datet
 def _run(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """Create the model's relation from its select, as its kind says."""
     name = models.quoted(model.name)
-    if model.kind == "staging":
+    if model.kernel is not None:
+        from pipeline import kernels      # numba's start-up only where a kernel runs
+
+        kernels.run(con, model.name, model.kernel, model.body, "temp table" if model.is_temp else "table")
+    elif model.kind == "staging":
         con.execute(f"create or replace view {name} as {model.body}")
     elif model.is_temp:
         con.execute(f"create or replace temp table {name} as {model.body}")

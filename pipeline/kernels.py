@@ -1,0 +1,249 @@
+"""Per-thread kernels: a model's passes over its one sorted order, in compiled code.
+
+A per-thread model whose file declares ``kernel=<name>`` (``-- config: kind=per-thread,
+kernel=thread_pass``) is run by the function of that name here instead of being created
+from its select: DuckDB runs the model's select, which gives the rows in thread order
+(DuckDB sorts; ``order by`` is the select's last clause), the kernel walks them once,
+thread by thread, forward and back (numba), and the rows with the kernel's values go back
+into DuckDB as the model's relation. What the model reads stays in its SQL file, so the
+build, shards, Spark tasks and incremental nights run it like any other model (DESIGN
+"Sort once").
+
+Why: DuckDB computes a value of the thread's previous or next row of a kind (``lag`` /
+``lead ... ignore nulls``) or a running count in a window pass, and each pass sorts
+every thread again; values that depend on such values need a second pass, a second
+sort. A kernel sorts once and does both passes in O(n), ~0.1 CPU-us a row
+(bench/README, Build profile, ninth session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# A value that is none (null), inside the kernels: timestamps are microseconds since 1970.
+NONE = np.iinfo(np.int64).min
+
+# Bits of int_thread_messages' `flags` (its SQL file packs them).
+MESSAGE, INBOUND, OUTBOUND, TEMPLATE, OPENER, CLOSE, DELIVERED = 1, 2, 4, 8, 16, 32, 64
+# message_role, by the kernel's code for it (sql/intermediate/int_thread_messages.sql).
+ROLES = ("inbound", "template", "automated_reply", "human_reply")
+HUMAN_REPLY = 3
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, kernel: str, body: str, create: str) -> None:
+    """Create relation `name` (`create`: 'table' or 'temp table') by kernel from the model's select."""
+    KERNELS[kernel](con, name, body, create)
+
+
+# Compiled on first use and cached in __pycache__ (~1 s once per machine); this module is
+# imported only when a kernel model runs (pipeline/stage.py), so numba's own start-up
+# (~0.5 s) is paid by builds only.
+@numba.njit(cache=True, nogil=True)
+def _thread_pass(new_thread, sent, delivered, flags, reason, window_us, timeout_us, automated_us):
+    n = len(sent)
+    position = np.zeros(n, np.int64)
+    next_message = np.full(n, NONE)
+    previous_inbound = np.full(n, NONE)
+    next_inbound = np.full(n, NONE)
+    reordered = np.full(n, NONE)
+    next_close = np.full(n, NONE)
+    next_reason = np.full(n, -1, np.int32)
+    window_start = np.zeros(n, np.bool_)
+    segment_start = np.zeros(n, np.bool_)
+    segment_end = np.zeros(n, np.bool_)
+    role = np.zeros(n, np.int8)
+    window_number = np.zeros(n, np.int64)
+    run_number = np.zeros(n, np.int64)
+    in_conversation = np.zeros(n, np.bool_)
+    answered_by = np.full(n, -1, np.int64)
+    answered_at = np.full(n, NONE)
+    first = 0
+    while first < n:
+        end = first + 1
+        while end < n and not new_thread[end]:
+            end += 1
+        # Back over the thread: the next message, inbound message and close after each row.
+        later_message = NONE
+        later_inbound = NONE
+        later_close = NONE
+        later_reason = -1
+        for i in range(end - 1, first - 1, -1):
+            next_message[i] = later_message
+            next_inbound[i] = later_inbound
+            next_close[i] = later_close
+            next_reason[i] = later_reason
+            if flags[i] & MESSAGE:
+                later_message = sent[i]
+            if flags[i] & INBOUND:
+                later_inbound = sent[i]
+            if flags[i] & CLOSE:
+                later_close = sent[i]
+                later_reason = reason[i]
+        # Forward: the previous message, inbound message, opener and close; each
+        # message's flags (pass 1 of the SQL it replaces) and running counts (pass 2).
+        last_message = NONE
+        last_inbound = NONE
+        last_opener = NONE
+        last_close = NONE
+        count = 0
+        windows = 0
+        runs = 0
+        run_start = NONE
+        last_candidate = NONE
+        for i in range(first, end):
+            f = flags[i]
+            if f & CLOSE:
+                last_close = sent[i]
+            if not f & MESSAGE:
+                continue
+            t = sent[i]
+            count += 1
+            position[i] = count
+            previous_inbound[i] = last_inbound
+            if f & OUTBOUND and f & DELIVERED and (
+                    (last_inbound != NONE and last_inbound > delivered[i])
+                    or (next_inbound[i] != NONE and next_inbound[i] <= delivered[i])):
+                reordered[i] = delivered[i]
+            close_first = next_close[i] != NONE and (next_message[i] == NONE or next_close[i] < next_message[i])
+            if not close_first:
+                next_close[i] = NONE
+                next_reason[i] = -1
+            closed_since_inbound = last_close != NONE and last_inbound != NONE and last_close >= last_inbound
+            is_window_start = f & INBOUND != 0 and (last_inbound == NONE or t - last_inbound > window_us)
+            is_segment_start = (last_message == NONE or t - last_message >= timeout_us
+                                or (last_close != NONE and last_close >= last_message))
+            segment_end[i] = next_message[i] == NONE or next_message[i] - t >= timeout_us or close_first
+            is_candidate = f & OPENER != 0 and (last_opener == NONE or t - last_opener >= timeout_us
+                                                or (last_close != NONE and last_close >= last_opener))
+            if f & INBOUND:
+                role[i] = 0
+            elif f & TEMPLATE:
+                role[i] = 1
+            elif (automated_us != NONE and last_inbound != NONE and t - last_inbound < automated_us
+                  and not closed_since_inbound):
+                role[i] = 2
+            else:
+                role[i] = HUMAN_REPLY
+            window_start[i] = is_window_start
+            segment_start[i] = is_segment_start
+            if is_window_start:
+                windows += 1
+            if is_segment_start:
+                runs += 1
+                run_start = count
+            if is_candidate:
+                last_candidate = count
+            window_number[i] = windows
+            run_number[i] = runs
+            in_conversation[i] = last_candidate != NONE and last_candidate >= run_start
+            last_message = t
+            if f & INBOUND:
+                last_inbound = t
+            if f & OPENER:
+                last_opener = t
+        # Back over the messages: an inbound message is answered by the thread's next
+        # human reply when no run starts before it.
+        reply = -1
+        reply_position = NONE
+        next_run_start = NONE
+        for i in range(end - 1, first - 1, -1):
+            f = flags[i]
+            if not f & MESSAGE:
+                continue
+            if f & INBOUND and reply_position != NONE and (next_run_start == NONE or reply_position < next_run_start):
+                answered_by[i] = reply
+                answered_at[i] = sent[reply]
+            if role[i] == HUMAN_REPLY:
+                reply = i
+                reply_position = position[i]
+            if segment_start[i]:
+                next_run_start = position[i]
+        first = end
+    return (position, next_message, previous_inbound, next_inbound, reordered, next_close, next_reason,
+            window_start, window_number, run_number, segment_end, in_conversation, role, answered_by,
+            answered_at)
+
+
+def _differs(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Per row but the first, whether it differs from the row before (two nulls do not)."""
+    after, before = column[1:], column[:-1]
+    both_null = pc.and_(pc.is_null(after), pc.is_null(before))
+    return pc.if_else(both_null, False, pc.fill_null(pc.not_equal(after, before), True))
+
+
+def _optional(values: np.ndarray, kind: pa.DataType = pa.int64()) -> pa.Array:
+    """A kernel's column with NONE as null (timestamps: microseconds, UTC)."""
+    column = pa.array(values, type=pa.int64(), mask=values == NONE)
+    return column.cast(kind) if kind != pa.int64() else column
+
+
+def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) -> None:
+    """int_thread_messages: its select gives the timeline in thread order (with the
+    columns passed through, `flags`, `sent_us`, `delivered_us`, `close_reason`); the
+    kernel computes both passes; messages' rows (not closes') become the relation."""
+    limits = con.execute("""
+        select
+            epoch_us(to_hours(getvariable('customer_service_window_hours'))),
+            epoch_us(to_hours(getvariable('platform_conversation_timeout_hours'))),
+            getvariable('automated_reply_max_seconds') * 1000000
+    """).fetchall()[0]
+    # No automated_reply_max_seconds in the policy: no message is an automated reply (as
+    # SQL's comparison with null says).
+    limits = (*limits[:2], NONE if limits[2] is None else limits[2])
+    rows = con.sql(body).to_arrow_table()
+    phone, contact = rows.column("phone_number_id"), rows.column("contact_key")
+    # A thread starts where (phone_number_id, contact_key) changes: compared, not hashed.
+    new_thread = np.ones(len(rows), np.bool_)
+    if len(rows) > 1:
+        new_thread[1:] = pc.or_(_differs(phone), _differs(contact)).to_numpy()
+    reasons = pc.dictionary_encode(rows.column("close_reason")).combine_chunks()
+    reason = pc.fill_null(reasons.indices, -1).to_numpy().astype(np.int32)
+    (position, next_message, previous_inbound, next_inbound, reordered, next_close, next_reason, window_start,
+     window_number, run_number, segment_end, in_conversation, role, answered_by,
+     answered_at) = _thread_pass(
+        new_thread, rows.column("sent_us").to_numpy(), rows.column("delivered_us").to_numpy(),
+        rows.column("flags").to_numpy(), reason, *limits)
+    at = pa.timestamp("us", tz="UTC")
+    flags = rows.column("flags").to_numpy()
+    result = pa.table({
+        "tenant_id": rows.column("tenant_id"),
+        "phone_number_id": rows.column("phone_number_id"),
+        "contact_key": rows.column("contact_key"),
+        "thread_position": position,
+        "message_id": rows.column("message_id"),
+        "sent_at": rows.column("sent_at"),
+        "is_inbound": flags & INBOUND != 0,
+        "platform_conversation_id": rows.column("platform_conversation_id"),
+        "next_message_at": _optional(next_message, at),
+        "previous_inbound_at": _optional(previous_inbound, at),
+        "next_inbound_at": _optional(next_inbound, at),
+        "reordered_delivery_at": _optional(reordered, at),
+        "next_close_at": _optional(next_close, at),
+        "next_close_reason": reasons.dictionary.take(pa.array(next_reason, mask=next_reason < 0)),
+        "is_window_start": window_start,
+        "window_number": window_number,
+        "run_number": run_number,
+        "is_segment_end": segment_end,
+        "is_in_conversation": in_conversation,
+        "message_role": pa.array(ROLES).take(pa.array(role)),
+        "answered_by_message_id": rows.column("message_id").take(pa.array(answered_by, mask=answered_by < 0)),
+        "answered_at": _optional(answered_at, at),
+        "is_message": flags & MESSAGE != 0,
+    })
+    del rows
+    view = f"{name}__kernel"
+    con.register(view, result)
+    try:
+        con.execute(f'create or replace {create} "{name}" as select * exclude (is_message) from "{view}" '
+                    "where is_message")
+    finally:
+        con.unregister(view)
+
+
+KERNELS: dict[str, Callable[[duckdb.DuckDBPyConnection, str, str, str], None]] = {"thread_pass": thread_pass}

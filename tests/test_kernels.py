@@ -1,0 +1,105 @@
+"""pipeline/kernels.py: int_thread_messages made by one sorted pass in compiled code.
+
+The model runs here on hand-made messages and closes in a bare DuckDB, as the build runs
+it (pipeline/stage.py), and every value is checked against DOMAIN's rules by hand.
+Every table the build makes from it is also covered end to end (test_windows,
+test_lifecycle, test_outcomes, test_billing)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import pytest
+
+from pipeline import models, stage
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+S = timedelta(seconds=1)
+H = timedelta(hours=1)
+
+
+def thread_messages(messages: list[tuple], closes: list[tuple], automated_seconds: int | None = 5) -> list[tuple]:
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("""create table messages (message_id varchar, tenant_id bigint, phone_number_id bigint,
+        contact_key varchar, direction varchar, is_template boolean, status varchar, sent_at timestamptz,
+        delivered_at timestamptz, tie_rank integer, conversation_id bigint)""")
+    con.execute("""create table int_conv_closes (tenant_id bigint, phone_number_id bigint, contact_key varchar,
+        closed_at timestamptz, ended_reason varchar)""")
+    for message in messages:
+        con.execute("insert into messages values (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, null)", message)
+    for close in closes:
+        con.execute("insert into int_conv_closes values (1, ?, ?, ?, ?)", close)
+    con.execute("set variable as_of = ?::timestamptz", [T0 + 1000 * H])
+    con.execute("set variable customer_service_window_hours = 24")          # DOMAIN R4
+    con.execute("set variable platform_conversation_timeout_hours = 24")    # DOMAIN R8
+    con.execute("set variable automated_reply_max_seconds = ?", [automated_seconds])
+    model = next(found for found in models.discover() if found.name == "int_thread_messages")
+    assert model.kernel == "thread_pass"
+    stage._run(con, model)
+    return con.execute("""
+        select message_id, thread_position, next_message_at, previous_inbound_at, next_inbound_at,
+            reordered_delivery_at, next_close_at, next_close_reason, is_window_start, window_number, run_number,
+            is_segment_end, is_in_conversation, message_role, answered_by_message_id, answered_at
+        from int_thread_messages order by message_id
+    """).fetchall()
+
+
+def inbound(message_id: str, number: int, contact: str, at: datetime) -> tuple:
+    return (message_id, number, contact, "inbound", False, "received", at, None, 0)
+
+
+def outbound(message_id: str, number: int, contact: str, at: datetime, delivered: datetime | None = None,
+             template: bool = False) -> tuple:
+    return (message_id, number, contact, "outbound", template, "delivered", at, delivered, 1 if template else 2)
+
+
+MESSAGES = [
+    # number 1, contact a: an inbound message, an automated reply 2 s later, a human
+    # reply a minute later delivered after the next inbound message, a close, and the
+    # contact again an hour later
+    inbound("m1", 1, "a", T0),
+    outbound("m2", 1, "a", T0 + 2 * S, delivered=T0 + 3 * S),
+    outbound("m3", 1, "a", T0 + 60 * S, delivered=T0 + H + S),
+    inbound("m4", 1, "a", T0 + H),
+    # the same contact on number 2 (its rows follow number 1's in thread order), another
+    # contact on number 3: threads of their own (R3)
+    inbound("m5", 2, "a", T0 + 10 * S),
+    outbound("m6", 3, "b", T0, template=True),
+    # a failed outbound message is not in the timeline (it reached nobody)
+    ("m7", 3, "b", "outbound", False, "failed", T0 + S, None, 2),
+]
+CLOSES = [(1, "a", T0 + 120 * S, "agent_close")]
+
+
+def test_one_pass_gives_each_message_its_neighbours_windows_runs_and_answer() -> None:
+    rows = thread_messages(MESSAGES, CLOSES)
+    assert rows == [
+        # m1 opens the window (R4) and the conversation (R7); m3, the first human reply, answers it
+        ("m1", 1, T0 + 2 * S, None, T0 + H, None, None, None, True, 1, 1, False, True, "inbound",
+         "m3", T0 + 60 * S),
+        # 2 s after the inbound message: an automated reply; delivered before the next inbound message
+        ("m2", 2, T0 + 60 * S, T0, T0 + H, None, None, None, False, 1, 1, False, True, "automated_reply",
+         None, None),
+        # the close comes before the next message: the run ends here (R8); its delivery
+        # came after m4, so the bill must look at the window again (reordered)
+        ("m3", 3, T0 + H, T0, T0 + H, T0 + H + S, T0 + 120 * S, "agent_close", False, 1, 1, True, True,
+         "human_reply", None, None),
+        # after the close a new run and conversation (R9), inside the same service window (1 h < 24 h)
+        ("m4", 4, None, T0, None, None, None, None, False, 1, 2, True, True, "inbound", None, None),
+        ("m5", 1, None, None, None, None, None, None, True, 1, 1, True, True, "inbound", None, None),
+        # a template opens a conversation (R7) but no service window
+        ("m6", 1, None, None, None, None, None, None, False, 0, 1, True, True, "template", None, None),
+    ]
+
+
+def test_without_an_automated_reply_limit_every_free_form_reply_is_human() -> None:
+    rows = {row[0]: row for row in thread_messages(MESSAGES, CLOSES, automated_seconds=None)}
+    assert rows["m2"][13] == "human_reply"
+    assert rows["m1"][14:] == ("m2", T0 + 2 * S)
+
+
+@pytest.mark.parametrize("closes", [[], CLOSES])
+def test_no_messages_give_no_rows(closes: list[tuple]) -> None:
+    assert thread_messages([], closes) == []

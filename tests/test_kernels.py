@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import pytest
 
-from pipeline import models, stage
+from pipeline import kernels, models, stage
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
@@ -73,7 +73,12 @@ MESSAGES = [
 CLOSES = [(1, "a", T0 + 120 * S, "agent_close")]
 
 
-def test_one_pass_gives_each_message_its_neighbours_windows_runs_and_answer() -> None:
+@pytest.mark.parametrize("part_rows", [1 << 20, 3, 1])
+def test_one_pass_gives_each_message_its_neighbours_windows_runs_and_answer(
+        part_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rows go to DuckDB in parts of whole threads: one part, or parts cut inside the
+    # first thread's rows (moved to its end), or a part per thread.
+    monkeypatch.setattr(kernels, "PART_ROWS", part_rows)
     rows = thread_messages(MESSAGES, CLOSES)
     assert rows == [
         # m1 opens the window (R4) and the conversation (R7); m3, the first human reply, answers it

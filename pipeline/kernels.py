@@ -177,10 +177,9 @@ def _differs(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(both_null, False, pc.fill_null(pc.not_equal(after, before), True))
 
 
-def _optional(values: np.ndarray, kind: pa.DataType = pa.int64()) -> pa.Array:
-    """A kernel's column with NONE as null (timestamps: microseconds, UTC)."""
-    column = pa.array(values, type=pa.int64(), mask=values == NONE)
-    return column.cast(kind) if kind != pa.int64() else column
+def _timestamps(values: np.ndarray) -> pa.Array:
+    """A kernel's microseconds as timestamptz, NONE as null."""
+    return pa.array(values, type=pa.int64(), mask=values == NONE).cast(pa.timestamp("us", tz="UTC"))
 
 
 def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) -> None:
@@ -206,8 +205,11 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
     reason = pc.fill_null(reasons.indices, -1).to_numpy().astype(np.int32)
     sent, delivered = rows.column("sent_us").to_numpy(), rows.column("delivered_us").to_numpy()
     flags = rows.column("flags").to_numpy()
-    at = pa.timestamp("us", tz="UTC")
     view = f"{name}__kernel"
+    roles = " ".join(f"when {code} then '{label}'" for code, label in enumerate(ROLES))
+    select = (f"select * exclude (is_message, role, answered_by_message_id, answered_at), "
+              f"case role {roles} end as message_role, answered_by_message_id, answered_at "
+              f'from "{view}" where is_message')
     # The rows go to DuckDB a part at a time, each part whole threads, so that the
     # kernel's arrays of one part only are held beside the sorted rows (at 100M messages
     # in 13 shards the process's peak is near the 8 GB target).
@@ -227,11 +229,11 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
             "sent_at": own.column("sent_at"),
             "is_inbound": part_flags & INBOUND != 0,
             "platform_conversation_id": own.column("platform_conversation_id"),
-            "next_message_at": _optional(next_message, at),
-            "previous_inbound_at": _optional(previous_inbound, at),
-            "next_inbound_at": _optional(next_inbound, at),
-            "reordered_delivery_at": _optional(reordered, at),
-            "next_close_at": _optional(next_close, at),
+            "next_message_at": _timestamps(next_message),
+            "previous_inbound_at": _timestamps(previous_inbound),
+            "next_inbound_at": _timestamps(next_inbound),
+            "reordered_delivery_at": _timestamps(reordered),
+            "next_close_at": _timestamps(next_close),
             "next_close_reason": reasons.dictionary.take(pa.array(next_reason, mask=next_reason < 0)),
             "is_window_start": window_start,
             "window_number": window_number,
@@ -240,13 +242,9 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
             "is_in_conversation": in_conversation,
             "role": role,
             "answered_by_message_id": own.column("message_id").take(pa.array(answered_by, mask=answered_by < 0)),
-            "answered_at": _optional(answered_at, at),
+            "answered_at": _timestamps(answered_at),
             "is_message": part_flags & MESSAGE != 0,
         })
-        roles = " ".join(f"when {code} then '{label}'" for code, label in enumerate(ROLES))
-        select = (f'select * exclude (is_message, role, answered_by_message_id, answered_at), '
-                  f'case role {roles} end as message_role, answered_by_message_id, answered_at '
-                  f'from "{view}" where is_message')
         con.register(view, result)
         try:
             con.execute(f'create or replace {create} "{name}" as {select}' if part == 0

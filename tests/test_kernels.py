@@ -105,6 +105,11 @@ def test_without_an_automated_reply_limit_every_free_form_reply_is_human() -> No
     assert rows["m1"][14:] == ("m2", T0 + 2 * S)
 
 
+def test_the_models_know_every_kernel_by_name() -> None:
+    # pipeline/models.py names them without importing numba
+    assert set(models.KERNELS) == set(kernels.KERNELS)
+
+
 @pytest.mark.parametrize("closes", [[], CLOSES])
 def test_no_messages_give_no_rows(closes: list[tuple]) -> None:
     assert thread_messages([], closes) == []

@@ -115,10 +115,13 @@ def _thread_pass(new_thread, sent, delivered, flags, reason, window_us, timeout_
                 next_close[i] = NONE
                 next_reason[i] = -1
             closed_since_inbound = last_close != NONE and last_inbound != NONE and last_close >= last_inbound
+            # DOMAIN R4: a gap of exactly the window continues it
             is_window_start = f & INBOUND != 0 and (last_inbound == NONE or t - last_inbound > window_us)
+            # DOMAIN R8: exactly the timeout of silence, or a close, ends a run
             is_segment_start = (last_message == NONE or t - last_message >= timeout_us
                                 or (last_close != NONE and last_close >= last_message))
             segment_end[i] = next_message[i] == NONE or next_message[i] - t >= timeout_us or close_first
+            # DOMAIN R7: the first opener of a run opens its conversation
             is_candidate = f & OPENER != 0 and (last_opener == NONE or t - last_opener >= timeout_us
                                                 or (last_close != NONE and last_close >= last_opener))
             if f & INBOUND:

@@ -43,7 +43,7 @@ def run(con: duckdb.DuckDBPyConnection, name: str, kernel: str, body: str, creat
 
 # Compiled on first use and cached in __pycache__ (~1 s once per machine); this module is
 # imported only when a kernel model runs (pipeline/stage.py), so numba's own start-up
-# (~0.5 s) is paid by builds only.
+# (~0.4 s) is paid by builds only.
 @numba.njit(cache=True, nogil=True)
 def _thread_pass(new_thread, sent, delivered, flags, reason, window_us, timeout_us, automated_us):
     n = len(sent)
@@ -254,9 +254,6 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
                         else f'insert into "{name}" {select}')
         finally:
             con.unregister(view)
-    del rows, own, result
-    # Arrow's allocator keeps freed memory for reuse: give it back, for DuckDB's next models.
-    pa.default_memory_pool().release_unused()
 
 
 # Rows of the sorted timeline per part handed to DuckDB (whole threads; ~90 MB of the

@@ -199,31 +199,24 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
     # SQL's comparison with null says).
     limits = (*limits[:2], NONE if limits[2] is None else limits[2])
     rows = con.sql(body).to_arrow_table()
-    phone, contact = rows.column("phone_number_id"), rows.column("contact_key")
-    # A thread starts where (phone_number_id, contact_key) changes: compared, not hashed.
-    new_thread = np.ones(len(rows), np.bool_)
-    if len(rows) > 1:
-        new_thread[1:] = pc.or_(_differs(phone), _differs(contact)).to_numpy()
+    new_thread = _new_threads(rows)
     reasons = pc.dictionary_encode(rows.column("close_reason")).combine_chunks()
     reason = pc.fill_null(reasons.indices, -1).to_numpy().astype(np.int32)
     sent, delivered = rows.column("sent_us").to_numpy(), rows.column("delivered_us").to_numpy()
     flags = rows.column("flags").to_numpy()
-    view = f"{name}__kernel"
     roles = " ".join(f"when {code} then '{label}'" for code, label in enumerate(ROLES))
     select = (f"select * exclude (is_message, role, answered_by_message_id, answered_at), "
               f"case role {roles} end as message_role, answered_by_message_id, answered_at "
-              f'from "{view}" where is_message')
-    # The rows go to DuckDB a part at a time, each part whole threads, so that the
-    # kernel's arrays of one part only are held beside the sorted rows (at 100M messages
-    # in 13 shards the process's peak is near the 8 GB target).
-    for part, (first, end) in enumerate(_parts(new_thread, PART_ROWS)):
+              "from {view} where is_message")
+
+    def part(first: int, end: int) -> pa.Table:
         (position, next_message, previous_inbound, next_inbound, reordered, next_close, next_reason,
          window_start, window_number, run_number, segment_end, in_conversation, role, answered_by,
          answered_at) = _thread_pass(new_thread[first:end], sent[first:end], delivered[first:end],
                                      flags[first:end], reason[first:end], *limits)
         own = rows.slice(first, end - first)
         part_flags = flags[first:end]
-        result = pa.table({
+        return pa.table({
             "tenant_id": own.column("tenant_id"),
             "phone_number_id": own.column("phone_number_id"),
             "contact_key": own.column("contact_key"),
@@ -248,10 +241,149 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
             "answered_at": _timestamps(answered_at),
             "is_message": part_flags & MESSAGE != 0,
         })
-        con.register(view, result)
+
+    _write(con, name, create, select, _parts(new_thread, PART_ROWS), part)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cbp_pass(new_thread, is_template, chain, event, length, chains):
+    """The CBP chaining of int_bill_cbp_conversations (DOMAIN R13, R14) over its candidates
+    in thread order (delivery, then message_id). Template chains are codes 0..chains-1,
+    the service chain of non-template messages is `chains`. Per row: the row of its
+    conversation's opening message, the chain code of that conversation, whether it is
+    chained (the SQL file says what that means)."""
+    n = len(event)
+    opener = np.full(n, -1, np.int64)
+    category = np.full(n, -1, np.int32)
+    member = np.full(n, -1, np.int32)         # the chain it is a member of; -1: absorbed
+    chained = np.zeros(n, np.bool_)
+    open_row = np.full(chains + 1, -1, np.int64)
+    open_end = np.zeros(chains + 1, np.int64)
+    times = np.empty(n, np.int64)
+    first = 0
+    while first < n:
+        end = first + 1
+        while end < n and not new_thread[end]:
+            end += 1
+        open_row[:] = -1
+        # A conversation of a chain is open at t when its opening (the chain's latest,
+        # since a chain's conversations never overlap) came at or before t and t is
+        # before its end; of two, the earlier opened, then the smaller message_id (at one
+        # instant the rows are in message_id order), comes first.
+        start = first
+        while start < end:
+            stop = start + 1
+            while stop < end and event[stop] == event[start]:
+                stop += 1
+            t = event[start]
+            # the instant's templates first: a template opens its chain's conversation
+            # unless one is open (R13)
+            for i in range(start, stop):
+                if is_template[i]:
+                    c = chain[i]
+                    if open_row[c] == -1 or t >= open_end[c]:
+                        open_row[c] = i
+                        open_end[c] = t + length[i]
+                    opener[i] = open_row[c]
+                    category[i] = c
+                    member[i] = c
+            # then its other messages (R14)
+            for i in range(start, stop):
+                if is_template[i]:
+                    continue
+                best = -1
+                best_chain = -1
+                for c in range(chains):
+                    r = open_row[c]
+                    if r != -1 and t < open_end[c] and (
+                            best == -1 or event[r] < event[best] or (event[r] == event[best] and r < best)):
+                        best = r
+                        best_chain = c
+                r = open_row[chains]
+                service_open = r != -1 and t < open_end[chains]
+                if best == -1:
+                    # no template conversation covers it: the service chain
+                    if not service_open:
+                        open_row[chains] = i
+                        open_end[chains] = t + length[i]
+                    opener[i] = open_row[chains]
+                    category[i] = chains
+                    member[i] = chains
+                else:
+                    # covered: absorbed by the first opened of the open conversations
+                    if service_open and (event[r] < event[best] or (event[r] == event[best] and r < best)):
+                        best = r
+                        best_chain = chains
+                    opener[i] = best
+                    category[i] = best_chain
+            start = stop
+        # is_chained: a member of its chain at or before t - length, and the chain's first
+        # member after t - length less than a length after that one
+        for c in range(chains + 1):
+            k = 0
+            for i in range(first, end):
+                if member[i] != c:
+                    continue
+                times[k] = event[i]
+                k += 1
+                after = np.searchsorted(times[:k], event[i] - length[i], side="right")
+                chained[i] = after > 0 and times[after] < times[after - 1] + length[i]
+        first = end
+    return opener, category, chained
+
+
+def cbp_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) -> None:
+    """int_bill_cbp_conversations: its select gives the candidates in thread order (with
+    `chain`, `event_us`, `length_us`); the kernel chains them."""
+    rows = con.sql(body).to_arrow_table()
+    new_thread = _new_threads(rows)
+    chains = pc.dictionary_encode(rows.column("chain")).combine_chunks()
+    # the conversation's category: a template chain's own name, else service
+    categories = pa.concat_arrays([chains.dictionary.cast(pa.string()), pa.array(["service"])])
+    codes = chains.indices.to_numpy().astype(np.int32)
+    is_template = rows.column("is_template").to_numpy()
+    event, length = rows.column("event_us").to_numpy(), rows.column("length_us").to_numpy()
+    service = len(chains.dictionary)
+
+    def part(first: int, end: int) -> pa.Table:
+        opener, category, chained = _cbp_pass(new_thread[first:end], is_template[first:end], codes[first:end],
+                                              event[first:end], length[first:end], service)
+        own = rows.slice(first, end - first)
+        return pa.table({
+            "message_id": own.column("message_id"),
+            "conversation_id": own.column("message_id").take(opener),
+            "conversation_started_at": own.column("event_at").take(opener),
+            "conversation_category": categories.take(category),
+            "is_chained": chained,
+        })
+
+    _write(con, name, create, "select * from {view}", _parts(new_thread, PART_ROWS), part)
+
+
+def _new_threads(rows: pa.Table) -> np.ndarray:
+    """Per row of rows in thread order, whether a thread starts there: where
+    (phone_number_id, contact_key) changes, compared, not hashed."""
+    new_thread = np.ones(len(rows), np.bool_)
+    if len(rows) > 1:
+        new_thread[1:] = pc.or_(_differs(rows.column("phone_number_id")),
+                                _differs(rows.column("contact_key"))).to_numpy()
+    return new_thread
+
+
+def _write(con: duckdb.DuckDBPyConnection, name: str, create: str, select: str,
+           parts: list[tuple[int, int]], part: Callable[[int, int], pa.Table]) -> None:
+    """Relation `name` from `select` ('... from {view} ...') over each part's table, in order.
+
+    The rows go to DuckDB a part at a time, each part whole threads, so that the kernel's
+    arrays of one part only are held beside the sorted rows (at 100M messages in 13
+    shards the process's peak is near the 8 GB target)."""
+    view = f"{name}__kernel"
+    for number, (first, end) in enumerate(parts):
+        con.register(view, part(first, end))
         try:
-            con.execute(f'create or replace {create} "{name}" as {select}' if part == 0
-                        else f'insert into "{name}" {select}')
+            query = select.replace("{view}", f'"{view}"')
+            con.execute(f'create or replace {create} "{name}" as {query}' if number == 0
+                        else f'insert into "{name}" {query}')
         finally:
             con.unregister(view)
 
@@ -274,4 +406,5 @@ def _parts(new_thread: np.ndarray, rows: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:])) or [(0, 0)]
 
 
-KERNELS: dict[str, Callable[[duckdb.DuckDBPyConnection, str, str, str], None]] = {"thread_pass": thread_pass}
+KERNELS: dict[str, Callable[[duckdb.DuckDBPyConnection, str, str, str], None]] = {
+    "thread_pass": thread_pass, "cbp_pass": cbp_pass}

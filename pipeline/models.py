@@ -67,7 +67,7 @@ from pipeline import paths
 LAYERS = ("staging", "intermediate", "marts")
 KINDS = ("staging", "per-thread", "cross-thread", "monthly")
 # The kernels of pipeline/kernels.py (named here so that reading the models needs no numba).
-KERNELS = ("thread_pass",)
+KERNELS = ("thread_pass", "cbp_pass")
 _KEYS = {"kind", "keep", "month", "changes_month", "shard_by", "recompute_by", "kernel"}
 _SHARD_BY = ("contact_key", "contact_fields")
 _RECOMPUTE_BY = ("contact_phone",)

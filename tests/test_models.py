@@ -58,8 +58,8 @@ def test_reads_come_from_the_parser_not_from_names_in_comments_or_ctes(tmp_path:
      "recompute_by=contact_phone (one of contact_phone, on cross-thread models)"),
     ("-- one row per x\n-- config: kind=cross-thread, recompute_by=contact_key\n", "recompute_by=contact_key (one of"),
     ("-- one row per x\n-- config: kind=cross-thread, kernel=thread_pass\n",
-     "kernel=thread_pass (one of thread_pass, on per-thread models)"),
-    ("-- one row per x\n-- config: kind=per-thread, kernel=magic\n", "kernel=magic (one of thread_pass, on per-thread"),
+     "kernel=thread_pass (one of thread_pass, cbp_pass, on per-thread models)"),
+    ("-- one row per x\n-- config: kind=per-thread, kernel=magic\n", "kernel=magic (one of thread_pass, cbp_pass, on per-thread"),
 ])
 def test_a_malformed_declaration_names_the_file(tmp_path: Path, header: str, error: str) -> None:
     root = sql_root(tmp_path, {"marts/bad.sql": header + "select 1 as x"})

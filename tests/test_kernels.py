@@ -1,7 +1,8 @@
-"""pipeline/kernels.py: int_thread_messages made by one sorted pass in compiled code.
+"""pipeline/kernels.py: int_thread_messages and int_bill_cbp_conversations made by one
+sorted pass each in compiled code.
 
-The model runs here on hand-made messages and closes in a bare DuckDB, as the build runs
-it (pipeline/stage.py), and every value is checked against DOMAIN's rules by hand.
+Each model runs here on hand-made rows in a bare DuckDB, as the build runs it
+(pipeline/stage.py), and every value is checked against DOMAIN's rules by hand.
 Every table the build makes from it is also covered end to end (test_windows,
 test_lifecycle, test_outcomes, test_billing)."""
 
@@ -113,3 +114,113 @@ def test_the_models_know_every_kernel_by_name() -> None:
 @pytest.mark.parametrize("closes", [[], CLOSES])
 def test_no_messages_give_no_rows(closes: list[tuple]) -> None:
     assert thread_messages([], closes) == []
+
+
+L = 24 * H                  # the CBP conversation's length (data/pricing_policy.csv, DOMAIN R13)
+
+
+def cbp_conversations(outbound: list[tuple], entry_points: list[tuple] = ()) -> list[tuple]:
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    models.define_functions(con)
+    con.execute("""create table int_bill_outbound (message_id varchar, phone_number_id bigint, contact_key varchar,
+        is_template boolean, category varchar, event_at timestamptz, billing_date date)""")
+    con.execute("""create table int_bill_entry_points (tenant_id bigint, phone_number_id bigint, contact_key varchar,
+        message_id varchar, opened_at timestamptz, expires_at timestamptz)""")
+    con.execute("create table int_bill_calendar (calendar_date date, cbp_conversation_length interval)")
+    con.execute("insert into int_bill_calendar select d::date, interval 24 hour "
+                "from range(date '2026-05-01', date '2026-06-01', interval 1 day) as days(d)")
+    for row in outbound:
+        # billed on the delivery's UTC date (the test's number is on UTC)
+        con.execute("insert into int_bill_outbound values (?, 1, ?, ?, ?, ?, ?)", (*row, row[-1].date()))
+    for row in entry_points:
+        con.execute("insert into int_bill_entry_points values (1, 1, ?, ?, ?, ?)", row)
+    model = next(found for found in models.discover() if found.name == "int_bill_cbp_conversations")
+    assert model.kernel == "cbp_pass"
+    stage._run(con, model)
+    return con.execute("select * from int_bill_cbp_conversations order by message_id").fetchall()
+
+
+def template(message_id: str, contact: str, at: datetime, category: str | None) -> tuple:
+    return (message_id, contact, True, category, at)
+
+
+def text(message_id: str, contact: str, at: datetime) -> tuple:
+    return (message_id, contact, False, "service", at)
+
+
+OUTBOUND = [
+    # contact a: template chains of two categories, free-form messages absorbed
+    template("mk1", "a", T0, "marketing"),
+    text("s1", "a", T0 + H),
+    template("ut1", "a", T0 + 2 * H, "utility"),
+    text("s2", "a", T0 + 3 * H),
+    template("mk2", "a", T0 + L, "marketing"),
+    template("mk3", "a", T0 + 25 * H, "marketing"),
+    text("s3", "a", T0 + 26 * H),
+    template("c1", "a", T0 + 50 * H, "marketing"),
+    template("c2", "a", T0 + 60 * H, "marketing"),
+    template("c3", "a", T0 + 74 * H, "marketing"),
+    template("c4", "a", T0 + 80 * H, "marketing"),
+    # contact b: free-form messages only, the service chain
+    text("f1", "b", T0),
+    text("f2", "b", T0 + H),
+    text("f3", "b", T0 + L),
+    # contact c: four messages at one instant
+    text("a-text", "c", T0),
+    text("t-0", "c", T0),
+    template("u-b", "c", T0, "utility"),
+    template("u-a", "c", T0, "utility"),
+    # contact d: a service conversation open before a template one
+    text("d1", "d", T0),
+    template("d2", "d", T0 + H, "marketing"),
+    text("d3", "d", T0 + 2 * H),
+    # contact e: an entry point window [T0, T0 + 72 h), a template of no known category
+    template("e2", "e", T0 + H, "marketing"),
+    template("e3", "e", T0 + 72 * H, "marketing"),
+    template("e4", "e", T0 + 80 * H, None),
+]
+ENTRY_POINTS = [("e", "e1", T0, T0 + 72 * H)]
+
+
+@pytest.mark.parametrize("part_rows", [1 << 20, 3, 1])
+def test_one_walk_chains_templates_per_category_and_free_form_messages(
+        part_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "PART_ROWS", part_rows)
+    rows = cbp_conversations(OUTBOUND, ENTRY_POINTS)
+    assert rows == [
+        # at one instant the templates come first, the smallest message_id opens (R13), and
+        # a free-form message is absorbed by the template conversation opened then (R14)
+        ("a-text", "u-a", T0, "utility", False),
+        # a conversation reaches the first member of a chain after it: back to back (chained)
+        ("c1", "c1", T0 + 50 * H, "marketing", False),
+        ("c2", "c1", T0 + 50 * H, "marketing", False),
+        ("c3", "c3", T0 + 74 * H, "marketing", True),
+        ("c4", "c3", T0 + 74 * H, "marketing", True),
+        ("d1", "d1", T0, "service", False),
+        ("d2", "d2", T0 + H, "marketing", False),
+        # covered by d2's conversation, absorbed by the one opened first: d1's service one
+        ("d3", "d1", T0, "service", False),
+        # e2 is inside the entry point window (R15), e4 has no category: no CBP rows
+        ("e3", "e3", T0 + 72 * H, "marketing", False),
+        ("f1", "f1", T0, "service", False),
+        ("f2", "f1", T0, "service", False),
+        # a conversation lasts exactly 24 h: f3 opens the next one, right after f2's
+        ("f3", "f3", T0 + L, "service", True),
+        ("mk1", "mk1", T0, "marketing", False),
+        ("mk2", "mk2", T0 + L, "marketing", False),
+        ("mk3", "mk2", T0 + L, "marketing", False),
+        ("s1", "mk1", T0, "marketing", False),
+        # two template conversations open: the first opened absorbs it
+        ("s2", "mk1", T0, "marketing", False),
+        # ut1's conversation ended at exactly 26 h; mk2's is open
+        ("s3", "mk2", T0 + L, "marketing", False),
+        ("t-0", "u-a", T0, "utility", False),
+        ("u-a", "u-a", T0, "utility", False),
+        ("u-b", "u-a", T0, "utility", False),
+        ("ut1", "ut1", T0 + 2 * H, "utility", False),
+    ]
+
+
+def test_no_deliveries_give_no_conversations() -> None:
+    assert cbp_conversations([]) == []

@@ -13,7 +13,10 @@ Why: DuckDB computes a value of the thread's previous or next row of a kind (``l
 ``lead ... ignore nulls``) or a running count in a window pass, and each pass sorts
 every thread again; values that depend on such values need a second pass, a second
 sort. A kernel sorts once and does both passes in O(n), ~0.1 CPU-us a row
-(bench/README, Build profile, ninth session).
+(bench/README, Build profile, ninth session). It pays where it replaces sorts, windows
+and recursion (thread_pass; cbp_pass, the CBP chaining); in place of DuckDB's parallel
+group-bys and hash joins it does not: the rows' trip through Arrow costs what those
+cost (measured, bench/README, tenth session).
 """
 
 from __future__ import annotations

@@ -249,17 +249,25 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
 
 
 @numba.njit(cache=True, nogil=True)
-def _cbp_pass(new_thread, is_template, chain, event, length, chains):
+def _cbp_pass(new_thread, is_template, chain, event, length, chains, window, billed):
     """The CBP chaining of int_bill_cbp_conversations (DOMAIN R13, R14) over its candidates
     in thread order (delivery, then message_id). Template chains are codes 0..chains-1,
-    the service chain of non-template messages is `chains`. Per row: the row of its
-    conversation's opening message, the chain code of that conversation, whether it is
-    chained (the SQL file says what that means)."""
+    the service chain of non-template messages is `chains`; a row whose `window` (its
+    entry point window's opening, microseconds) is not NONE is in that window's
+    conversation (R15) and takes no part in the chaining. Per row: the row of its
+    conversation's opening message (-1 in a window), the chain code of that conversation
+    (chains + 1 in a window), whether it is chained (the SQL file says what that means),
+    how many rows its conversation (or window) holds and how many of them are `billed`."""
     n = len(event)
     opener = np.full(n, -1, np.int64)
-    category = np.full(n, -1, np.int32)
+    category = np.full(n, chains + 1, np.int32)
     member = np.full(n, -1, np.int32)         # the chain it is a member of; -1: absorbed
     chained = np.zeros(n, np.bool_)
+    group = np.empty(n, np.int64)
+    size = np.zeros(n, np.int64)
+    billed_size = np.zeros(n, np.int64)
+    messages = np.empty(n, np.int64)
+    billed_messages = np.empty(n, np.int64)
     open_row = np.full(chains + 1, -1, np.int64)
     open_end = np.zeros(chains + 1, np.int64)
     times = np.empty(n, np.int64)
@@ -282,7 +290,7 @@ def _cbp_pass(new_thread, is_template, chain, event, length, chains):
             # the instant's templates first: a template opens its chain's conversation
             # unless one is open (R13)
             for i in range(start, stop):
-                if is_template[i]:
+                if is_template[i] and window[i] == NONE:
                     c = chain[i]
                     if open_row[c] == -1 or t >= open_end[c]:
                         open_row[c] = i
@@ -292,7 +300,7 @@ def _cbp_pass(new_thread, is_template, chain, event, length, chains):
                     member[i] = c
             # then its other messages (R14)
             for i in range(start, stop):
-                if is_template[i]:
+                if is_template[i] or window[i] != NONE:
                     continue
                 best = -1
                 best_chain = -1
@@ -331,33 +339,63 @@ def _cbp_pass(new_thread, is_template, chain, event, length, chains):
                 k += 1
                 after = np.searchsorted(times[:k], event[i] - length[i], side="right")
                 chained[i] = after > 0 and times[after] < times[after - 1] + length[i]
+        # the conversation's (or window's) first row counts its rows: a window's rows
+        # follow each other in the thread's order (windows do not overlap)
+        for i in range(first, end):
+            if window[i] == NONE:
+                group[i] = opener[i]
+            elif i > first and window[i - 1] == window[i]:
+                group[i] = group[i - 1]
+            else:
+                group[i] = i
+            size[group[i]] += 1
+            billed_size[group[i]] += billed[i]
         first = end
-    return opener, category, chained
+    for i in range(n):
+        messages[i] = size[group[i]]
+        billed_messages[i] = billed_size[group[i]]
+    return opener, category, chained, messages, billed_messages
 
 
 def cbp_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) -> None:
     """int_bill_cbp_conversations: its select gives the candidates in thread order (with
-    `chain`, `event_us`, `length_us`); the kernel chains them."""
+    `chain`, `event_us`, `length_us`, `is_billed` and the entry point window's opening);
+    the kernel chains them and counts each conversation's messages."""
     rows = con.sql(body).to_arrow_table()
     new_thread = _new_threads(rows)
     chains = pc.dictionary_encode(rows.column("chain")).combine_chunks()
-    # the conversation's category: a template chain's own name, else service
-    categories = pa.concat_arrays([chains.dictionary.cast(pa.string()), pa.array(["service"])])
+    # the conversation's category: a template chain's own name, else service; in an
+    # entry point window, its free entry point conversation (R15, R27)
+    categories = pa.concat_arrays([chains.dictionary.cast(pa.string()),
+                                   pa.array(["service", "referral_conversion"])])
     codes = chains.indices.to_numpy().astype(np.int32)
     is_template = rows.column("is_template").to_numpy()
-    event, length = rows.column("event_us").to_numpy(), rows.column("length_us").to_numpy()
+    event = rows.column("event_us").to_numpy()
+    # a window's rows need no length (they are not chained; the calendar may not reach them)
+    length = rows.column("length_us").fill_null(0).to_numpy()
+    billed = rows.column("is_billed").to_numpy()
+    in_window = rows.column("entry_point_message_id").is_valid()
+    window = pc.if_else(in_window, pc.cast(rows.column("entry_point_opened_at"), pa.int64()), NONE).to_numpy()
     service = len(chains.dictionary)
 
     def part(first: int, end: int) -> pa.Table:
-        opener, category, chained = _cbp_pass(new_thread[first:end], is_template[first:end], codes[first:end],
-                                              event[first:end], length[first:end], service)
+        opener, category, chained, messages, billed_messages = _cbp_pass(
+            new_thread[first:end], is_template[first:end], codes[first:end], event[first:end], length[first:end],
+            service, window[first:end], billed[first:end])
         own = rows.slice(first, end - first)
+        opening = pa.array(opener, mask=opener < 0)
+        window_own = in_window.slice(first, end - first)
         return pa.table({
             "message_id": own.column("message_id"),
-            "conversation_id": own.column("message_id").take(opener),
-            "conversation_started_at": own.column("event_at").take(opener),
+            "conversation_id": pc.if_else(window_own, own.column("entry_point_message_id"),
+                                          own.column("message_id").take(opening)),
+            "conversation_started_at": pc.if_else(window_own, own.column("entry_point_opened_at"),
+                                                  own.column("event_at").take(opening)),
             "conversation_category": categories.take(category),
             "is_chained": chained,
+            "is_in_entry_point_window": window_own,
+            "conversation_messages": messages,
+            "conversation_billed_messages": billed_messages,
         })
 
     _write(con, name, create, "select * from {view}", _parts(new_thread, PART_ROWS), part)

@@ -8,7 +8,7 @@ test_lifecycle, test_outcomes, test_billing)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 import pytest
@@ -117,6 +117,7 @@ def test_no_messages_give_no_rows(closes: list[tuple]) -> None:
 
 
 L = 24 * H                  # the CBP conversation's length (data/pricing_policy.csv, DOMAIN R13)
+PMP_FROM = date(2026, 5, 5)  # the test's regime switch: deliveries billed from this date are PMP
 
 
 def cbp_conversations(outbound: list[tuple], entry_points: list[tuple] = ()) -> list[tuple]:
@@ -124,7 +125,7 @@ def cbp_conversations(outbound: list[tuple], entry_points: list[tuple] = ()) -> 
     con.execute("set TimeZone = 'UTC'")
     models.define_functions(con)
     con.execute("""create table int_bill_outbound (message_id varchar, phone_number_id bigint, contact_key varchar,
-        is_template boolean, category varchar, event_at timestamptz, billing_date date)""")
+        is_template boolean, category varchar, event_at timestamptz, billing_date date, pricing_model varchar)""")
     con.execute("""create table int_bill_entry_points (tenant_id bigint, phone_number_id bigint, contact_key varchar,
         message_id varchar, opened_at timestamptz, expires_at timestamptz)""")
     con.execute("create table int_bill_calendar (calendar_date date, cbp_conversation_length interval)")
@@ -132,7 +133,9 @@ def cbp_conversations(outbound: list[tuple], entry_points: list[tuple] = ()) -> 
                 "from range(date '2026-05-01', date '2026-06-01', interval 1 day) as days(d)")
     for row in outbound:
         # billed on the delivery's UTC date (the test's number is on UTC)
-        con.execute("insert into int_bill_outbound values (?, 1, ?, ?, ?, ?, ?)", (*row, row[-1].date()))
+        billing_date = row[-1].date()
+        con.execute("insert into int_bill_outbound values (?, 1, ?, ?, ?, ?, ?, ?)",
+                    (*row, billing_date, "CBP" if billing_date < PMP_FROM else "PMP"))
     for row in entry_points:
         con.execute("insert into int_bill_entry_points values (1, 1, ?, ?, ?, ?)", row)
     model = next(found for found in models.discover() if found.name == "int_bill_cbp_conversations")
@@ -175,10 +178,17 @@ OUTBOUND = [
     text("d1", "d", T0),
     template("d2", "d", T0 + H, "marketing"),
     text("d3", "d", T0 + 2 * H),
-    # contact e: an entry point window [T0, T0 + 72 h), a template of no known category
+    # contact e: an entry point window [T0, T0 + 72 h) holding three messages over two
+    # regimes (one a template of no known category), a template of no known category after
     template("e2", "e", T0 + H, "marketing"),
+    text("e5", "e", T0 + 30 * H),
+    template("e6", "e", T0 + 40 * H, None),
     template("e3", "e", T0 + 72 * H, "marketing"),
     template("e4", "e", T0 + 80 * H, None),
+    # contact g: a service conversation across the regime switch (PMP_FROM, 00:00 UTC)
+    text("g1", "g", T0 + 14 * H),
+    template("g2", "g", T0 + 16 * H, "marketing"),
+    text("g3", "g", T0 + 17 * H),
 ]
 ENTRY_POINTS = [("e", "e1", T0, T0 + 72 * H)]
 
@@ -188,37 +198,48 @@ def test_one_walk_chains_templates_per_category_and_free_form_messages(
         part_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernels, "PART_ROWS", part_rows)
     rows = cbp_conversations(OUTBOUND, ENTRY_POINTS)
+    # (message, conversation, its opening, category, chained, in an entry point window,
+    #  the conversation's messages, those of them delivered on CBP dates: before PMP_FROM)
     assert rows == [
         # at one instant the templates come first, the smallest message_id opens (R13), and
         # a free-form message is absorbed by the template conversation opened then (R14)
-        ("a-text", "u-a", T0, "utility", False),
+        ("a-text", "u-a", T0, "utility", False, False, 4, 4),
         # a conversation reaches the first member of a chain after it: back to back (chained)
-        ("c1", "c1", T0 + 50 * H, "marketing", False),
-        ("c2", "c1", T0 + 50 * H, "marketing", False),
-        ("c3", "c3", T0 + 74 * H, "marketing", True),
-        ("c4", "c3", T0 + 74 * H, "marketing", True),
-        ("d1", "d1", T0, "service", False),
-        ("d2", "d2", T0 + H, "marketing", False),
+        ("c1", "c1", T0 + 50 * H, "marketing", False, False, 2, 0),
+        ("c2", "c1", T0 + 50 * H, "marketing", False, False, 2, 0),
+        ("c3", "c3", T0 + 74 * H, "marketing", True, False, 2, 0),
+        ("c4", "c3", T0 + 74 * H, "marketing", True, False, 2, 0),
+        ("d1", "d1", T0, "service", False, False, 2, 2),
+        ("d2", "d2", T0 + H, "marketing", False, False, 1, 1),
         # covered by d2's conversation, absorbed by the one opened first: d1's service one
-        ("d3", "d1", T0, "service", False),
-        # e2 is inside the entry point window (R15), e4 has no category: no CBP rows
-        ("e3", "e3", T0 + 72 * H, "marketing", False),
-        ("f1", "f1", T0, "service", False),
-        ("f2", "f1", T0, "service", False),
+        ("d3", "d1", T0, "service", False, False, 2, 2),
+        # e2, e5 and e6 are inside the entry point window: its free conversation, whatever
+        # their category (R15, R27), not chained; e4 has no category: no row
+        ("e2", "e1", T0, "referral_conversion", False, True, 3, 1),
+        ("e3", "e3", T0 + 72 * H, "marketing", False, False, 1, 0),
+        ("e5", "e1", T0, "referral_conversion", False, True, 3, 1),
+        ("e6", "e1", T0, "referral_conversion", False, True, 3, 1),
+        ("f1", "f1", T0, "service", False, False, 2, 2),
+        ("f2", "f1", T0, "service", False, False, 2, 2),
         # a conversation lasts exactly 24 h: f3 opens the next one, right after f2's
-        ("f3", "f3", T0 + L, "service", True),
-        ("mk1", "mk1", T0, "marketing", False),
-        ("mk2", "mk2", T0 + L, "marketing", False),
-        ("mk3", "mk2", T0 + L, "marketing", False),
-        ("s1", "mk1", T0, "marketing", False),
+        ("f3", "f3", T0 + L, "service", True, False, 1, 0),
+        # g2 opens its own (marketing) conversation; g3 goes to the one opened first, g1's,
+        # which holds a CBP delivery and a PMP one
+        ("g1", "g1", T0 + 14 * H, "service", False, False, 2, 1),
+        ("g2", "g2", T0 + 16 * H, "marketing", False, False, 1, 0),
+        ("g3", "g1", T0 + 14 * H, "service", False, False, 2, 1),
+        ("mk1", "mk1", T0, "marketing", False, False, 3, 3),
+        ("mk2", "mk2", T0 + L, "marketing", False, False, 3, 0),
+        ("mk3", "mk2", T0 + L, "marketing", False, False, 3, 0),
+        ("s1", "mk1", T0, "marketing", False, False, 3, 3),
         # two template conversations open: the first opened absorbs it
-        ("s2", "mk1", T0, "marketing", False),
+        ("s2", "mk1", T0, "marketing", False, False, 3, 3),
         # ut1's conversation ended at exactly 26 h; mk2's is open
-        ("s3", "mk2", T0 + L, "marketing", False),
-        ("t-0", "u-a", T0, "utility", False),
-        ("u-a", "u-a", T0, "utility", False),
-        ("u-b", "u-a", T0, "utility", False),
-        ("ut1", "ut1", T0 + 2 * H, "utility", False),
+        ("s3", "mk2", T0 + L, "marketing", False, False, 3, 0),
+        ("t-0", "u-a", T0, "utility", False, False, 4, 4),
+        ("u-a", "u-a", T0, "utility", False, False, 4, 4),
+        ("u-b", "u-a", T0, "utility", False, False, 4, 4),
+        ("ut1", "ut1", T0 + 2 * H, "utility", False, False, 1, 1),
     ]
 
 

@@ -4,9 +4,8 @@
 -- on its thread, R3): entry_point_message_id (the window's opening message) and
 -- entry_point_opened_at, null outside every window. A thread's windows never overlap
 -- (int_bill_entry_points), so a delivery falls in one at most. The one placement of a
--- delivery: the CBP chains leave out the deliveries inside a window
--- (int_bill_cbp_conversations) and the bill gives them its conversation
--- (int_bill_messages).
+-- delivery: int_bill_cbp_conversations gives the deliveries inside a window their
+-- window's conversation and chains the others.
 create or replace temp macro with_entry_point(deliveries_relation, entry_points_relation) as table
 select
     placed.*,

@@ -9,7 +9,8 @@
 -- is_in_open_cbp_conversation: a template delivered under PMP inside a conversation of
 -- its category that opened under CBP and is still open (R20; the rules say its price).
 -- conversation_messages / conversation_billed_messages: how many messages its
--- conversation holds, and how many of them were delivered on CBP dates.
+-- conversation holds, and how many of them were delivered on CBP dates (counted with
+-- the chaining, int_bill_cbp_conversations).
 -- Its place in the thread's timeline comes from the one sorted pass (int_thread_messages,
 -- DESIGN "Sort once"), read at the delivery t (R27):
 -- * is_service_window_open: an inbound message in (t - customer_service_window, t]
@@ -18,8 +19,8 @@
 -- * next_inbound_at: the first inbound message after t when it came within the
 --   re-engagement reply window of t (wasted_spend asks no more), else null: so a reply
 --   months later changes no row of an old message (incremental builds);
--- * the entry point window (int_bill_entry_points) the delivery falls in, if any
---   (sql/functions/with_entry_point.sql, as the CBP chains place it).
+-- * the entry point window the delivery falls in, if any (int_bill_cbp_conversations
+--   places it, sql/functions/with_entry_point.sql).
 -- The sorted pass gives the inbound messages around the send; they are the ones around
 -- the delivery unless an inbound message came between send and delivery (a few in a
 -- million): only those deliveries search their thread's inbound messages again.
@@ -31,10 +32,6 @@ with outbound as (
 
 thread_messages as not materialized (
     select * from int_thread_messages
-),
-
-entry_points as (
-    select * from int_bill_entry_points
 ),
 
 cbp_conversations as (
@@ -104,35 +101,21 @@ assigned as (
         neighbours.pricing_model,
         coalesce(neighbours.event_at < neighbours.last_inbound_at + calendar.customer_service_window, false)
             as is_service_window_open,
-        coalesce(neighbours.entry_point_message_id, cbp_conversations.conversation_id) as conversation_id,
-        case
-            when neighbours.entry_point_message_id is not null then 'referral_conversion'
-            else cbp_conversations.conversation_category
-        end as conversation_category,
+        cbp_conversations.conversation_id,
+        cbp_conversations.conversation_category,
         -- the opening message is on the same number: its local date, from its delivery
-        cast(timezone(
-            coalesce(numbers.timezone, 'UTC'),
-            coalesce(neighbours.entry_point_opened_at, cbp_conversations.conversation_started_at)
-        ) as date) as conversation_opening_date,
-        neighbours.entry_point_message_id is not null as is_in_entry_point_window
-    from with_entry_point('neighbours', 'entry_points') as neighbours
+        cast(timezone(coalesce(numbers.timezone, 'UTC'), cbp_conversations.conversation_started_at) as date)
+            as conversation_opening_date,
+        coalesce(cbp_conversations.is_in_entry_point_window, false) as is_in_entry_point_window,
+        cbp_conversations.conversation_messages,
+        cbp_conversations.conversation_billed_messages
+    from neighbours
     left join calendar
         on calendar.calendar_date = neighbours.billing_date
     left join cbp_conversations
         on cbp_conversations.message_id = neighbours.message_id
     left join numbers
         on numbers.phone_number_id = neighbours.phone_number_id
-),
-
--- messages per conversation: all of them (as if CBP applied at every date), and those
--- the bill counts in it (delivered on CBP dates)
-conversation_sizes as (
-    select
-        conversation_id,
-        count(*) as conversation_messages,
-        count(*) filter (where pricing_model = 'CBP') as conversation_billed_messages
-    from assigned
-    group by conversation_id
 ),
 
 final as (
@@ -164,12 +147,11 @@ final as (
                 and opening.pricing_model = 'CBP',
             false
         ) as is_in_open_cbp_conversation,
-        conversation_sizes.conversation_messages,
-        conversation_sizes.conversation_billed_messages
+        assigned.conversation_messages,
+        assigned.conversation_billed_messages
     from assigned
     left join calendar as opening
         on opening.calendar_date = assigned.conversation_opening_date
-    left join conversation_sizes using (conversation_id)
 )
 
 select * from final

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from pipeline import kernels, models, stage
@@ -245,3 +246,23 @@ def test_one_walk_chains_templates_per_category_and_free_form_messages(
 
 def test_no_deliveries_give_no_conversations() -> None:
     assert cbp_conversations([]) == []
+
+
+def test_thread_order_puts_an_instant_in_message_id_order_and_survives_a_shared_hash() -> None:
+    # DuckDB sorts the CBP candidates by the contact key's hash and the delivery only
+    def candidates(hashes: list[int]) -> pa.Table:
+        return pa.table({
+            "message_id": ["m3", "m1", "m2", "x9", "x1", "m0"],
+            "phone_number_id": [1] * 6,
+            "contact_key": ["a", "a", "a", "b", "b", "a"],
+            "thread_hash": hashes,
+            "event_us": [10, 20, 20, 20, 20, 30],
+        })
+
+    # the sort DuckDB gave: thread a (hash 5), then b (hash 7); a's two rows at 20 come out
+    # in message_id order, and so do b's
+    ordered = kernels._in_thread_order(candidates([5, 5, 5, 7, 7, 5]).take([0, 2, 1, 5, 4, 3]))
+    assert ordered.column("message_id").to_pylist() == ["m3", "m1", "m2", "m0", "x1", "x9"]
+    # a and b share a hash, so their rows interleave in that sort: sorted by the keys instead
+    ordered = kernels._in_thread_order(candidates([5] * 6))
+    assert ordered.column("message_id").to_pylist() == ["m3", "m1", "m2", "m0", "x1", "x9"]

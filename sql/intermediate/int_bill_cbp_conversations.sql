@@ -9,8 +9,9 @@
 -- length after it). conversation_messages / conversation_billed_messages: how many
 -- messages its conversation holds, and how many of them were delivered on CBP dates.
 --
--- The select gives the candidates in thread order (delivery, then message_id); the
--- kernel cbp_pass (pipeline/kernels.py) walks each thread once, the one CBP chaining:
+-- The select gives the candidates in thread order (delivery, then message_id, which the
+-- kernel settles); the kernel cbp_pass (pipeline/kernels.py) walks each thread once, the
+-- one CBP chaining:
 -- 1. templates, one chain per category (R13): a template opens a conversation of its
 --    category unless one of that category is open; a conversation lasts exactly
 --    cbp_conversation_length (of its opening's billing date) from its opening, later
@@ -62,5 +63,7 @@ candidates as (
         or (calendar.calendar_date is not null and (not outbound.is_template or outbound.category is not null))
 )
 
-select * from candidates
-order by phone_number_id, contact_key, event_at, message_id
+select *, hash(contact_key) as thread_hash from candidates
+-- thread order by the contact key's hash (integers sort faster than text); the kernel
+-- puts each instant's rows in message_id order and checks that no two keys share a hash
+order by phone_number_id, thread_hash, event_us

@@ -116,6 +116,11 @@ select
         + case when delivered_at is not null then 64 else 0 end
         as utinyint
     ) as flags,
-    close_reason
+    close_reason,
+    tie_rank,
+    hash(contact_key) as thread_hash
 from timeline
-order by phone_number_id, contact_key, sent_at, tie_rank, message_id nulls last
+-- thread order by the contact key's hash (integers sort faster than text); the kernel
+-- puts the rows tied on all three in message_id order (nulls last) and checks that no
+-- two keys share a hash (pipeline/kernels.py)
+order by phone_number_id, thread_hash, sent_us, tie_rank

@@ -201,12 +201,13 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
     # No automated_reply_max_seconds in the policy: no message is an automated reply (as
     # SQL's comparison with null says).
     limits = (*limits[:2], NONE if limits[2] is None else limits[2])
-    rows = _in_thread_order(con.sql(body).to_arrow_table(), ("sent_us", "tie_rank"))
+    rows, order = _in_thread_order(con.sql(body).to_arrow_table(), ("sent_us", "tie_rank"))
     new_thread = _new_threads(rows)
     reasons = pc.dictionary_encode(rows.column("close_reason")).combine_chunks()
-    reason = pc.fill_null(reasons.indices, -1).to_numpy().astype(np.int32)
-    sent, delivered = rows.column("sent_us").to_numpy(), rows.column("delivered_us").to_numpy()
-    flags = rows.column("flags").to_numpy()
+    reason = _ordered(pc.fill_null(reasons.indices, -1).to_numpy().astype(np.int32), order)
+    sent = _ordered(rows.column("sent_us").to_numpy(), order)
+    delivered = _ordered(rows.column("delivered_us").to_numpy(), order)
+    flags = _ordered(rows.column("flags").to_numpy(), order)
     roles = " ".join(f"when {code} then '{label}'" for code, label in enumerate(ROLES))
     select = (f"select * exclude (is_message, role, answered_by_message_id, answered_at), "
               f"case role {roles} end as message_role, answered_by_message_id, answered_at "
@@ -217,7 +218,7 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
          window_start, window_number, run_number, segment_end, in_conversation, role, answered_by,
          answered_at) = _thread_pass(new_thread[first:end], sent[first:end], delivered[first:end],
                                      flags[first:end], reason[first:end], *limits)
-        own = rows.slice(first, end - first)
+        own = _part_rows(rows, order, first, end)
         part_flags = flags[first:end]
         return pa.table({
             "tenant_id": own.column("tenant_id"),
@@ -361,30 +362,31 @@ def cbp_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) 
     """int_bill_cbp_conversations: its select gives the candidates in thread order (with
     `chain`, `event_us`, `length_us`, `is_billed` and the entry point window's opening);
     the kernel chains them and counts each conversation's messages."""
-    rows = _in_thread_order(con.sql(body).to_arrow_table(), ("event_us",))
+    rows, order = _in_thread_order(con.sql(body).to_arrow_table(), ("event_us",))
     new_thread = _new_threads(rows)
     chains = pc.dictionary_encode(rows.column("chain")).combine_chunks()
     # the conversation's category: a template chain's own name, else service; in an
     # entry point window, its free entry point conversation (R15, R27)
     categories = pa.concat_arrays([chains.dictionary.cast(pa.string()),
                                    pa.array(["service", "referral_conversion"])])
-    codes = chains.indices.to_numpy().astype(np.int32)
-    is_template = rows.column("is_template").to_numpy()
-    event = rows.column("event_us").to_numpy()
+    codes = _ordered(chains.indices.to_numpy().astype(np.int32), order)
+    is_template = _ordered(rows.column("is_template").to_numpy(), order)
+    event = _ordered(rows.column("event_us").to_numpy(), order)
     # a window's rows need no length (they are not chained; the calendar may not reach them)
-    length = rows.column("length_us").fill_null(0).to_numpy()
-    billed = rows.column("is_billed").to_numpy()
+    length = _ordered(rows.column("length_us").fill_null(0).to_numpy(), order)
+    billed = _ordered(rows.column("is_billed").to_numpy(), order)
     in_window = rows.column("entry_point_message_id").is_valid()
-    window = pc.if_else(in_window, pc.cast(rows.column("entry_point_opened_at"), pa.int64()), NONE).to_numpy()
+    window = _ordered(pc.if_else(in_window, pc.cast(rows.column("entry_point_opened_at"), pa.int64()),
+                                 NONE).to_numpy(), order)
     service = len(chains.dictionary)
 
     def part(first: int, end: int) -> pa.Table:
         opener, category, chained, messages, billed_messages = _cbp_pass(
             new_thread[first:end], is_template[first:end], codes[first:end], event[first:end], length[first:end],
             service, window[first:end], billed[first:end])
-        own = rows.slice(first, end - first)
+        own = _part_rows(rows, order, first, end)
         opening = pa.array(opener, mask=opener < 0)
-        window_own = in_window.slice(first, end - first)
+        window_own = own.column("entry_point_message_id").is_valid()
         return pa.table({
             "message_id": own.column("message_id"),
             "conversation_id": pc.if_else(window_own, own.column("entry_point_message_id"),
@@ -401,21 +403,24 @@ def cbp_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) 
     _write(con, name, create, "select * from {view}", _parts(new_thread, PART_ROWS), part)
 
 
-def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, np.ndarray | None]:
     """A kernel's rows, which DuckDB sorted by (phone_number_id, thread_hash, *keys) (the
     contact key's hash and integers: a sort of integers, not of the key's text, which costs
-    ~2 CPU-s less per 5M rows), in thread order: by phone_number_id, contact_key, *keys,
-    then message_id (nulls last). Rows of one thread that tie on every key are put in
-    message_id order here (there are few); should two contact keys of a number share a hash
-    (their rows then interleave), every row is sorted by the keys themselves."""
+    ~2 CPU-s less per 5M rows), and the order that puts them in thread order: by
+    phone_number_id, contact_key, *keys, then message_id (nulls last). Only rows of one
+    thread that tie on every key move (there are few), so the order is given as row
+    numbers (None: the rows are in order) for the kernel's arrays and each part's rows
+    (_ordered, _part_rows), and the rows are not copied. Should two contact keys of a
+    number share a hash (their rows then interleave), every row is sorted by the keys
+    themselves."""
     if rows.num_rows < 2:
-        return rows
+        return rows, None
     new_thread = _new_threads(rows)
     new_hash = np.ones(rows.num_rows, np.bool_)
     new_hash[1:] = pc.or_(_differs(rows.column("phone_number_id")), _differs(rows.column("thread_hash"))).to_numpy()
     if np.any(new_thread & ~new_hash):
         return rows.take(pc.sort_indices(rows, [(key, "ascending") for key in
-                                                ("phone_number_id", "contact_key", *keys, "message_id")]))
+                                                ("phone_number_id", "contact_key", *keys, "message_id")])), None
     # a tie starts where the thread or any key changes
     starts = new_thread.copy()
     for key in keys:
@@ -424,14 +429,31 @@ def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     group = np.cumsum(starts)
     tied = np.flatnonzero(np.bincount(group)[group] > 1)
     if len(tied) == 0:
-        return rows
+        return rows, None
     ties = pa.table({"group": group[tied], "message_id": rows.column("message_id").take(tied)})
     order = pc.sort_indices(ties, [("group", "ascending"), ("message_id", "ascending")]).to_numpy()
     if np.array_equal(order, np.arange(len(tied))):
-        return rows
+        return rows, None
     permutation = np.arange(rows.num_rows)
     permutation[tied] = tied[order]
-    return rows.take(permutation)
+    return rows, permutation
+
+
+def _ordered(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """A column's values in thread order (_in_thread_order)."""
+    return values if order is None else values[order]
+
+
+def _part_rows(rows: pa.Table, order: np.ndarray | None, first: int, end: int) -> pa.Table:
+    """Rows [first, end) of the thread order (whole threads: a tie never crosses a part)."""
+    own = rows.slice(first, end - first)
+    if order is None:
+        local = None
+    else:
+        local = order[first:end] - first
+        if np.array_equal(local, np.arange(end - first)):
+            local = None
+    return own if local is None else own.take(local)
 
 
 def _new_threads(rows: pa.Table) -> np.ndarray:

@@ -201,8 +201,7 @@ def thread_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: st
     # No automated_reply_max_seconds in the policy: no message is an automated reply (as
     # SQL's comparison with null says).
     limits = (*limits[:2], NONE if limits[2] is None else limits[2])
-    rows, order = _in_thread_order(con.sql(body).to_arrow_table(), ("sent_us", "tie_rank"))
-    new_thread = _new_threads(rows)
+    rows, order, new_thread = _in_thread_order(con.sql(body).to_arrow_table(), ("sent_us", "tie_rank"))
     reasons = pc.dictionary_encode(rows.column("close_reason")).combine_chunks()
     reason = _ordered(pc.fill_null(reasons.indices, -1).to_numpy().astype(np.int32), order)
     sent = _ordered(rows.column("sent_us").to_numpy(), order)
@@ -362,8 +361,7 @@ def cbp_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) 
     """int_bill_cbp_conversations: its select gives the candidates in thread order (with
     `chain`, `event_us`, `length_us`, `is_billed` and the entry point window's opening);
     the kernel chains them and counts each conversation's messages."""
-    rows, order = _in_thread_order(con.sql(body).to_arrow_table(), ("event_us",))
-    new_thread = _new_threads(rows)
+    rows, order, new_thread = _in_thread_order(con.sql(body).to_arrow_table(), ("event_us",))
     chains = pc.dictionary_encode(rows.column("chain")).combine_chunks()
     # the conversation's category: a template chain's own name, else service; in an
     # entry point window, its free entry point conversation (R15, R27)
@@ -403,7 +401,7 @@ def cbp_pass(con: duckdb.DuckDBPyConnection, name: str, body: str, create: str) 
     _write(con, name, create, "select * from {view}", _parts(new_thread, PART_ROWS), part)
 
 
-def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, np.ndarray | None]:
+def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, np.ndarray | None, np.ndarray]:
     """A kernel's rows, which DuckDB sorted by (phone_number_id, thread_hash, *keys) (the
     contact key's hash and integers: a sort of integers, not of the key's text, which costs
     ~2 CPU-s less per 5M rows), and the order that puts them in thread order: by
@@ -412,15 +410,16 @@ def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, n
     numbers (None: the rows are in order) for the kernel's arrays and each part's rows
     (_ordered, _part_rows), and the rows are not copied. Should two contact keys of a
     number share a hash (their rows then interleave), every row is sorted by the keys
-    themselves."""
-    if rows.num_rows < 2:
-        return rows, None
+    themselves. Also where each thread starts (_new_threads; a tie never moves a start)."""
     new_thread = _new_threads(rows)
+    if rows.num_rows < 2:
+        return rows, None, new_thread
     new_hash = np.ones(rows.num_rows, np.bool_)
     new_hash[1:] = pc.or_(_differs(rows.column("phone_number_id")), _differs(rows.column("thread_hash"))).to_numpy()
     if np.any(new_thread & ~new_hash):
-        return rows.take(pc.sort_indices(rows, [(key, "ascending") for key in
-                                                ("phone_number_id", "contact_key", *keys, "message_id")])), None
+        rows = rows.take(pc.sort_indices(rows, [(key, "ascending") for key in
+                                                ("phone_number_id", "contact_key", *keys, "message_id")]))
+        return rows, None, _new_threads(rows)
     # a tie starts where the thread or any key changes
     starts = new_thread.copy()
     for key in keys:
@@ -429,14 +428,14 @@ def _in_thread_order(rows: pa.Table, keys: tuple[str, ...]) -> tuple[pa.Table, n
     group = np.cumsum(starts)
     tied = np.flatnonzero(np.bincount(group)[group] > 1)
     if len(tied) == 0:
-        return rows, None
+        return rows, None, new_thread
     ties = pa.table({"group": group[tied], "message_id": rows.column("message_id").take(tied)})
     order = pc.sort_indices(ties, [("group", "ascending"), ("message_id", "ascending")]).to_numpy()
     if np.array_equal(order, np.arange(len(tied))):
-        return rows, None
+        return rows, None, new_thread
     permutation = np.arange(rows.num_rows)
     permutation[tied] = tied[order]
-    return rows, permutation
+    return rows, permutation, new_thread
 
 
 def _ordered(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:

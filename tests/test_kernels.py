@@ -261,11 +261,13 @@ def test_thread_order_puts_an_instant_in_message_id_order_and_survives_a_shared_
 
     # the sort DuckDB gave: thread a (hash 5), then b (hash 7); a's two rows at 20 come out
     # in message_id order, and so do b's
-    rows, order = kernels._in_thread_order(candidates([5, 5, 5, 7, 7, 5]).take([0, 2, 1, 5, 4, 3]), ("event_us",))
+    rows, order, new_thread = kernels._in_thread_order(candidates([5, 5, 5, 7, 7, 5]).take([0, 2, 1, 5, 4, 3]),
+                                                       ("event_us",))
     assert kernels._part_rows(rows, order, 0, 6).column("message_id").to_pylist() == [
         "m3", "m1", "m2", "m0", "x1", "x9"]
     assert kernels._ordered(rows.column("event_us").to_numpy(), order).tolist() == [10, 20, 20, 30, 20, 20]
+    assert new_thread.tolist() == [True, False, False, False, True, False]
     # a and b share a hash, so their rows interleave in that sort: sorted by the keys instead
-    rows, order = kernels._in_thread_order(candidates([5] * 6), ("event_us",))
-    assert order is None
+    rows, order, new_thread = kernels._in_thread_order(candidates([5] * 6), ("event_us",))
+    assert order is None and new_thread.tolist() == [True, False, False, False, True, False]
     assert rows.column("message_id").to_pylist() == ["m3", "m1", "m2", "m0", "x1", "x9"]

@@ -447,12 +447,9 @@ def _part_rows(rows: pa.Table, order: np.ndarray | None, first: int, end: int) -
     """Rows [first, end) of the thread order (whole threads: a tie never crosses a part)."""
     own = rows.slice(first, end - first)
     if order is None:
-        local = None
-    else:
-        local = order[first:end] - first
-        if np.array_equal(local, np.arange(end - first)):
-            local = None
-    return own if local is None else own.take(local)
+        return own
+    local = order[first:end] - first
+    return own if np.array_equal(local, np.arange(end - first)) else own.take(local)
 
 
 def _new_threads(rows: pa.Table) -> np.ndarray:
